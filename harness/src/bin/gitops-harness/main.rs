@@ -1,0 +1,95 @@
+//! `gitops-harness`: thin CLI over the `gitops_harness` library.
+//!
+//! Exit codes follow `flux diff`/linters: 0 success/clean, 1 findings/drift/failure,
+//! 2 could not run (bad arguments, unreadable input, unreachable daemon).
+
+mod cmd_check;
+mod cmd_drift;
+mod cmd_lifecycle;
+mod cmd_render;
+mod cmd_serve_git;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Top-level CLI.
+#[derive(Debug, Parser)]
+#[command(name = "gitops-harness", version, about = "E2E harness and demo provisioner for Flux + Flagger + Linkerd", long_about = None)]
+pub struct Cli {
+    /// Subcommand to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output format for reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Human-readable text.
+    #[default]
+    Human,
+    /// Machine-readable JSON.
+    Json,
+}
+
+/// Cluster backend choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum BackendArg {
+    /// k3s in a Docker container via testcontainers (needs only Docker).
+    #[default]
+    K3s,
+    /// k3d CLI.
+    K3d,
+    /// kind CLI.
+    Kind,
+    /// An existing cluster from a kubeconfig/context.
+    Existing,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse a gitops repository before any cluster exists (preflight).
+    Check(cmd_check::CheckArgs),
+    /// Build every Flux Kustomization's manifests with `kubectl kustomize`.
+    Render(cmd_render::RenderArgs),
+    /// Create (or reuse) a cluster, bootstrap the repo into it and wait until all is Ready.
+    Up(cmd_lifecycle::UpArgs),
+    /// Delete a cluster the harness created (and only that).
+    Down(cmd_lifecycle::DownArgs),
+    /// Show harness-owned clusters and their readiness.
+    Status(cmd_lifecycle::StatusArgs),
+    /// Remove leftovers (containers, networks, volumes) of crashed harness runs.
+    Reap(cmd_lifecycle::ReapArgs),
+    /// Serve a gitops repository over smart HTTP (read-only) for a cluster to pull.
+    ServeGit(cmd_serve_git::ServeGitArgs),
+    /// Compare what git declares with what the cluster runs.
+    Drift(cmd_drift::DriftArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(a) => cmd_check::run(a),
+        Command::Render(a) => cmd_render::run(a),
+        Command::Up(a) => cmd_lifecycle::up(a),
+        Command::Down(a) => cmd_lifecycle::down(a),
+        Command::Status(a) => cmd_lifecycle::status(a),
+        Command::Reap(a) => cmd_lifecycle::reap(a),
+        Command::ServeGit(a) => cmd_serve_git::run(a),
+        Command::Drift(a) => cmd_drift::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Resolve a user-supplied path for error messages (absolute when possible).
+pub fn display_path(p: &std::path::Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
