@@ -10,6 +10,7 @@ pub mod flux_versions;
 pub mod check;
 pub mod tools;
 pub mod render;
+pub mod embedded;
 
 // --- provisioning (Docker, clusters, git server, bootstrap) ---
 pub mod labels;

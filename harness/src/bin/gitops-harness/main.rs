@@ -8,6 +8,7 @@ mod cmd_drift;
 mod cmd_lifecycle;
 mod cmd_render;
 mod cmd_serve_git;
+mod cmd_up;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,7 +56,7 @@ pub enum Command {
     /// Build every Flux Kustomization's manifests with `kubectl kustomize`.
     Render(cmd_render::RenderArgs),
     /// Create (or reuse) a cluster, bootstrap the repo into it and wait until all is Ready.
-    Up(cmd_lifecycle::UpArgs),
+    Up(cmd_up::UpArgs),
     /// Delete a cluster the harness created (and only that).
     Down(cmd_lifecycle::DownArgs),
     /// Show harness-owned clusters and their readiness.
@@ -73,7 +74,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(a) => cmd_check::run(a),
         Command::Render(a) => cmd_render::run(a),
-        Command::Up(a) => cmd_lifecycle::up(a),
+        Command::Up(a) => cmd_up::run(a),
         Command::Down(a) => cmd_lifecycle::down(a),
         Command::Status(a) => cmd_lifecycle::status(a),
         Command::Reap(a) => cmd_lifecycle::reap(a),
