@@ -1,0 +1,20 @@
+//! The scenarios, one module per area; [`all`] lists them in a stable order.
+
+pub mod abtest;
+pub mod bootstrap;
+pub mod canary;
+pub mod drift;
+
+use crate::runner::Scenario;
+
+/// Every scenario of the suite.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        bootstrap::ALL_READY,
+        canary::FACE_PROMOTES,
+        canary::FACE_FAILS_AND_ROLLS_BACK,
+        abtest::FACES_GUI_HEADER_ROUTING,
+        drift::AFTER_FAILED_CANARY,
+        drift::MANUAL_EDIT,
+    ]
+}
