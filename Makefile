@@ -19,9 +19,10 @@ build:
 test: tools
 	cargo nextest run --workspace --all-targets --no-fail-fast --profile $(NEXTEST_PROFILE)
 
-## e2e: the scenario suites against a fresh cluster (needs Docker with image pulls, or an existing cluster)
+## e2e: the scenario suites against one fresh shared cluster (needs Docker that can pull images;
+##      BACKEND=k3d|kind|existing, KEEP_CLUSTER=1 to keep it)
 e2e: tools
-	GITOPS_HARNESS_E2E=1 cargo nextest run -p gitops-harness-suites --run-ignored all --no-fail-fast --profile $(NEXTEST_PROFILE)
+	./scripts/e2e.sh
 
 ## check: run the preflight analysis on the embedded fixture repo
 check:
