@@ -17,7 +17,7 @@ build:
 
 ## test: everything this machine can prove (no live cluster needed; cluster scenarios report ignored)
 test: tools
-	cargo nextest run --workspace --all-targets --no-fail-fast --profile $(NEXTEST_PROFILE)
+	cargo nextest run --workspace --no-fail-fast --profile $(NEXTEST_PROFILE)
 
 ## e2e: the scenario suites against one fresh shared cluster (needs Docker that can pull images;
 ##      BACKEND=k3d|kind|existing, KEEP_CLUSTER=1 to keep it)
