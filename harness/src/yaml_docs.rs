@@ -1,1 +1,216 @@
-//! (placeholder: filled in by its owner)
+//! Loading YAML files as a list of documents with exact line numbers.
+//!
+//! Documents are split on `---` lines by hand (not by the parser) so each document knows the
+//! line it starts on, and a parse error can be reported as `file:line` in the user's file.
+
+use std::path::{Path, PathBuf};
+
+/// One YAML document of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct YamlDoc {
+    /// File, relative to the repository root.
+    pub file: PathBuf,
+    /// 1-based line of the document's first line.
+    pub line: usize,
+    /// 0-based index of the document in its file (empty documents count too).
+    pub index: usize,
+    /// The parsed document.
+    pub value: serde_json::Value,
+    /// The document's source text.
+    pub text: String,
+}
+
+impl YamlDoc {
+    /// String field at a dotted path (`metadata.name`), if present.
+    pub fn str_at(&self, path: &str) -> Option<&str> {
+        value_at(&self.value, path).and_then(|v| v.as_str())
+    }
+
+    /// 1-based line in the file of the first line of this document that contains `needle`
+    /// (used to point findings at a field); falls back to the document's first line.
+    pub fn line_of(&self, needle: &str) -> usize {
+        self.text
+            .lines()
+            .position(|l| l.contains(needle))
+            .map(|i| self.line + i)
+            .unwrap_or(self.line)
+    }
+}
+
+/// Value at a dotted path of object keys.
+pub fn value_at<'a>(value: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    path.split('.').try_fold(value, |v, key| v.get(key))
+}
+
+/// Why a YAML file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum YamlError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// File, relative to the repository root.
+        file: PathBuf,
+        /// Underlying I/O error.
+        source: std::io::Error,
+    },
+    /// A document is not valid YAML.
+    #[error("{file}:{line}:{column}: invalid YAML: {message}; fix the syntax at that line")]
+    Parse {
+        /// File, relative to the repository root.
+        file: PathBuf,
+        /// 1-based line in the file.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+}
+
+impl YamlError {
+    /// The file the error is about.
+    pub fn file(&self) -> &Path {
+        match self {
+            YamlError::Read { file, .. } | YamlError::Parse { file, .. } => file,
+        }
+    }
+
+    /// The 1-based line the error is about (1 when unknown).
+    pub fn line(&self) -> usize {
+        match self {
+            YamlError::Read { .. } => 1,
+            YamlError::Parse { line, .. } => *line,
+        }
+    }
+}
+
+/// Split YAML text into documents: `(first line, text)` for each, 1-based lines.
+pub fn split_documents(text: &str) -> Vec<(usize, String)> {
+    let mut docs = Vec::new();
+    let mut start = 1usize;
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let lineno = i + 1;
+        let is_separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        let is_end = line == "..." || line.starts_with("... ");
+        if is_separator || is_end {
+            docs.push((start, std::mem::take(&mut current)));
+            start = lineno + 1;
+            // `--- value` keeps content on the separator line.
+            if is_separator && line.len() > 3 {
+                current.push_str(&" ".repeat(4));
+                current.push_str(&line[4..]);
+                current.push('\n');
+                start = lineno;
+            }
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+    }
+    docs.push((start, current));
+    docs
+}
+
+/// Parse YAML text (the content of `file`) into its non-empty documents.
+pub fn parse_str(file: &Path, text: &str) -> Result<Vec<YamlDoc>, YamlError> {
+    let mut out = Vec::new();
+    for (index, (line, doc_text)) in split_documents(text).into_iter().enumerate() {
+        let parsed: serde_norway::Value = match serde_norway::from_str(&doc_text) {
+            Ok(v) => v,
+            Err(e) => {
+                let (l, c) = e.location().map(|loc| (loc.line(), loc.column())).unwrap_or((1, 1));
+                return Err(YamlError::Parse {
+                    file: file.to_path_buf(),
+                    line: line + l.saturating_sub(1),
+                    column: c,
+                    message: e.to_string(),
+                });
+            }
+        };
+        if parsed.is_null() {
+            continue; // empty document or only comments
+        }
+        out.push(YamlDoc { file: file.to_path_buf(), line, index, value: to_json(parsed), text: doc_text });
+    }
+    Ok(out)
+}
+
+/// Read `root/rel` and parse it.
+pub fn load_file(root: &Path, rel: &Path) -> Result<Vec<YamlDoc>, YamlError> {
+    let text = std::fs::read_to_string(root.join(rel))
+        .map_err(|source| YamlError::Read { file: rel.to_path_buf(), source })?;
+    parse_str(rel, &text)
+}
+
+/// Convert a YAML value to JSON, turning non-string keys into their YAML text.
+pub fn to_json(v: serde_norway::Value) -> serde_json::Value {
+    use serde_norway::Value as Y;
+    match v {
+        Y::Null => serde_json::Value::Null,
+        Y::Bool(b) => serde_json::Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                serde_json::Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                serde_json::Value::from(u)
+            } else {
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(serde_json::Value::Number)
+                    .unwrap_or(serde_json::Value::Null)
+            }
+        }
+        Y::String(s) => serde_json::Value::String(s),
+        Y::Sequence(seq) => serde_json::Value::Array(seq.into_iter().map(to_json).collect()),
+        Y::Mapping(m) => {
+            let mut obj = serde_json::Map::new();
+            for (k, v) in m {
+                let key = match k {
+                    Y::String(s) => s,
+                    other => serde_norway::to_string(&other).map(|s| s.trim().to_string()).unwrap_or_default(),
+                };
+                obj.insert(key, to_json(v));
+            }
+            serde_json::Value::Object(obj)
+        }
+        Y::Tagged(t) => to_json(t.value),
+    }
+}
+
+/// Whether a file name looks like YAML.
+pub fn is_yaml(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_multi_doc_with_lines_and_skips_empty() {
+        let text = "# leading comment\n---\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n---\n# only a comment\n---\nkind: B\n";
+        let docs = parse_str(Path::new("f.yaml"), text).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].line, 3);
+        assert_eq!(docs[0].str_at("metadata.name"), Some("a"));
+        assert_eq!(docs[1].line, 10);
+        assert_eq!(docs[1].index, 3);
+        assert_eq!(docs[0].line_of("name: a"), 6);
+    }
+
+    #[test]
+    fn parse_error_has_file_line() {
+        let text = "a: 1\n---\nkind: X\nmetadata:\n  name: [unclosed\n";
+        let err = parse_str(Path::new("dir/bad.yaml"), text).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("dir/bad.yaml:"), "{msg}");
+        assert!(err.line() >= 5, "line {} in {msg}", err.line());
+    }
+
+    #[test]
+    fn non_string_keys_become_text() {
+        let docs = parse_str(Path::new("f.yaml"), "1: one\ntrue: yes\n").unwrap();
+        assert_eq!(docs[0].value["1"], "one");
+    }
+}
