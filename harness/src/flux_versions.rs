@@ -1,1 +1,160 @@
-//! (placeholder: filled in by its owner)
+//! Which Flux API versions each Flux release serves, deprecates or has removed.
+//!
+//! Sources of the mapping (recorded so it can be re-checked):
+//! - Flux 2.0 release notes: `GitRepository` and `Kustomization` promoted to v1 (GA); their
+//!   v1beta2 (and all v1beta1) deprecated.
+//! - Flux 2.2 release notes: `HelmRelease` v2beta2 added, v2beta1 deprecated.
+//! - Flux 2.3 release notes: `HelmRelease` v2 GA (v2beta1/v2beta2 deprecated); `HelmRepository`,
+//!   `HelmChart`, `Bucket` v1 GA (their v1beta2 deprecated).
+//! - Flux 2.6 release notes: `OCIRepository` v1 GA (v1beta2 deprecated).
+//! - Flux 2.7 (fluxcd/flux2#5474, fluxcd/kustomize-controller#1494): every `v1beta1`/`v2beta1`
+//!   API removed (source, kustomize, helm, image, notification).
+//! - Flux 2.8 (fluxcd/flux2#5711; kustomize-controller#1584, helm-controller#1404,
+//!   source-controller#1983): `kustomize v1beta2`, `helm v2beta2`, `source v1beta2` removed.
+//! - Flux 2.9 ships kustomize-controller v1.9, source-controller v1.9, helm-controller v1.6: the
+//!   CRDs under `shared/reference/crds` (a test checks this table's newest entry against them).
+
+use std::fmt;
+
+/// A Flux minor release, e.g. 2.7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FluxVersion {
+    /// Major (2).
+    pub major: u32,
+    /// Minor.
+    pub minor: u32,
+}
+
+impl fmt::Display for FluxVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// The newest Flux release this table knows (the default target of `check`).
+pub const LATEST: FluxVersion = FluxVersion { major: 2, minor: 9 };
+/// The oldest Flux release this table knows.
+pub const OLDEST: FluxVersion = FluxVersion { major: 2, minor: 0 };
+
+/// Errors parsing a Flux version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FluxVersionError {
+    /// Not of the form `2.N`.
+    #[error("--flux-version {0:?} is not a Flux version: use MAJOR.MINOR, e.g. 2.7 (known: {OLDEST} to {LATEST})")]
+    Invalid(String),
+    /// Outside the table.
+    #[error("Flux {0} is not in the API table (known: {OLDEST} to {LATEST}); pick one of those")]
+    Unknown(FluxVersion),
+}
+
+impl std::str::FromStr for FluxVersion {
+    type Err = FluxVersionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().trim_start_matches('v');
+        let mut parts = t.split('.');
+        let major = parts.next().and_then(|p| p.parse().ok());
+        let minor = parts.next().and_then(|p| p.parse().ok());
+        match (major, minor) {
+            (Some(major), Some(minor)) => {
+                let v = FluxVersion { major, minor };
+                if v < OLDEST || v > LATEST {
+                    Err(FluxVersionError::Unknown(v))
+                } else {
+                    Ok(v)
+                }
+            }
+            _ => Err(FluxVersionError::Invalid(s.to_string())),
+        }
+    }
+}
+
+/// Lifecycle of one API version of one kind.
+#[derive(Debug, Clone, Copy)]
+struct ApiLifecycle {
+    group: &'static str,
+    version: &'static str,
+    /// Kinds this row covers (`*` = every Flux kind of the group).
+    kind: &'static str,
+    deprecated_in: Option<FluxVersion>,
+    removed_in: Option<FluxVersion>,
+    /// What to use instead.
+    replacement: &'static str,
+}
+
+const fn v(minor: u32) -> Option<FluxVersion> {
+    Some(FluxVersion { major: 2, minor })
+}
+
+const TABLE: &[ApiLifecycle] = &[
+    ApiLifecycle { group: "kustomize.toolkit.fluxcd.io", version: "v1beta1", kind: "*", deprecated_in: v(0), removed_in: v(7), replacement: "kustomize.toolkit.fluxcd.io/v1" },
+    ApiLifecycle { group: "kustomize.toolkit.fluxcd.io", version: "v1beta2", kind: "*", deprecated_in: v(0), removed_in: v(8), replacement: "kustomize.toolkit.fluxcd.io/v1" },
+    ApiLifecycle { group: "helm.toolkit.fluxcd.io", version: "v2beta1", kind: "*", deprecated_in: v(2), removed_in: v(7), replacement: "helm.toolkit.fluxcd.io/v2" },
+    ApiLifecycle { group: "helm.toolkit.fluxcd.io", version: "v2beta2", kind: "*", deprecated_in: v(3), removed_in: v(8), replacement: "helm.toolkit.fluxcd.io/v2" },
+    ApiLifecycle { group: "source.toolkit.fluxcd.io", version: "v1beta1", kind: "*", deprecated_in: v(0), removed_in: v(7), replacement: "source.toolkit.fluxcd.io/v1" },
+    ApiLifecycle { group: "source.toolkit.fluxcd.io", version: "v1beta2", kind: "GitRepository", deprecated_in: v(0), removed_in: v(8), replacement: "source.toolkit.fluxcd.io/v1" },
+    ApiLifecycle { group: "source.toolkit.fluxcd.io", version: "v1beta2", kind: "HelmRepository", deprecated_in: v(3), removed_in: v(8), replacement: "source.toolkit.fluxcd.io/v1" },
+    ApiLifecycle { group: "source.toolkit.fluxcd.io", version: "v1beta2", kind: "HelmChart", deprecated_in: v(3), removed_in: v(8), replacement: "source.toolkit.fluxcd.io/v1" },
+    ApiLifecycle { group: "source.toolkit.fluxcd.io", version: "v1beta2", kind: "Bucket", deprecated_in: v(3), removed_in: v(8), replacement: "source.toolkit.fluxcd.io/v1" },
+    ApiLifecycle { group: "source.toolkit.fluxcd.io", version: "v1beta2", kind: "OCIRepository", deprecated_in: v(6), removed_in: v(8), replacement: "source.toolkit.fluxcd.io/v1" },
+    ApiLifecycle { group: "notification.toolkit.fluxcd.io", version: "v1beta1", kind: "*", deprecated_in: v(1), removed_in: v(7), replacement: "notification.toolkit.fluxcd.io/v1beta3 (Alert, Provider) or v1 (Receiver)" },
+    ApiLifecycle { group: "image.toolkit.fluxcd.io", version: "v1beta1", kind: "*", deprecated_in: v(0), removed_in: v(7), replacement: "image.toolkit.fluxcd.io/v1beta2" },
+];
+
+/// The status of an API version in a Flux release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiStatus {
+    /// Served and not deprecated (or not a Flux API this table tracks).
+    Current,
+    /// Served but deprecated since the given release.
+    Deprecated {
+        /// Release that deprecated it.
+        since: FluxVersion,
+        /// Release that removes (or removed) it, if known.
+        removed_in: Option<FluxVersion>,
+        /// What to use instead.
+        replacement: &'static str,
+    },
+    /// No longer served.
+    Removed {
+        /// Release that removed it.
+        since: FluxVersion,
+        /// What to use instead.
+        replacement: &'static str,
+    },
+}
+
+/// The status of `apiVersion`/`kind` in Flux `flux`.
+pub fn status(api_version: &str, kind: &str, flux: FluxVersion) -> ApiStatus {
+    let Some((group, version)) = api_version.rsplit_once('/') else { return ApiStatus::Current };
+    let row = TABLE
+        .iter()
+        .find(|r| r.group == group && r.version == version && (r.kind == kind || r.kind == "*"));
+    let Some(row) = row else { return ApiStatus::Current };
+    if let Some(removed) = row.removed_in {
+        if flux >= removed {
+            return ApiStatus::Removed { since: removed, replacement: row.replacement };
+        }
+    }
+    match row.deprecated_in {
+        Some(dep) if flux >= dep => ApiStatus::Deprecated { since: dep, removed_in: row.removed_in, replacement: row.replacement },
+        _ => ApiStatus::Current,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifecycle() {
+        let f = |s: &str| s.parse::<FluxVersion>().unwrap();
+        assert!(matches!(status("kustomize.toolkit.fluxcd.io/v1beta2", "Kustomization", f("2.9")), ApiStatus::Removed { .. }));
+        assert!(matches!(status("kustomize.toolkit.fluxcd.io/v1beta2", "Kustomization", f("2.7")), ApiStatus::Deprecated { .. }));
+        assert!(matches!(status("helm.toolkit.fluxcd.io/v2beta1", "HelmRelease", f("2.2")), ApiStatus::Deprecated { .. }));
+        assert!(matches!(status("helm.toolkit.fluxcd.io/v2beta1", "HelmRelease", f("2.1")), ApiStatus::Current));
+        assert!(matches!(status("source.toolkit.fluxcd.io/v1beta2", "OCIRepository", f("2.5")), ApiStatus::Current));
+        assert!(matches!(status("kustomize.toolkit.fluxcd.io/v1", "Kustomization", LATEST), ApiStatus::Current));
+        assert!("3".parse::<FluxVersion>().is_err());
+        assert!("2.99".parse::<FluxVersion>().is_err());
+    }
+}
