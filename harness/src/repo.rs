@@ -418,15 +418,6 @@ impl Repo {
             repo.visit(&visit, &mut seen_files, &mut followed);
             queue.extend(followed);
         }
-        // A repo that declares its own flux-system GitRepository (gotk-sync.yaml) replaces the implicit one.
-        let explicit: Vec<ObjKey> = repo.sources.iter().filter(|s| s.doc.is_some()).map(|s| s.key.clone()).collect();
-        if explicit.contains(&repo.sources[0].key) {
-            let declared_pos = repo.sources.iter().rposition(|s| s.doc.is_some() && s.key == repo.sources[0].key);
-            if let Some(pos) = declared_pos {
-                repo.sources[pos].local_root = Some(PathBuf::new());
-                repo.sources.remove(0);
-            }
-        }
         Ok(repo)
     }
 
@@ -741,6 +732,8 @@ impl Repo {
                 }
             }
             ("source.toolkit.fluxcd.io", "GitRepository" | "OCIRepository" | "HelmRepository" | "Bucket" | "HelmChart") => {
+                // A repo's own flux-system GitRepository (gotk-sync.yaml) is the bootstrap's source:
+                // it keeps standing for this repo.
                 if let Some(existing) = self.sources.iter_mut().find(|s| s.key == key && s.doc.is_none()) {
                     existing.doc = Some(doc.clone());
                     existing.url = spec.get("url").and_then(Value::as_str).unwrap_or("").to_string();

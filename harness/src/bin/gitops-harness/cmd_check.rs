@@ -2,23 +2,62 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+use gitops_harness::check::{self, CheckOptions};
+use gitops_harness::crds::{self, CrdCatalog};
+use gitops_harness::flux_versions::{self, FluxVersion};
+use gitops_harness::repo::Repo;
+
 /// Arguments of `check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
-    /// Root of the gitops repository.
-    pub path: PathBuf,
+    /// Root of the gitops repository (default: the embedded gitops-linkerd fixture).
+    pub path: Option<PathBuf>,
     /// Cluster directory inside the repo to start from (as `flux bootstrap --path`).
     #[arg(long)]
     pub cluster_dir: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: crate::Format,
-    /// Flux version to check API versions against (e.g. 2.7).
+    /// Flux version to check API versions against (e.g. 2.7; default: the newest known).
     #[arg(long)]
     pub flux_version: Option<String>,
+    /// Directory of CRDs to validate objects with (default: $GITOPS_HARNESS_CRDS or shared/reference/crds nearby).
+    #[arg(long)]
+    pub crds: Option<PathBuf>,
 }
 
-/// Run `check`.
-pub fn run(_args: CheckArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("check: not implemented yet")
+/// Run `check`: exit 0 without error findings, 1 with, 2 when it could not run.
+pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let flux_version: FluxVersion = match &args.flux_version {
+        Some(v) => v.parse()?,
+        None => flux_versions::LATEST,
+    };
+    let embedded;
+    let (root, cluster_dir) = match &args.path {
+        Some(p) => (p.clone(), args.cluster_dir.clone()),
+        None => {
+            embedded = gitops_harness::embedded::default_repo().context("extracting the embedded gitops-linkerd repo")?;
+            let dir = args.cluster_dir.clone().unwrap_or_else(|| PathBuf::from(gitops_harness::embedded::DEFAULT_CLUSTER_DIR));
+            if args.format == crate::Format::Human {
+                eprintln!("checking the embedded gitops-linkerd repo (pass a PATH to check your own)");
+            }
+            (embedded.path().to_path_buf(), Some(dir))
+        }
+    };
+    let repo = Repo::load(&root, cluster_dir.as_deref())?;
+    let crd_dir = args.crds.clone().or_else(|| crds::discover_dir(&repo.root));
+    let crds = match crd_dir {
+        Some(d) => Some(CrdCatalog::load_dir(&d)?),
+        None => None,
+    };
+    let report = check::run(&repo, &CheckOptions { flux_version, crds });
+    match args.format {
+        crate::Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        crate::Format::Human => {
+            let shown = args.path.clone().unwrap_or_else(|| PathBuf::from("<embedded gitops-linkerd>"));
+            print!("{}", check::render_human(&report, &shown));
+        }
+    }
+    Ok(if report.errors() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
