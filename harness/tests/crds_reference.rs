@@ -1,0 +1,64 @@
+//! The CRD catalog against the real upstream CRDs, and the Flux API table against them.
+
+mod common;
+
+use gitops_harness::crds::CrdCatalog;
+use gitops_harness::flux_versions::{self, ApiStatus};
+
+#[test]
+fn loads_every_reference_crd() {
+    let cat = CrdCatalog::load_dir(&common::crds_dir()).unwrap();
+    for (g, k) in [
+        ("kustomize.toolkit.fluxcd.io", "Kustomization"),
+        ("helm.toolkit.fluxcd.io", "HelmRelease"),
+        ("source.toolkit.fluxcd.io", "GitRepository"),
+        ("source.toolkit.fluxcd.io", "OCIRepository"),
+        ("source.toolkit.fluxcd.io", "HelmRepository"),
+        ("source.toolkit.fluxcd.io", "Bucket"),
+        ("flagger.app", "Canary"),
+        ("split.smi-spec.io", "TrafficSplit"),
+        ("gateway.networking.k8s.io", "HTTPRoute"),
+    ] {
+        let crd = cat.get(g, k).unwrap_or_else(|| panic!("{g}/{k} missing"));
+        assert!(!crd.served().is_empty(), "{g}/{k} serves nothing");
+    }
+}
+
+#[test]
+fn newest_flux_table_agrees_with_the_crds() {
+    let cat = CrdCatalog::load_dir(&common::crds_dir()).unwrap();
+    for crd in cat.iter().filter(|c| c.group.ends_with("toolkit.fluxcd.io")) {
+        for v in &crd.versions {
+            let api = format!("{}/{}", crd.group, v.name);
+            let st = flux_versions::status(&api, &crd.kind, flux_versions::LATEST);
+            assert!(
+                !matches!(st, ApiStatus::Removed { .. }) || !v.served,
+                "{api} {} is served by the reference CRD but the table says removed in Flux {}",
+                crd.kind,
+                flux_versions::LATEST
+            );
+        }
+        // Every version the table calls removed is indeed not served.
+        for removed in ["v1beta1", "v1beta2", "v2beta1", "v2beta2"] {
+            let api = format!("{}/{removed}", crd.group);
+            if matches!(flux_versions::status(&api, &crd.kind, flux_versions::LATEST), ApiStatus::Removed { .. }) {
+                assert!(crd.version(removed).map(|v| !v.served).unwrap_or(true), "{api} {} still served", crd.kind);
+            }
+        }
+    }
+}
+
+#[test]
+fn schema_validation_catches_wrong_types_and_accepts_good_objects() {
+    let cat = CrdCatalog::load_dir(&common::crds_dir()).unwrap();
+    let good = serde_json::json!({"apiVersion":"kustomize.toolkit.fluxcd.io/v1","kind":"Kustomization","metadata":{"name":"a"},
+        "spec":{"interval":"10m","prune":true,"sourceRef":{"kind":"GitRepository","name":"flux-system"}}});
+    assert_eq!(cat.validate(&good), Some(vec![]));
+    let mut bad = good.clone();
+    bad["spec"]["prune"] = serde_json::json!("yes");
+    let errs = cat.validate(&bad).unwrap();
+    assert!(errs.iter().any(|e| e.contains("/spec/prune")), "{errs:?}");
+    let mut missing = good.clone();
+    missing["spec"].as_object_mut().unwrap().remove("sourceRef");
+    assert!(!cat.validate(&missing).unwrap().is_empty());
+}
