@@ -1,0 +1,140 @@
+//! Live observation: kube watchers on the Canary, its routing object and the primary
+//! Deployment, merged into one stream feeding the [`TimelineBuilder`], under our own deadline.
+
+use std::time::Duration;
+
+use futures::{StreamExt, stream::BoxStream};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::Client;
+use serde_json::Value;
+
+use super::{routing_for, CanaryError, RoutingKind, Timeline, TimelineBuilder};
+
+/// What to observe.
+#[derive(Debug, Clone)]
+pub struct ObserveRequest {
+    /// Namespace of the Canary.
+    pub namespace: String,
+    /// Canary name.
+    pub name: String,
+    /// Flagger's `meshProvider` (used when the Canary has no `spec.provider`).
+    pub default_provider: String,
+    /// Our deadline for a new rollout to reach Succeeded/Failed.
+    pub deadline: Duration,
+}
+
+fn canary_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("flagger.app", "v1beta1", "Canary"), "canaries")
+}
+
+async fn resource_for(client: &Client, group: &str, version: Option<&str>, kind: &str, plural: &str) -> Result<ApiResource, kube::Error> {
+    match version {
+        Some(v) => Ok(ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, v, kind), plural)),
+        None => {
+            let g = kube::discovery::group(client, group).await?;
+            Ok(g.recommended_kind(kind)
+                .map(|(ar, _)| ar)
+                .unwrap_or_else(|| ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", kind), plural)))
+        }
+    }
+}
+
+/// Watch one named object; emit it as JSON with apiVersion/kind filled in (list items lack them).
+fn watch_named(client: &Client, ns: &str, ar: &ApiResource, name: &str) -> BoxStream<'static, Result<Value, String>> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, ar);
+    let api_version = ar.api_version.clone();
+    let kind = ar.kind.clone();
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let name = name.to_string();
+    watcher(api, cfg)
+        .default_backoff()
+        .applied_objects()
+        .map(move |r| match r {
+            Ok(obj) => {
+                let mut v = serde_json::to_value(&obj).map_err(|e| e.to_string())?;
+                if let Some(m) = v.as_object_mut() {
+                    m.insert("apiVersion".into(), Value::String(api_version.clone()));
+                    m.insert("kind".into(), Value::String(kind.clone()));
+                }
+                Ok(v)
+            }
+            Err(e) => Err(format!("{kind} {name}: {e}")),
+        })
+        .boxed()
+}
+
+/// Watch until a new rollout of the canary reaches Succeeded or Failed, or our deadline passes
+/// (the timeout error carries the last state and the timeline).
+pub async fn observe_rollout(client: &Client, req: &ObserveRequest) -> Result<Timeline, CanaryError> {
+    let key = format!("{}/{}", req.namespace, req.name);
+    let canaries: Api<DynamicObject> = Api::namespaced_with(client.clone(), &req.namespace, &canary_resource());
+    let canary = canaries
+        .get(&req.name)
+        .await
+        .map_err(|source| CanaryError::Kube { canary: key.clone(), action: "reading the Canary".into(), source })?;
+    let canary_json = serde_json::to_value(&canary).map_err(|e| CanaryError::Shape(e.to_string()))?;
+    let target = canary_json.pointer("/spec/targetRef/name").and_then(Value::as_str).unwrap_or(&req.name).to_string();
+    let apex = canary_json.pointer("/spec/service/name").and_then(Value::as_str).unwrap_or(&target).to_string();
+    let routing = routing_for(&canary_json, &req.default_provider);
+
+    let mut streams = vec![
+        watch_named(client, &req.namespace, &canary_resource(), &req.name),
+        watch_named(
+            client,
+            &req.namespace,
+            &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", "Deployment"), "deployments"),
+            &format!("{target}-primary"),
+        ),
+    ];
+    let kube_err = |action: &str| {
+        let key = key.clone();
+        let action = action.to_string();
+        move |source| CanaryError::Kube { canary: key, action, source }
+    };
+    match &routing {
+        RoutingKind::Smi => {
+            let ar = resource_for(client, "split.smi-spec.io", None, "TrafficSplit", "trafficsplits")
+                .await
+                .map_err(kube_err("discovering split.smi-spec.io (is linkerd-smi installed?)"))?;
+            streams.push(watch_named(client, &req.namespace, &ar, &apex));
+        }
+        RoutingKind::GatewayApi { version } => {
+            let ar = resource_for(client, "gateway.networking.k8s.io", version.as_deref(), "HTTPRoute", "httproutes")
+                .await
+                .map_err(kube_err("discovering gateway.networking.k8s.io (are the Gateway API CRDs installed?)"))?;
+            streams.push(watch_named(client, &req.namespace, &ar, &apex));
+        }
+        RoutingKind::Nginx { ingress } => {
+            let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("networking.k8s.io", "v1", "Ingress"), "ingresses");
+            streams.push(watch_named(client, &req.namespace, &ar, &format!("{ingress}-canary")));
+        }
+        RoutingKind::Unsupported(p) => {
+            tracing::warn!(canary = %key, provider = %p, "routing object of this provider is not observed");
+        }
+    }
+
+    let mut merged = futures::stream::select_all(streams);
+    let mut builder = TimelineBuilder::new(&req.namespace, &req.name, &req.default_provider);
+    let until = tokio::time::Instant::now() + req.deadline;
+    let mut last_error: Option<String> = None;
+    loop {
+        match tokio::time::timeout_at(until, merged.next()).await {
+            Err(_) => {
+                return Err(builder.timeout(req.deadline.as_secs(), last_error.as_deref().map(|e| format!("last watch error: {e}")).as_deref()));
+            }
+            Ok(None) => return Err(builder.incomplete()),
+            Ok(Some(Err(e))) => {
+                // The watcher retries with backoff; keep the error for the timeout message.
+                tracing::debug!(canary = %key, error = %e, "watch error");
+                last_error = Some(e);
+            }
+            Ok(Some(Ok(obj))) => {
+                builder.observe(&obj, Some(chrono::Utc::now()))?;
+                if builder.timeline().finished() {
+                    return Ok(builder.timeline());
+                }
+            }
+        }
+    }
+}

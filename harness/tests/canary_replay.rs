@@ -1,0 +1,143 @@
+//! Canary observer + assertions on the recorded sequences in fixtures/recorded/canary.
+
+use std::path::{Path, PathBuf};
+
+use chrono::Duration;
+use gitops_harness::canary::assert::{
+    assert_ab_promotes, assert_fails_and_rolls_back, assert_promotes, AbExpectation, CanaryExpectation, RollbackExpectation,
+};
+use gitops_harness::canary::replay::{load, replay, replay_file};
+use gitops_harness::canary::{CanaryError, Phase, RoutingKind, Timeline};
+
+fn recording(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/recorded/canary").join(name)
+}
+
+fn timeline(file: &str, name: &str) -> Timeline {
+    replay_file(&recording(file), "faces", name, "linkerd", Some(Duration::minutes(10))).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+fn face_canary(file: &str) -> serde_json::Value {
+    load(&recording(file)).unwrap().into_iter().find(|o| o["kind"] == "Canary").unwrap()
+}
+
+#[test]
+fn smi_promotion_with_quantity_weights() {
+    // Flagger's SMI v1alpha1 router writes weights as quantity strings.
+    let raw = std::fs::read_to_string(recording("face-promotes-smi.jsonl")).unwrap();
+    assert!(raw.contains(r#""apiVersion":"split.smi-spec.io/v1alpha1""#) && raw.contains(r#""weight":"95""#));
+    let t = timeline("face-promotes-smi.jsonl", "face");
+    assert_eq!(t.routing, RoutingKind::Smi);
+    let mut exp = CanaryExpectation::from_canary(&face_canary("face-promotes-smi.jsonl"));
+    assert_eq!((exp.step_weight, exp.max_weight), (5.0, 50.0));
+    exp.new_image = Some("dwflynn/faces-service:0.8.1".into());
+    assert_promotes(&t, &exp).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.last().unwrap().phase, Phase::Succeeded);
+}
+
+#[test]
+fn smi_failure_rolls_back() {
+    let t = timeline("face-fails-smi.jsonl", "face");
+    let mut exp = RollbackExpectation::from_canary(&face_canary("face-fails-smi.jsonl"));
+    assert_eq!(exp.threshold, 3);
+    exp.old_image = Some("dwflynn/faces-service:0.8.0".into());
+    exp.old_env = Some(("ERROR_FRACTION".into(), "0".into()));
+    assert_fails_and_rolls_back(&t, &exp).unwrap_or_else(|e| panic!("{e}"));
+    // A failed canary is not a promotion: the assertion says why, with the timeline.
+    let err = assert_promotes(&t, &CanaryExpectation { step_weight: 5.0, max_weight: 50.0, ..Default::default() }).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("canary weights did not rise by stepWeight up to maxWeight"), "{msg}");
+    assert!(msg.contains("expected: status.canaryWeight [5, 10, 15, 20, 25, 30, 35, 40, 45, 50]"), "{msg}");
+    assert!(msg.contains("seen:     status.canaryWeight [5, 10]"), "{msg}");
+}
+
+#[test]
+fn gateway_api_promotion_of_an_env_change() {
+    let t = timeline("face-promotes-gatewayapi.jsonl", "face");
+    assert_eq!(t.routing, RoutingKind::GatewayApi { version: Some("v1beta1".into()) });
+    let mut exp = CanaryExpectation::from_canary(&face_canary("face-promotes-gatewayapi.jsonl"));
+    exp.new_env = Some(("ERROR_FRACTION".into(), "20".into()));
+    exp.new_image = Some("dwflynn/faces-service:0.8.0".into());
+    assert_promotes(&t, &exp).unwrap_or_else(|e| panic!("{e}"));
+    // Routed weights came from backendRefs: 95/5 at the first step.
+    assert!(t.rows.iter().any(|r| r.routed.as_ref().map(|x| x.primary == 95.0 && x.canary == 5.0).unwrap_or(false)), "{}", t.table());
+}
+
+#[test]
+fn nginx_ab_test_routes_by_header() {
+    let t = timeline("faces-gui-abtest-nginx.jsonl", "faces-gui");
+    assert_eq!(t.routing, RoutingKind::Nginx { ingress: "faces-gui".into() });
+    let exp = AbExpectation {
+        header: "x-faces-user=testuser".into(),
+        iterations: 10,
+        new_image: None,
+        new_env: Some(("COLOR".into(), "lightcyan".into())),
+    };
+    assert_ab_promotes(&t, &exp).unwrap_or_else(|e| panic!("{e}"));
+    let wrong = AbExpectation { header: "x-faces-user=admin".into(), ..exp };
+    let msg = assert_ab_promotes(&t, &wrong).unwrap_err().to_string();
+    assert!(msg.contains("requests with x-faces-user=admin routed to the canary") && msg.contains("x-faces-user=testuser→canary"), "{msg}");
+}
+
+#[test]
+fn failing_assertion_shows_expected_seen_and_the_timeline() {
+    let t = timeline("face-promotes-smi.jsonl", "face");
+    let err = assert_fails_and_rolls_back(&t, &RollbackExpectation { threshold: 3, ..Default::default() }).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("canary faces/face: failedChecks never reached the threshold\n"), "{msg}");
+    assert!(msg.contains("  expected: status.failedChecks reaching 3\n"), "{msg}");
+    assert!(msg.contains("  seen:     status.failedChecks 0\n"), "{msg}");
+    assert!(msg.contains("timeline:\ncanary faces/face (routing: TrafficSplit)\n"), "{msg}");
+    for needle in ["phase", "weight", "routed p/c", "Progressing", "Promoting", "Finalising", "Succeeded", "50/50", "dwflynn/faces-service:0.8.1"] {
+        assert!(msg.contains(needle), "missing {needle:?} in:\n{msg}");
+    }
+    // The promotion itself, with the wrong image expectation: expected vs seen image.
+    let exp = CanaryExpectation { step_weight: 5.0, max_weight: 50.0, new_image: Some("dwflynn/faces-service:9.9.9".into()), new_env: None };
+    let msg = assert_promotes(&t, &exp).unwrap_err().to_string();
+    assert!(msg.contains("expected: primary image dwflynn/faces-service:9.9.9") && msg.contains("seen:     primary image dwflynn/faces-service:0.8.1"), "{msg}");
+    // Wrong step weight.
+    let exp = CanaryExpectation { step_weight: 10.0, max_weight: 50.0, ..Default::default() };
+    let msg = assert_promotes(&t, &exp).unwrap_err().to_string();
+    assert!(msg.contains("[10, 20, 30, 40, 50]") && msg.contains("seen:     status.canaryWeight [5, 10, 15"), "{msg}");
+}
+
+#[test]
+fn our_deadline_reports_the_last_state() {
+    let objs = load(&recording("face-promotes-smi.jsonl")).unwrap();
+    let err = replay(&objs, "faces", "face", "linkerd", Some(Duration::seconds(120))).unwrap_err();
+    let CanaryError::Timeout { waited_s, ref last, ref timeline, .. } = err else { panic!("expected a timeout, got {err}") };
+    assert_eq!(waited_s, 120);
+    assert!(last.starts_with("phase=Progressing canaryWeight=20 "), "{last}");
+    eprintln!("{err}");
+    assert!(timeline.contains("Progressing"), "{timeline}");
+    let msg = err.to_string();
+    assert!(msg.contains("within our deadline of 120s") && msg.contains("progressDeadlineSeconds is not relied on"), "{msg}");
+}
+
+#[test]
+fn a_recording_that_stops_early_is_incomplete() {
+    let objs = load(&recording("face-fails-smi.jsonl")).unwrap();
+    let err = replay(&objs[..6], "faces", "face", "linkerd", None).unwrap_err();
+    assert!(matches!(err, CanaryError::Incomplete { .. }), "{err}");
+    assert!(err.to_string().contains("last state: phase=Progressing"), "{err}");
+    // Before any new rollout, the previous Succeeded state is not a finished rollout.
+    let err = replay(&objs[..3], "faces", "face", "linkerd", None).unwrap_err();
+    assert!(err.to_string().contains("phase=Succeeded"), "{err}");
+}
+
+#[test]
+fn unrelated_objects_are_ignored_and_bad_lines_are_named() {
+    let mut objs = load(&recording("face-fails-smi.jsonl")).unwrap();
+    let mut other = objs[0].clone();
+    other["metadata"]["name"] = "smiley".into();
+    objs.insert(1, other);
+    let t = replay(&objs, "faces", "face", "linkerd", None).unwrap();
+    assert!(t.rows.iter().all(|r| r.phase != Phase::Other("x".into())));
+    assert_fails_and_rolls_back(&t, &RollbackExpectation { threshold: 3, ..Default::default() }).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.jsonl");
+    std::fs::write(&p, "{\"kind\":\"Canary\"}\n\nnot json\n").unwrap();
+    let err = load(&p).unwrap_err().to_string();
+    assert!(err.contains("bad.jsonl:3: not a JSON object"), "{err}");
+}
