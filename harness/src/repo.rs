@@ -509,7 +509,13 @@ impl Repo {
             if name.starts_with('.') {
                 continue;
             }
-            if abs.is_dir() {
+            if abs.is_symlink() && abs.is_dir() {
+                // A symlinked directory may point back up the tree; kustomize refuses those too.
+                self.issue(LoadIssue::Unreadable {
+                    origin: Origin { file: p.clone(), line: 1 },
+                    message: "symlinked directory not followed (it could loop); replace it with a kustomize resource entry".to_string(),
+                });
+            } else if abs.is_dir() {
                 let sub = Visit { path: p.clone(), ..visit.clone() };
                 if KUSTOMIZATION_FILES.iter().any(|f| abs.join(f).is_file()) {
                     self.visit(&sub, seen_files, followed);
@@ -897,6 +903,17 @@ mod tests {
         assert_eq!(hr.depends_on[0].short(), "tools/other");
         assert_eq!(hr.applied_by.as_ref().unwrap().short(), "flux-system/infra");
         assert!(matches!(&repo.issues()[0], LoadIssue::MissingResource { entry, origin } if entry == "missing.yaml" && origin.line == 4));
+    }
+
+    #[test]
+    fn symlink_loops_do_not_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        write(r, "clusters/c/a.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n");
+        std::os::unix::fs::symlink("..", r.join("clusters/c/up")).unwrap();
+        let repo = Repo::load(r, Some(Path::new("clusters/c"))).unwrap();
+        assert_eq!(repo.objects().len(), 1);
+        assert!(matches!(&repo.issues()[0], LoadIssue::Unreadable { origin, .. } if origin.file.ends_with("up")));
     }
 
     #[test]
