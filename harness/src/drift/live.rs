@@ -1,0 +1,100 @@
+//! Gathering the live side of a drift comparison: Flux Kustomizations, every object in their
+//! inventories (`status.inventory.entries[].id` = `<ns>_<name>_<group>_<kind>`), and the
+//! `<target>-primary` Deployments Flagger creates for canaries (not in any inventory).
+
+use std::collections::BTreeMap;
+
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::discovery::{Discovery, Scope};
+use kube::Client;
+use serde_json::Value;
+
+use super::{DriftError, ObjId};
+
+/// What the cluster runs.
+#[derive(Debug, Clone, Default)]
+pub struct LiveState {
+    /// Flux Kustomizations (all namespaces).
+    pub kustomizations: Vec<Value>,
+    /// Live objects from the inventories, plus canary primaries.
+    pub objects: Vec<Value>,
+}
+
+fn to_json(obj: &DynamicObject, ar: &ApiResource) -> Value {
+    let mut v = serde_json::to_value(obj).unwrap_or(Value::Null);
+    if let Some(m) = v.as_object_mut() {
+        // List/get items may lack TypeMeta; the comparison keys on it.
+        m.insert("apiVersion".into(), Value::String(ar.api_version.clone()));
+        m.insert("kind".into(), Value::String(ar.kind.clone()));
+    }
+    v
+}
+
+/// List Kustomizations and fetch every inventory object (absent ones are simply not returned:
+/// [`super::compute`] reports them as missing).
+pub async fn gather(client: &Client) -> Result<LiveState, DriftError> {
+    let ks_ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"), "kustomizations");
+    let ks_api: Api<DynamicObject> = Api::all_with(client.clone(), &ks_ar);
+    let list = ks_api
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| DriftError::Kube { action: "listing Flux Kustomizations (is Flux installed?)".into(), source })?;
+    let kustomizations: Vec<Value> = list.items.iter().map(|o| to_json(o, &ks_ar)).collect();
+
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .map_err(|source| DriftError::Kube { action: "discovering the cluster's API resources".into(), source })?;
+    let mut kinds: BTreeMap<(String, String), (ApiResource, Scope)> = BTreeMap::new();
+    for group in discovery.groups() {
+        for (ar, caps) in group.recommended_resources() {
+            kinds.entry((ar.group.clone(), ar.kind.clone())).or_insert((ar, caps.scope));
+        }
+    }
+
+    let mut objects = Vec::new();
+    let mut primaries = Vec::new();
+    for ks in &kustomizations {
+        let key = format!(
+            "{}/{}",
+            ks.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(""),
+            ks.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+        );
+        for entry in ks.pointer("/status/inventory/entries").and_then(Value::as_array).into_iter().flatten() {
+            let Some(id) = entry.get("id").and_then(Value::as_str) else { continue };
+            let inv = ObjId::from_inventory(id).ok_or_else(|| DriftError::BadInventoryId { kustomization: key.clone(), id: id.to_string() })?;
+            let (ar, scope) = kinds
+                .get(&(inv.group.clone(), inv.kind.clone()))
+                .ok_or_else(|| DriftError::UnknownKind { kustomization: key.clone(), group: inv.group.clone(), kind: inv.kind.clone() })?;
+            let api: Api<DynamicObject> = match scope {
+                Scope::Namespaced => Api::namespaced_with(client.clone(), &inv.namespace, ar),
+                Scope::Cluster => Api::all_with(client.clone(), ar),
+            };
+            let got = api
+                .get_opt(&inv.name)
+                .await
+                .map_err(|source| DriftError::Kube { action: format!("reading {inv}"), source })?;
+            if let Some(obj) = got {
+                let v = to_json(&obj, ar);
+                if inv.group == "flagger.app" && inv.kind == "Canary" {
+                    if let Some(t) = v.pointer("/spec/targetRef/name").and_then(Value::as_str) {
+                        primaries.push((inv.namespace.clone(), format!("{t}-primary")));
+                    }
+                }
+                objects.push(v);
+            }
+        }
+    }
+    let deploy_ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", "Deployment"), "deployments");
+    for (ns, name) in primaries {
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &deploy_ar);
+        let got = api
+            .get_opt(&name)
+            .await
+            .map_err(|source| DriftError::Kube { action: format!("reading Deployment {ns}/{name}"), source })?;
+        if let Some(obj) = got {
+            objects.push(to_json(&obj, &deploy_ar));
+        }
+    }
+    Ok(LiveState { kustomizations, objects })
+}
