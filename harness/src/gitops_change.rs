@@ -1,1 +1,491 @@
-//! (placeholder: filled in by its owner)
+//! A git-driven change: minimal-diff edits in the served repository, one commit, a reconcile
+//! request exactly like `flux reconcile kustomization X --with-source`, and a watch until the
+//! Kustomization has applied the new commit (`status.lastAppliedRevision`) and is Ready.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::Client;
+use serde_json::{json, Value};
+
+use crate::yaml_edit::{ContainerSel, DocSelector, EditError, ScalarValue, YamlEditor};
+
+/// The annotation `flux reconcile` sets.
+pub const RECONCILE_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
+
+/// Errors of a git-driven change.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// An edit failed (names file, document, path).
+    #[error(transparent)]
+    Edit(#[from] EditError),
+    /// The change edits nothing (every value already as requested).
+    #[error("the change `{0}` edits nothing: every value is already as requested; nothing was committed")]
+    NoChange(String),
+    /// git failed.
+    #[error("git in {dir}: {message}")]
+    Git {
+        /// Working copy.
+        dir: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// Talking to the cluster failed.
+    #[error("{action}: {source}")]
+    Kube {
+        /// What we were doing.
+        action: String,
+        /// Error.
+        source: kube::Error,
+    },
+    /// Our deadline passed.
+    #[error("{object}: did not apply {want} within {waited_s}s; last seen revision `{last_revision}`, Ready={ready}: {message}")]
+    Timeout {
+        /// `Kustomization ns/name` or `GitRepository ns/name`.
+        object: String,
+        /// The revision we waited for.
+        want: String,
+        /// Seconds waited.
+        waited_s: u64,
+        /// Last `lastAppliedRevision` / artifact revision seen.
+        last_revision: String,
+        /// Last Ready status.
+        ready: String,
+        /// Last Ready message.
+        message: String,
+    },
+}
+
+/// A git working copy the harness may commit to (the served repo).
+pub trait WorkingCopy {
+    /// Root of the working tree.
+    fn root(&self) -> &Path;
+    /// Stage everything and commit; returns the new commit sha.
+    fn commit_all(&self, message: &str) -> Result<String, ChangeError>;
+    /// Branch Flux follows (e.g. `main`).
+    fn branch(&self) -> String;
+}
+
+/// A plain git working copy driven through the `git` CLI.
+#[derive(Debug, Clone)]
+pub struct GitDir {
+    root: PathBuf,
+    branch: String,
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<String, ChangeError> {
+    let out = duct::cmd("git", args)
+        .dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdout_capture()
+        .stderr_capture()
+        .unchecked()
+        .run()
+        .map_err(|e| ChangeError::Git { dir: dir.to_path_buf(), message: format!("cannot run git: {e}; install git") })?;
+    if !out.status.success() {
+        return Err(ChangeError::Git {
+            dir: dir.to_path_buf(),
+            message: format!("`git {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+impl GitDir {
+    /// Open an existing working copy on its current branch.
+    pub fn open(root: &Path) -> Result<GitDir, ChangeError> {
+        let branch = git(root, &["rev-parse", "--abbrev-ref", "HEAD"])?;
+        Ok(GitDir { root: root.to_path_buf(), branch })
+    }
+
+    /// Current HEAD sha.
+    pub fn head(&self) -> Result<String, ChangeError> {
+        git(&self.root, &["rev-parse", "HEAD"])
+    }
+
+    /// `git show` of a commit as a patch (for checking minimal diffs).
+    pub fn show(&self, sha: &str) -> Result<String, ChangeError> {
+        git(&self.root, &["show", "--format=", "--no-color", sha])
+    }
+}
+
+impl WorkingCopy for GitDir {
+    fn root(&self) -> &Path {
+        &self.root
+    }
+    fn commit_all(&self, message: &str) -> Result<String, ChangeError> {
+        git(&self.root, &["add", "-A"])?;
+        git(
+            &self.root,
+            &["-c", "user.name=gitops-harness", "-c", "user.email=gitops-harness@localhost", "commit", "--quiet", "-m", message],
+        )?;
+        git(&self.root, &["rev-parse", "HEAD"])
+    }
+    fn branch(&self) -> String {
+        self.branch.clone()
+    }
+}
+
+/// One edit of a YAML file in the repo.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Edit {
+    /// Set the scalar at a path (see [`crate::yaml_edit`] for the path syntax).
+    Set {
+        /// File relative to the repo root.
+        file: PathBuf,
+        /// Document.
+        doc: DocSelector,
+        /// Path.
+        path: String,
+        /// New value.
+        value: ScalarValue,
+    },
+    /// Set a container's image tag.
+    ImageTag {
+        /// File.
+        file: PathBuf,
+        /// Document (the workload).
+        doc: DocSelector,
+        /// Container.
+        container: ContainerSel,
+        /// New tag.
+        tag: String,
+    },
+    /// Set (or add) a container env var.
+    Env {
+        /// File.
+        file: PathBuf,
+        /// Document (the workload).
+        doc: DocSelector,
+        /// Container.
+        container: ContainerSel,
+        /// Variable name.
+        name: String,
+        /// Value.
+        value: String,
+    },
+    /// Set a value under a HelmRelease's `spec.values`.
+    HelmValue {
+        /// File.
+        file: PathBuf,
+        /// Document (the HelmRelease).
+        doc: DocSelector,
+        /// Dotted path inside `spec.values`.
+        path: String,
+        /// Value.
+        value: ScalarValue,
+    },
+}
+
+impl Edit {
+    fn file(&self) -> &Path {
+        match self {
+            Edit::Set { file, .. } | Edit::ImageTag { file, .. } | Edit::Env { file, .. } | Edit::HelmValue { file, .. } => file,
+        }
+    }
+
+    fn apply(&self, ed: &mut YamlEditor) -> Result<bool, EditError> {
+        match self {
+            Edit::Set { doc, path, value, .. } => ed.set(doc, path, value.clone()),
+            Edit::ImageTag { doc, container, tag, .. } => ed.set_image_tag(doc, container, tag),
+            Edit::Env { doc, container, name, value, .. } => ed.set_env(doc, container, name, value),
+            Edit::HelmValue { doc, path, value, .. } => ed.set_helm_value(doc, path, value.clone()),
+        }
+    }
+}
+
+/// Edits plus the commit message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The edits, applied in order.
+    pub edits: Vec<Edit>,
+    /// Commit message.
+    pub message: String,
+}
+
+/// What was committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// New commit sha.
+    pub sha: String,
+    /// Branch.
+    pub branch: String,
+    /// Unified diff of the edits (what `git show` prints for the commit's files).
+    pub diff: String,
+}
+
+/// Apply the edits (all or nothing: files are written only when every edit succeeded) and commit.
+pub fn apply_and_commit(repo: &dyn WorkingCopy, change: &Change) -> Result<Committed, ChangeError> {
+    let mut editors: Vec<YamlEditor> = Vec::new();
+    for edit in &change.edits {
+        let idx = match editors.iter().position(|e| e.file() == edit.file()) {
+            Some(i) => i,
+            None => {
+                editors.push(YamlEditor::open(repo.root(), edit.file())?);
+                editors.len() - 1
+            }
+        };
+        edit.apply(&mut editors[idx])?;
+    }
+    let changed: Vec<&YamlEditor> = editors.iter().filter(|e| e.changed()).collect();
+    if changed.is_empty() {
+        return Err(ChangeError::NoChange(change.message.clone()));
+    }
+    let mut diff = String::new();
+    for ed in &changed {
+        ed.save(repo.root())?;
+        diff.push_str(&ed.diff());
+    }
+    let sha = repo.commit_all(&change.message)?;
+    Ok(Committed { sha, branch: repo.branch(), diff })
+}
+
+/// The merge patch `flux reconcile` sends: the annotation set to an RFC3339 timestamp.
+pub fn reconcile_patch(now: DateTime<Utc>) -> Value {
+    json!({"metadata": {"annotations": {RECONCILE_ANNOTATION: now.to_rfc3339_opts(SecondsFormat::Nanos, true)}}})
+}
+
+/// True when a Flux revision names commit `sha` on `branch`: `main@sha1:<sha>` (Flux v2.1+),
+/// legacy `main/<sha>`, or a bare sha; short shas match as prefixes.
+pub fn revision_matches(revision: &str, branch: &str, sha: &str) -> bool {
+    if sha.is_empty() {
+        return false;
+    }
+    let (rev_branch, rev_sha) = if let Some((b, s)) = revision.rsplit_once("@sha1:") {
+        (Some(b), s)
+    } else if let Some((b, s)) = revision.rsplit_once('/') {
+        (Some(b), s)
+    } else {
+        (None, revision)
+    };
+    // `refs/heads/main@sha1:...` when the GitRepository uses ref.name.
+    let branch_ok = rev_branch.map(|b| b == branch || b == format!("refs/heads/{branch}")).unwrap_or(true);
+    branch_ok && !rev_sha.is_empty() && (rev_sha.starts_with(sha) || sha.starts_with(rev_sha))
+}
+
+/// Where a Kustomization stands relative to a commit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApplyState {
+    /// Applied the commit and Ready=True.
+    Applied,
+    /// Still working (or not yet told).
+    Pending {
+        /// Last applied revision.
+        revision: String,
+        /// Ready status.
+        ready: String,
+        /// Ready message.
+        message: String,
+    },
+    /// Tried the commit and failed (Ready=False for that revision).
+    Failed {
+        /// Ready message.
+        message: String,
+    },
+}
+
+fn ready_cond(obj: &Value) -> (String, String) {
+    let c = obj
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready")));
+    (
+        c.and_then(|c| c.get("status")).and_then(Value::as_str).unwrap_or("Unknown").to_string(),
+        c.and_then(|c| c.get("message")).and_then(Value::as_str).unwrap_or("no Ready condition yet").to_string(),
+    )
+}
+
+/// Evaluate a Kustomization object against the commit we wait for.
+pub fn kustomization_state(ks: &Value, branch: &str, sha: &str) -> ApplyState {
+    let applied = ks.pointer("/status/lastAppliedRevision").and_then(Value::as_str).unwrap_or("");
+    let attempted = ks.pointer("/status/lastAttemptedRevision").and_then(Value::as_str).unwrap_or("");
+    let (ready, message) = ready_cond(ks);
+    let current_gen = match (ks.pointer("/metadata/generation").and_then(Value::as_i64), ks.pointer("/status/observedGeneration").and_then(Value::as_i64)) {
+        (Some(g), Some(o)) => o >= g,
+        _ => true,
+    };
+    if revision_matches(applied, branch, sha) && ready == "True" && current_gen {
+        return ApplyState::Applied;
+    }
+    if revision_matches(attempted, branch, sha) && ready == "False" {
+        return ApplyState::Failed { message };
+    }
+    ApplyState::Pending { revision: applied.to_string(), ready, message }
+}
+
+/// A namespaced object reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjRef {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjRef {
+    /// `namespace/name`.
+    pub fn new(namespace: &str, name: &str) -> ObjRef {
+        ObjRef { namespace: namespace.to_string(), name: name.to_string() }
+    }
+}
+
+fn kustomization_ar() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"), "kustomizations")
+}
+
+fn gitrepository_ar() -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"), "gitrepositories")
+}
+
+async fn annotate(client: &Client, ar: &ApiResource, r: &ObjRef, now: DateTime<Utc>) -> Result<(), ChangeError> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &r.namespace, ar);
+    api.patch(&r.name, &PatchParams::default(), &Patch::Merge(&reconcile_patch(now)))
+        .await
+        .map_err(|source| ChangeError::Kube { action: format!("requesting reconciliation of {} {}/{}", ar.kind, r.namespace, r.name), source })?;
+    Ok(())
+}
+
+/// Watch one object until `done` says so (Ok(true)) or fails, within `until`.
+async fn watch_until(
+    client: &Client,
+    ar: &ApiResource,
+    r: &ObjRef,
+    until: tokio::time::Instant,
+    mut check: impl FnMut(&Value) -> Result<bool, ChangeError>,
+) -> Result<Option<Value>, ChangeError> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &r.namespace, ar);
+    let cfg = watcher::Config::default().fields(&format!("metadata.name={}", r.name));
+    let mut stream = watcher(api, cfg).default_backoff().applied_objects().boxed();
+    let mut last = None;
+    loop {
+        match tokio::time::timeout_at(until, stream.next()).await {
+            Err(_) | Ok(None) => return Ok(last),
+            Ok(Some(Err(e))) => tracing::debug!(object = %r.name, error = %e, "watch error (retrying)"),
+            Ok(Some(Ok(obj))) => {
+                let v = serde_json::to_value(&obj).unwrap_or(Value::Null);
+                if check(&v)? {
+                    return Ok(None);
+                }
+                last = Some(v);
+            }
+        }
+    }
+}
+
+/// `flux reconcile kustomization <ks> --with-source`, then wait until it applied `sha`.
+pub async fn reconcile_and_wait(client: &Client, ks: &ObjRef, branch: &str, sha: &str, deadline: Duration) -> Result<(), ChangeError> {
+    let until = tokio::time::Instant::now() + deadline;
+    let ks_api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ks.namespace, &kustomization_ar());
+    let obj = ks_api
+        .get(&ks.name)
+        .await
+        .map_err(|source| ChangeError::Kube { action: format!("reading Kustomization {}/{}", ks.namespace, ks.name), source })?;
+    let spec = obj.data.get("spec").cloned().unwrap_or(Value::Null);
+    let source = ObjRef::new(
+        spec.pointer("/sourceRef/namespace").and_then(Value::as_str).unwrap_or(&ks.namespace),
+        spec.pointer("/sourceRef/name").and_then(Value::as_str).unwrap_or("flux-system"),
+    );
+    let now = Utc::now();
+    if spec.pointer("/sourceRef/kind").and_then(Value::as_str).unwrap_or("GitRepository") == "GitRepository" {
+        annotate(client, &gitrepository_ar(), &source, now).await?;
+        // Like the flux CLI: wait for the source to have fetched the commit before poking the
+        // Kustomization, so it does not re-apply the old artifact.
+        let mut last_rev = String::new();
+        let left = watch_until(client, &gitrepository_ar(), &source, until, |v| {
+            last_rev = v.pointer("/status/artifact/revision").and_then(Value::as_str).unwrap_or("").to_string();
+            Ok(revision_matches(&last_rev, branch, sha))
+        })
+        .await?;
+        if let Some(v) = left {
+            let (ready, message) = ready_cond(&v);
+            return Err(ChangeError::Timeout {
+                object: format!("GitRepository {}/{}", source.namespace, source.name),
+                want: format!("{branch}@sha1:{sha}"),
+                waited_s: deadline.as_secs(),
+                last_revision: last_rev,
+                ready,
+                message,
+            });
+        }
+    }
+    annotate(client, &kustomization_ar(), ks, Utc::now()).await?;
+    let left = watch_until(client, &kustomization_ar(), ks, until, |v| match kustomization_state(v, branch, sha) {
+        ApplyState::Applied => Ok(true),
+        // Keep waiting: Flux retries failed applies on retryInterval; the deadline decides.
+        ApplyState::Failed { .. } | ApplyState::Pending { .. } => Ok(false),
+    })
+    .await?;
+    match left {
+        None => Ok(()),
+        Some(v) => {
+            let (ready, message) = ready_cond(&v);
+            Err(ChangeError::Timeout {
+                object: format!("Kustomization {}/{}", ks.namespace, ks.name),
+                want: format!("{branch}@sha1:{sha}"),
+                waited_s: deadline.as_secs(),
+                last_revision: v.pointer("/status/lastAppliedRevision").and_then(Value::as_str).unwrap_or("(none)").to_string(),
+                ready,
+                message,
+            })
+        }
+    }
+}
+
+/// The whole change: edit, commit, reconcile with source, wait until applied.
+pub async fn drive(client: &Client, repo: &dyn WorkingCopy, change: &Change, ks: &ObjRef, deadline: Duration) -> Result<Committed, ChangeError> {
+    let committed = apply_and_commit(repo, change)?;
+    reconcile_and_wait(client, ks, &committed.branch, &committed.sha, deadline).await?;
+    Ok(committed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_body_is_the_flux_annotation() {
+        let now = DateTime::parse_from_rfc3339("2025-06-12T10:00:00.123456789Z").unwrap().with_timezone(&Utc);
+        assert_eq!(
+            reconcile_patch(now),
+            json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "2025-06-12T10:00:00.123456789Z"}}})
+        );
+    }
+
+    #[test]
+    fn revisions() {
+        let sha = "3f6c2a9d8e1b4c7a0f5e2d9c8b7a6f5e4d3c2b1a";
+        assert!(revision_matches(&format!("main@sha1:{sha}"), "main", sha));
+        assert!(revision_matches(&format!("main/{sha}"), "main", sha));
+        assert!(revision_matches(&format!("refs/heads/main@sha1:{sha}"), "main", sha));
+        assert!(revision_matches(sha, "main", &sha[..12]));
+        assert!(!revision_matches(&format!("dev@sha1:{sha}"), "main", sha));
+        assert!(!revision_matches("main@sha1:9a8b7c", "main", sha));
+        assert!(!revision_matches("", "main", sha));
+        assert!(!revision_matches(sha, "main", ""));
+    }
+
+    #[test]
+    fn kustomization_states() {
+        let sha = "abc123";
+        let ks = |applied: &str, attempted: &str, ready: &str, msg: &str| {
+            json!({"metadata": {"generation": 2}, "status": {"observedGeneration": 2, "lastAppliedRevision": applied, "lastAttemptedRevision": attempted,
+                "conditions": [{"type": "Ready", "status": ready, "message": msg}]}})
+        };
+        assert_eq!(kustomization_state(&ks("main@sha1:abc123", "main@sha1:abc123", "True", "Applied"), "main", sha), ApplyState::Applied);
+        assert_eq!(
+            kustomization_state(&ks("main@sha1:old", "main@sha1:abc123", "False", "dry-run failed"), "main", sha),
+            ApplyState::Failed { message: "dry-run failed".into() }
+        );
+        assert_eq!(
+            kustomization_state(&ks("main@sha1:old", "main@sha1:old", "Unknown", "Reconciliation in progress"), "main", sha),
+            ApplyState::Pending { revision: "main@sha1:old".into(), ready: "Unknown".into(), message: "Reconciliation in progress".into() }
+        );
+        let mut stale = ks("main@sha1:abc123", "main@sha1:abc123", "True", "Applied");
+        stale["status"]["observedGeneration"] = 1.into();
+        assert!(matches!(kustomization_state(&stale, "main", sha), ApplyState::Pending { .. }));
+    }
+}
