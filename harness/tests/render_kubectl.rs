@@ -1,0 +1,105 @@
+//! Rendering with the real `kubectl kustomize` (installed by `make tools`; these tests fail with
+//! the install hint when it is missing rather than pass without building anything).
+
+mod common;
+
+use std::process::Command;
+
+use gitops_harness::crds::CrdCatalog;
+use gitops_harness::render::{self, RenderError};
+use gitops_harness::repo::Repo;
+
+#[test]
+fn kubectl_is_there_with_kustomize_v5() {
+    let kubectl = gitops_harness::tools::find(gitops_harness::tools::Tool::Kubectl).unwrap_or_else(|e| panic!("{e}"));
+    let v = gitops_harness::tools::kubectl_version(&kubectl).unwrap();
+    assert!(v.kustomize_major().unwrap_or(0) >= 5, "{v:?}");
+}
+
+#[test]
+fn fixture_builds_and_objects_match_the_crds() {
+    let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), None).unwrap();
+    let crds = CrdCatalog::load_dir(&common::crds_dir()).unwrap();
+    let mut kinds = std::collections::BTreeSet::new();
+    for ks in repo.flux_kustomizations() {
+        let r = render::render_kustomization(&repo, ks).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!r.objects.is_empty(), "{} built nothing", ks.key);
+        for o in &r.objects {
+            kinds.insert(o["kind"].as_str().unwrap_or("").to_string());
+            if let Some(errors) = crds.validate(o) {
+                assert!(errors.is_empty(), "{} {}: {errors:?}", o["kind"], o["metadata"]["name"]);
+            }
+        }
+    }
+    for k in ["HelmRelease", "HelmRepository", "Canary", "Deployment", "Ingress", "Certificate", "Issuer"] {
+        assert!(kinds.contains(k), "no {k} rendered: {kinds:?}");
+    }
+}
+
+#[test]
+fn faces_objects_land_in_the_faces_namespace() {
+    let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), None).unwrap();
+    let apps = repo.flux_kustomizations().iter().find(|k| k.key.name == "apps").unwrap();
+    let r = render::render_kustomization(&repo, apps).unwrap();
+    let canaries: Vec<&serde_json::Value> = r.objects.iter().filter(|o| o["kind"] == "Canary").collect();
+    assert_eq!(canaries.len(), 4);
+    assert!(canaries.iter().all(|c| c["metadata"]["namespace"] == "faces"));
+}
+
+#[test]
+fn reference_linkerd_fails_on_the_missing_trust_anchor() {
+    let root = common::shared_reference().join("gitops-linkerd");
+    let repo = Repo::load(&root, None).unwrap();
+    let linkerd = repo.flux_kustomizations().iter().find(|k| k.key.name == "linkerd").unwrap();
+    let err = render::render_kustomization(&repo, linkerd).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, RenderError::Kustomize { .. }), "{msg}");
+    assert!(msg.contains("infrastructure/linkerd") && msg.contains("ca.crt"), "{msg}");
+    assert!(!msg.contains("gitops-harness-render-"), "names the user's dir, not the temp copy: {msg}");
+    let faces = repo.flux_kustomizations().iter().find(|k| k.key.name == "faces").unwrap();
+    assert!(matches!(render::render_kustomization(&repo, faces), Err(RenderError::External(_))));
+}
+
+#[test]
+fn flux_patches_and_target_namespace_are_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    std::fs::create_dir_all(r.join("clusters/c")).unwrap();
+    std::fs::create_dir_all(r.join("app")).unwrap();
+    std::fs::write(r.join("clusters/c/ks.yaml"), "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: app\n  namespace: flux-system\nspec:\n  interval: 1m\n  prune: true\n  wait: true\n  targetNamespace: demo\n  path: ./app\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  patches:\n    - patch: |\n        - op: replace\n          path: /spec/replicas\n          value: 3\n      target:\n        kind: Deployment\n").unwrap();
+    // No kustomization.yaml: kustomize-controller generates one from the YAML files.
+    std::fs::write(r.join("app/deploy.yaml"), "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n        - name: web\n          image: nginx\n").unwrap();
+    std::fs::write(r.join("app/values.yaml"), "replicaCount: 2\n").unwrap();
+    let repo = Repo::load(r, None).unwrap();
+    let out = render::render_kustomization(&repo, &repo.flux_kustomizations()[0]).unwrap();
+    assert_eq!(out.objects.len(), 1);
+    assert_eq!(out.objects[0]["metadata"]["namespace"], "demo");
+    assert_eq!(out.objects[0]["spec"]["replicas"], 3);
+    assert!(!r.join("app/kustomization.yaml").exists(), "the user's repo was written");
+}
+
+#[test]
+fn render_dir_error_names_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kustomization.yaml"), "resources:\n  - nope.yaml\n").unwrap();
+    let msg = render::render_dir(dir.path()).unwrap_err().to_string();
+    assert!(msg.contains(&dir.path().display().to_string()) && msg.contains("nope.yaml"), "{msg}");
+}
+
+#[test]
+fn cli_exit_codes() {
+    let ok = Command::new(common::bin()).args(["render"]).arg(common::fixtures().join("gitops-linkerd")).output().unwrap();
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
+    let out = tempfile::tempdir().unwrap();
+    let bad = Command::new(common::bin())
+        .args(["render"])
+        .arg(common::shared_reference().join("gitops-linkerd"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAILED   Kustomization flux-system/linkerd") && stdout.contains("skipped  Kustomization faces/faces"), "{stdout}");
+    assert!(out.path().join("flux-system_apps.yaml").is_file());
+}
