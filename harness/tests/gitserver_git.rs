@@ -1,0 +1,108 @@
+//! The harness git server against the real `git` client.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+
+use gitops_harness::gitserver::{GitServer, GitServerError, ServedRepo};
+
+fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("git").args(args).current_dir(dir).env("GIT_TERMINAL_PROMPT", "0").output().unwrap()
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+fn prepare() -> (tempfile::TempDir, ServedRepo) {
+    let tmp = tempfile::tempdir().unwrap();
+    let served = ServedRepo::prepare(&common::fixtures().join("gitops-linkerd"), &tmp.path().join("served")).unwrap();
+    (tmp, served)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clone_fetch_and_refused_push() {
+    let (tmp, served) = prepare();
+    let server = GitServer::start(&served, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let url = server.url();
+    let work = tmp.path().to_path_buf();
+
+    let u = url.clone();
+    let w = work.clone();
+    let out = blocking(move || git(&w, &["clone", "--quiet", &u, "clone"])).await;
+    assert!(out.status.success(), "clone failed: {}", String::from_utf8_lossy(&out.stderr));
+    let clone = work.join("clone");
+    assert!(clone.join("clusters/my-cluster/apps.yaml").is_file());
+    let head = String::from_utf8(git(&clone, &["rev-parse", "HEAD"]).stdout).unwrap();
+    assert_eq!(head.trim(), served.head().unwrap());
+
+    // A harness commit is visible to the next fetch.
+    served.write_file(Path::new("apps/faces/NOTE"), b"changed by the harness\n").unwrap();
+    let sha = served.commit_all("test: change").unwrap();
+    let c = clone.clone();
+    let out = blocking(move || git(&c, &["pull", "--quiet", "--ff-only"])).await;
+    assert!(out.status.success(), "pull failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(git(&clone, &["rev-parse", "HEAD"]).stdout).unwrap().trim(), sha);
+    assert!(clone.join("apps/faces/NOTE").is_file());
+
+    // Pushing is refused: the cluster (or anyone) only reads.
+    std::fs::write(clone.join("x.txt"), "x").unwrap();
+    git(&clone, &["add", "x.txt"]);
+    git(&clone, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]);
+    let c = clone.clone();
+    let out = blocking(move || git(&c, &["push", "origin", "HEAD:main"])).await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("403") || err.contains("read-only"), "{err}");
+    assert_eq!(served.head().unwrap(), sha, "the served repo did not move");
+
+    server.shutdown().await;
+    let u = url.clone();
+    let w = work.clone();
+    let out = blocking(move || git(&w, &["ls-remote", &u])).await;
+    assert!(!out.status.success(), "server still answering after shutdown");
+}
+
+#[tokio::test]
+async fn shallow_protocol_v2_clone_like_flux() {
+    // source-controller clones shallow (depth 1) with protocol v2.
+    let (tmp, served) = prepare();
+    let server = GitServer::start(&served, "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let url = server.url();
+    let w = tmp.path().to_path_buf();
+    let out = blocking(move || git(&w, &["-c", "protocol.version=2", "clone", "--quiet", "--depth", "1", "--branch", "main", &url, "shallow"])).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(tmp.path().join("shallow/apps/faces/faces-canary.yaml").is_file());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn port_in_use_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: SocketAddr = taken.local_addr().unwrap();
+    let (_tmp, served) = prepare();
+    let err = GitServer::start(&served, addr).await.unwrap_err();
+    assert!(matches!(err, GitServerError::Bind { .. }));
+    let msg = err.to_string();
+    assert!(msg.contains(&addr.to_string()) && msg.contains("--addr"), "{msg}");
+}
+
+#[test]
+fn prepare_never_writes_the_users_repo() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.yaml"), "kind: X\n").unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let served = ServedRepo::prepare(src.path(), &dst.path().join("copy")).unwrap();
+    assert!(!src.path().join(".git").exists());
+    served.write_file(Path::new("a.yaml"), b"kind: Y\n").unwrap();
+    served.commit_all("edit").unwrap();
+    assert_eq!(std::fs::read_to_string(src.path().join("a.yaml")).unwrap(), "kind: X\n");
+    // Reopening (as a suite process does) finds the branch and head.
+    let reopened = ServedRepo::open(served.path()).unwrap();
+    assert_eq!(reopened.branch(), "main");
+    assert_eq!(reopened.head().unwrap(), served.head().unwrap());
+    let err = ServedRepo::prepare(&src.path().join("missing"), &dst.path().join("x")).unwrap_err();
+    assert!(err.to_string().contains("not a directory"));
+}
