@@ -13,6 +13,7 @@
 //!
 //! [`live`] gathers the live side from a cluster (inventory ids `<ns>_<name>_<group>_<kind>`).
 
+pub mod git_side;
 pub mod live;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,6 +34,22 @@ pub enum DriftError {
         action: String,
         /// Underlying error.
         source: kube::Error,
+    },
+    /// git failed (reading the head or a revision).
+    #[error("git in {dir}: {message}")]
+    Git {
+        /// Repository.
+        dir: std::path::PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// Building the manifests of a path failed.
+    #[error("rendering {dir}: {message}")]
+    Render {
+        /// Directory.
+        dir: std::path::PathBuf,
+        /// What failed.
+        message: String,
     },
     /// An inventory entry id is malformed.
     #[error("Kustomization {kustomization}: inventory entry `{id}` is not `<namespace>_<name>_<group>_<kind>`")]
@@ -275,8 +292,30 @@ const IGNORED: &[&str] = &[
     "stringData",
 ];
 
-/// Compare git (rendered manifests) with the cluster. `head` is the served branch head sha.
+/// Which GitRepository serves `head` (only Kustomizations from it are compared with `head`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DriftOptions {
+    /// Namespace of the served GitRepository.
+    pub source_namespace: String,
+    /// Name of the served GitRepository.
+    pub source_name: String,
+}
+
+impl Default for DriftOptions {
+    fn default() -> Self {
+        // What `flux bootstrap` and `gitops-harness up` create.
+        DriftOptions { source_namespace: "flux-system".into(), source_name: "flux-system".into() }
+    }
+}
+
+/// Compare git (rendered manifests) with the cluster. `head` is the served branch head sha
+/// (empty: skip revision drift); the served source is `flux-system/flux-system`.
 pub fn compute(rendered: &[Value], live: &[Value], kustomizations: &[Value], head: &str) -> DriftReport {
+    compute_with(rendered, live, kustomizations, head, &DriftOptions::default())
+}
+
+/// [`compute`] with an explicit served source.
+pub fn compute_with(rendered: &[Value], live: &[Value], kustomizations: &[Value], head: &str, opts: &DriftOptions) -> DriftReport {
     let live_by_id: BTreeMap<ObjId, &Value> = live.iter().filter_map(|o| ObjId::of(o).map(|id| (id, o))).collect();
     let mut items = Vec::new();
 
@@ -285,13 +324,12 @@ pub fn compute(rendered: &[Value], live: &[Value], kustomizations: &[Value], hea
     let mut apex_services: BTreeSet<(String, String)> = BTreeSet::new();
     for o in rendered {
         let Some(id) = ObjId::of(o) else { continue };
-        if id.group == "flagger.app" && id.kind == "Canary" {
-            if let Some(t) = o.pointer("/spec/targetRef/name").and_then(Value::as_str) {
+        if id.group == "flagger.app" && id.kind == "Canary"
+            && let Some(t) = o.pointer("/spec/targetRef/name").and_then(Value::as_str) {
                 canary_targets.insert((id.namespace.clone(), t.to_string()), id.clone());
                 let apex = o.pointer("/spec/service/name").and_then(Value::as_str).unwrap_or(t);
                 apex_services.insert((id.namespace.clone(), apex.to_string()));
             }
-        }
     }
 
     let mut checked = 0;
@@ -392,7 +430,9 @@ pub fn compute(rendered: &[Value], live: &[Value], kustomizations: &[Value], hea
                 message: format!("suspended: git changes are not applied; resume with `flux resume kustomization {} -n {}`", id.name, id.namespace),
             });
         }
-        let from_git = ks.pointer("/spec/sourceRef/kind").and_then(Value::as_str).unwrap_or("GitRepository") == "GitRepository";
+        let from_git = ks.pointer("/spec/sourceRef/kind").and_then(Value::as_str).unwrap_or("GitRepository") == "GitRepository"
+            && ks.pointer("/spec/sourceRef/name").and_then(Value::as_str) == Some(opts.source_name.as_str())
+            && ks.pointer("/spec/sourceRef/namespace").and_then(Value::as_str).unwrap_or(&id.namespace) == opts.source_namespace;
         let applied = ks.pointer("/status/lastAppliedRevision").and_then(Value::as_str).unwrap_or("");
         if from_git && !head.is_empty() && revision_sha(applied) != head {
             let attempted = ks.pointer("/status/lastAttemptedRevision").and_then(Value::as_str).unwrap_or("");

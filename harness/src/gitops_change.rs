@@ -2,6 +2,9 @@
 //! request exactly like `flux reconcile kustomization X --with-source`, and a watch until the
 //! Kustomization has applied the new commit (`status.lastAppliedRevision`) and is Ready.
 
+// Errors carry file, object and revision context for the message; not a hot path.
+#![allow(clippy::result_large_err)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -10,6 +10,9 @@
 //! after a segment whose value is a block scalar holding YAML (a kustomize inline `patch: |`), to
 //! continue inside it: `spec.patches[0].patch|[0].value.value`.
 
+// Errors carry file, document and path context for the message; edits are not a hot path.
+#![allow(clippy::result_large_err)]
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -720,7 +723,9 @@ pub fn plain_is_safe(s: &str, flow: bool) -> bool {
         return false;
     }
     let first = s.chars().next().unwrap_or(' ');
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) && !(first == '-' && s.len() > 1 && !s.starts_with("- ") && !s.starts_with("--")) {
+    // `-` may start a plain scalar when a non-space follows (`-x`), but not as `- ` or `--`.
+    let dash_ok = first == '-' && s.len() > 1 && !s.starts_with("- ") && !s.starts_with("--");
+    if "-?:,[]{}#&*!|>'\"%@`".contains(first) && !dash_ok {
         return false;
     }
     if s.contains(": ") || s.contains(" #") || s.ends_with(':') || s.chars().any(|c| c.is_control()) {

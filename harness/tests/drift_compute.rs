@@ -29,7 +29,9 @@ fn run(scenario: &str, rendered: &[Value]) -> DriftReport {
     compute(rendered, &jsonl(&d.join("live.jsonl")), &jsonl(&d.join("kustomizations.jsonl")), head.trim())
 }
 
-fn summary(r: &DriftReport) -> Vec<(DriftKind, String, Option<String>, Option<String>, Option<String>)> {
+type Summary = (DriftKind, String, Option<String>, Option<String>, Option<String>);
+
+fn summary(r: &DriftReport) -> Vec<Summary> {
     r.items.iter().map(|i| (i.kind, i.object.clone(), i.field.clone(), i.git.clone(), i.live.clone())).collect()
 }
 

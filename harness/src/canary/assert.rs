@@ -155,15 +155,14 @@ impl Checker<'_> {
         let Some(p) = primary else {
             return Err(self.fail("primary Deployment never observed", format!("primary {when}"), "no <target>-primary Deployment seen"));
         };
-        if let Some(img) = image {
-            if p.image.as_deref() != Some(img.as_str()) {
+        if let Some(img) = image
+            && p.image.as_deref() != Some(img.as_str()) {
                 return Err(self.fail(
                     &format!("primary image {when}"),
                     format!("primary image {img}"),
                     format!("primary image {}", p.image.as_deref().unwrap_or("(none)")),
                 ));
             }
-        }
         if let Some((k, v)) = env {
             let got = p.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
             if got.as_deref() != Some(v.as_str()) {

@@ -42,11 +42,10 @@ pub fn replay(
     let mut start = None;
     for obj in objects {
         let at = super::object_time(obj);
-        if let (Some(d), Some(s), Some(at)) = (deadline, start, at) {
-            if at - s > d {
+        if let (Some(d), Some(s), Some(at)) = (deadline, start, at)
+            && at - s > d {
                 return Err(b.timeout(d.num_seconds().max(0) as u64, None));
             }
-        }
         b.observe(obj, None)?;
         if start.is_none() {
             start = b.timeline().rows.first().map(|r| r.at);

@@ -76,11 +76,10 @@ pub async fn gather(client: &Client) -> Result<LiveState, DriftError> {
                 .map_err(|source| DriftError::Kube { action: format!("reading {inv}"), source })?;
             if let Some(obj) = got {
                 let v = to_json(&obj, ar);
-                if inv.group == "flagger.app" && inv.kind == "Canary" {
-                    if let Some(t) = v.pointer("/spec/targetRef/name").and_then(Value::as_str) {
+                if inv.group == "flagger.app" && inv.kind == "Canary"
+                    && let Some(t) = v.pointer("/spec/targetRef/name").and_then(Value::as_str) {
                         primaries.push((inv.namespace.clone(), format!("{t}-primary")));
                     }
-                }
                 objects.push(v);
             }
         }
