@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gitops_harness::drift::git_side::{export_revision, find_kubectl, head, render_path};
+use gitops_harness::drift::git_side::{export_revision, head};
+use gitops_harness::render::render_dir;
 use gitops_harness::drift::{compute, DriftKind};
 use gitops_harness::gitops_change::{apply_and_commit, Change, Edit, GitDir};
 use gitops_harness::yaml_edit::{parse_all, ContainerSel, DocSelector};
@@ -32,10 +33,6 @@ fn repo_copy() -> (tempfile::TempDir, PathBuf) {
     git(&root, &["add", "-A"]);
     git(&root, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "initial"]);
     (tmp, root)
-}
-
-fn kubectl() -> PathBuf {
-    find_kubectl().expect("kubectl not found on PATH or in .tools/bin: run ./scripts/install-tools.sh (make test does)")
 }
 
 fn env_of(objs: &[Value], deploy: &str, var: &str) -> String {
@@ -68,9 +65,9 @@ fn applied_revision_is_rendered_not_the_head() {
     assert_eq!(head(&root).as_deref(), Some(c.sha.as_str()));
 
     let old = export_revision(&root, &first).unwrap();
-    let at_first = render_path(&kubectl(), &old.path().join("apps"), None).unwrap();
+    let at_first = render_dir(&old.path().join("apps/faces")).unwrap();
     assert_eq!(env_of(&at_first, "face", "ERROR_FRACTION"), "0");
-    let at_head = render_path(&kubectl(), &root.join("apps"), None).unwrap();
+    let at_head = render_dir(&root.join("apps/faces")).unwrap();
     assert_eq!(env_of(&at_head, "face", "ERROR_FRACTION"), "75");
 
     // The drift fixture's rendered manifests are exactly what kubectl builds from the fixture repo.
@@ -86,15 +83,10 @@ fn applied_revision_is_rendered_not_the_head() {
 }
 
 #[test]
-fn target_namespace_and_plain_directories() {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(tmp.path().join("sub")).unwrap();
-    std::fs::write(tmp.path().join("a.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata: {k: v}\n---\n# not an object\nfoo: bar\n").unwrap();
-    std::fs::write(tmp.path().join("sub/ns.yaml"), "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n").unwrap();
-    let objs = render_path(&kubectl(), tmp.path(), Some("team")).unwrap();
-    assert_eq!(objs.len(), 2);
-    assert_eq!(objs[0]["metadata"]["namespace"], "team");
-    assert!(objs[1]["metadata"].get("namespace").is_none(), "Namespaces are cluster-scoped");
-    let err = export_revision(tmp.path(), "deadbeef").unwrap_err().to_string();
-    assert!(err.contains("git"), "{err}");
+fn export_of_an_unknown_revision_says_what_to_do() {
+    let (_tmp, root) = repo_copy();
+    let err = export_revision(&root, "deadbeef").unwrap_err().to_string();
+    assert!(err.contains("is revision deadbeef in this working copy?"), "{err}");
+    // A directory inside another repository is not a working copy of its own.
+    assert_eq!(head(&root.join("apps")), None);
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use gitops_harness::drift::{self, git_side, revision_sha};
 use gitops_harness::live;
+use gitops_harness::render;
 use gitops_harness::repo::Repo;
 use serde_json::Value;
 
@@ -82,34 +83,39 @@ pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
         eprintln!("note: {} is not a git working copy: revision drift is not checked, manifests are built from the files as they are", args.repo.display());
     }
     let (live_objects, kustomizations) = gather_live(&args)?;
-    let kubectl = git_side::find_kubectl().context("kubectl not found on PATH or in .tools/bin; run ./scripts/install-tools.sh")?;
 
-    // Build each Kustomization from this repo at the revision it applied.
-    let mut exports: BTreeMap<String, tempfile::TempDir> = BTreeMap::new();
+    // Build each Kustomization of this repo at the revision it applied (an export of that commit
+    // when it is behind the working copy's HEAD).
+    let mut exports: BTreeMap<String, (tempfile::TempDir, Repo)> = BTreeMap::new();
     let mut rendered = Vec::new();
     for ks in &kustomizations {
         let ns = ks.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
         let name = ks.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-        let Some(fk) = repo.flux_kustomizations().iter().find(|k| k.key.namespace.as_deref() == Some(ns) && k.key.name == name) else {
-            continue;
-        };
-        let Some(rel) = repo.local_path_of(fk) else { continue };
         let applied = revision_sha(ks.pointer("/status/lastAppliedRevision").and_then(Value::as_str).unwrap_or("")).to_string();
-        let base = match &head {
+        let at_revision: &Repo = match &head {
             Some(h) if !applied.is_empty() && &applied != h => {
                 if !exports.contains_key(&applied) {
                     let dir = git_side::export_revision(&args.repo, &applied)
                         .with_context(|| format!("reading revision {applied} applied by Kustomization {ns}/{name}"))?;
-                    exports.insert(applied.clone(), dir);
+                    let r = Repo::load(dir.path(), args.cluster_dir.as_deref())
+                        .with_context(|| format!("loading the repo at revision {applied}"))?;
+                    exports.insert(applied.clone(), (dir, r));
                 }
-                // Safe: inserted just above when missing.
-                exports.get(&applied).map(|d| d.path().to_path_buf()).unwrap_or_else(|| args.repo.clone())
+                match exports.get(&applied) {
+                    Some((_, r)) => r,
+                    None => &repo, // unreachable: inserted just above
+                }
             }
-            _ => args.repo.clone(),
+            _ => &repo,
         };
-        let objs = git_side::render_path(&kubectl, &base.join(&rel), fk.target_namespace.as_deref())
-            .with_context(|| format!("building Kustomization {ns}/{name} ({})", rel.display()))?;
-        rendered.extend(objs);
+        let Some(fk) = at_revision.flux_kustomizations().iter().find(|k| k.key.namespace.as_deref() == Some(ns) && k.key.name == name) else {
+            continue;
+        };
+        if at_revision.local_path_of(fk).is_none() {
+            continue; // another source (e.g. an external GitRepository): not built from this repo
+        }
+        let built = render::render_kustomization(at_revision, fk).with_context(|| format!("building Kustomization {ns}/{name}"))?;
+        rendered.extend(built.objects.into_iter().filter(|o| o.is_object()));
     }
     let report = drift::compute(&rendered, &live_objects, &kustomizations, head.as_deref().unwrap_or(""));
     match args.format {
