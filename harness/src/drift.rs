@@ -16,6 +16,9 @@
 pub mod git_side;
 pub mod live;
 
+mod check;
+pub use check::{check, check_cluster};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -48,6 +51,20 @@ pub enum DriftError {
     Render {
         /// Directory.
         dir: std::path::PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// The repository could not be loaded.
+    #[error(transparent)]
+    Repo(#[from] crate::repo::RepoError),
+    /// A Kustomization could not be built.
+    #[error(transparent)]
+    Build(#[from] crate::render::RenderError),
+    /// A saved live snapshot could not be read or written.
+    #[error("live snapshot {path}: {message}")]
+    Snapshot {
+        /// File or directory.
+        path: std::path::PathBuf,
         /// What failed.
         message: String,
     },

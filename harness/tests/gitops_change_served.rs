@@ -34,7 +34,7 @@ async fn change_reaches_a_clone_through_the_git_server() {
         }],
         message: "Force ERROR_FRACTION for face to 20%".into(),
     };
-    let committed = tokio::task::block_in_place(|| apply_and_commit(&served, &change)).unwrap();
+    let committed = tokio::task::block_in_place(|| apply_and_commit(&served, &change).map_err(|e| e.to_string())).unwrap();
     assert_eq!(committed.branch, "main");
     assert_eq!(served.head().unwrap(), committed.sha);
 

@@ -20,6 +20,39 @@ pub struct LiveState {
     pub objects: Vec<Value>,
 }
 
+impl LiveState {
+    /// Read a snapshot directory: `live.jsonl` and `kustomizations.jsonl` (one object per line,
+    /// as `kubectl get -o json` prints items).
+    pub fn load_snapshot(dir: &std::path::Path) -> Result<LiveState, DriftError> {
+        let read = |f: &str| -> Result<Vec<Value>, DriftError> {
+            let p = dir.join(f);
+            let text = std::fs::read_to_string(&p).map_err(|e| DriftError::Snapshot { path: p.clone(), message: e.to_string() })?;
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, l)| serde_json::from_str(l).map_err(|e| DriftError::Snapshot { path: p.clone(), message: format!("line {}: {e}", i + 1) }))
+                .collect()
+        };
+        Ok(LiveState { objects: read("live.jsonl")?, kustomizations: read("kustomizations.jsonl")? })
+    }
+
+    /// Write a snapshot directory that [`LiveState::load_snapshot`] reads (e.g. as a test artifact).
+    pub fn save_snapshot(&self, dir: &std::path::Path) -> Result<(), DriftError> {
+        let write = |f: &str, objs: &[Value]| -> Result<(), DriftError> {
+            let p = dir.join(f);
+            let mut text = String::new();
+            for o in objs {
+                text.push_str(&o.to_string());
+                text.push('\n');
+            }
+            std::fs::write(&p, text).map_err(|e| DriftError::Snapshot { path: p, message: e.to_string() })
+        };
+        std::fs::create_dir_all(dir).map_err(|e| DriftError::Snapshot { path: dir.to_path_buf(), message: e.to_string() })?;
+        write("live.jsonl", &self.objects)?;
+        write("kustomizations.jsonl", &self.kustomizations)
+    }
+}
+
 fn to_json(obj: &DynamicObject, ar: &ApiResource) -> Value {
     let mut v = serde_json::to_value(obj).unwrap_or(Value::Null);
     if let Some(m) = v.as_object_mut() {
