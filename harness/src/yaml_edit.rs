@@ -1075,10 +1075,11 @@ impl YamlEditor {
                 (line_end, format!("{pad}env:\n{item_pad}- name: {name}\n{item_pad}  value: {}\n", double_quoted(value)))
             }
         };
-        let mut new_text = String::with_capacity(self.text.len() + text.len() + 1);
+        let text = with_eol(&self.text, &text);
+        let mut new_text = String::with_capacity(self.text.len() + text.len() + 2);
         new_text.push_str(&self.text[..insert_at]);
         if insert_at > 0 && !self.text[..insert_at].ends_with('\n') {
-            new_text.push('\n');
+            new_text.push_str(eol(&self.text));
         }
         new_text.push_str(&text);
         new_text.push_str(&self.text[insert_at..]);
@@ -1154,6 +1155,7 @@ impl YamlEditor {
                 insert.push_str(&format!("{pad}{key}:\n"));
             }
         }
+        let insert = with_eol(&self.text, &insert);
         let mut new_text = String::with_capacity(self.text.len() + insert.len());
         new_text.push_str(&self.text[..line_start]);
         new_text.push_str(&insert);
@@ -1172,6 +1174,16 @@ pub fn split_image(image: &str) -> (&str, &str) {
         Some(c) => (&image[..last_slash + c], &image[last_slash + c..]),
         None => (no_digest, &image[no_digest.len()..]),
     }
+}
+
+/// The file's line ending (CRLF files stay CRLF).
+fn eol(text: &str) -> &'static str {
+    if text.contains("\r\n") { "\r\n" } else { "\n" }
+}
+
+/// `lines` (written with `\n`) in the file's line ending.
+fn with_eol(text: &str, lines: &str) -> String {
+    if eol(text) == "\r\n" { lines.replace('\n', "\r\n") } else { lines.to_string() }
 }
 
 fn col_of(text: &str, at: usize) -> usize {

@@ -310,3 +310,15 @@ fn save_writes_only_the_edit() {
     let before = std::fs::read_to_string(&src).unwrap();
     assert_eq!(changed_lines(&before, &after), vec![r#"-          value: "20""#, r#"+          value: "75""#]);
 }
+
+#[test]
+fn crlf_files_keep_their_line_endings() {
+    let text = "apiVersion: apps/v1\r\nkind: Deployment\r\nmetadata:\r\n  name: app # c\r\nspec:\r\n  template:\r\n    spec:\r\n      containers:\r\n      - name: app\r\n        image: a:1\r\n        env:\r\n        - name: X\r\n          value: \"1\"\r\n";
+    let d = DocSelector::object("Deployment", "app");
+    let mut ed = YamlEditor::new("crlf.yaml", text);
+    ed.set_image_tag(&d, &name("app"), "2").unwrap();
+    ed.set_env(&d, &name("app"), "X", "2").unwrap();
+    assert_eq!(ed.text(), text.replace("a:1", "a:2").replace("value: \"1\"", "value: \"2\""));
+    ed.set_env(&d, &name("app"), "Y", "3").unwrap();
+    assert!(ed.text().ends_with("          value: \"2\"\r\n        - name: Y\r\n          value: \"3\"\r\n"), "{:?}", ed.text());
+}

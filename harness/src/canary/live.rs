@@ -22,6 +22,16 @@ pub struct ObserveRequest {
     pub default_provider: String,
     /// Our deadline for a new rollout to reach Succeeded/Failed.
     pub deadline: Duration,
+    /// Append every observed object to this JSON-lines file: a real recording that
+    /// [`super::replay`] replays (keep it as a test artifact).
+    pub record_to: Option<std::path::PathBuf>,
+}
+
+impl ObserveRequest {
+    /// Observe `namespace/name` with Flagger's `meshProvider: linkerd` default and a deadline.
+    pub fn new(namespace: &str, name: &str, deadline: Duration) -> ObserveRequest {
+        ObserveRequest { namespace: namespace.into(), name: name.into(), default_provider: "linkerd".into(), deadline, record_to: None }
+    }
 }
 
 fn canary_resource() -> ApiResource {
@@ -118,6 +128,14 @@ pub async fn observe_rollout(client: &Client, req: &ObserveRequest) -> Result<Ti
     let mut builder = TimelineBuilder::new(&req.namespace, &req.name, &req.default_provider);
     let until = tokio::time::Instant::now() + req.deadline;
     let mut last_error: Option<String> = None;
+    let mut recording = match &req.record_to {
+        Some(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p).map_err(|e| CanaryError::Recording {
+            file: p.display().to_string(),
+            line: 0,
+            message: format!("cannot open for recording: {e}"),
+        })?),
+        None => None,
+    };
     loop {
         match tokio::time::timeout_at(until, merged.next()).await {
             Err(_) => {
@@ -130,6 +148,14 @@ pub async fn observe_rollout(client: &Client, req: &ObserveRequest) -> Result<Ti
                 last_error = Some(e);
             }
             Ok(Some(Ok(obj))) => {
+                if let Some(f) = recording.as_mut() {
+                    use std::io::Write as _;
+                    // A recording is a by-product: a full disk must not fail the observation.
+                    if let Err(e) = writeln!(f, "{obj}") {
+                        tracing::warn!(canary = %key, error = %e, "recording stopped");
+                        recording = None;
+                    }
+                }
                 builder.observe(&obj, Some(chrono::Utc::now()))?;
                 if builder.timeline().finished() {
                     return Ok(builder.timeline());
