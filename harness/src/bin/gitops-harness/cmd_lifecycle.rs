@@ -1,6 +1,11 @@
 //! `gitops-harness down|status|reap`.
 use std::process::ExitCode;
 
+use anyhow::Context as _;
+use gitops_harness::cluster::{self, AnyBackend, BackendKind, ClusterBackend, ClusterError};
+use gitops_harness::docker;
+use gitops_harness::labels::Selector;
+
 /// Arguments of `down`.
 #[derive(Debug, clap::Args)]
 pub struct DownArgs {
@@ -26,17 +31,105 @@ pub struct ReapArgs {
     /// Only reap objects of this run id.
     #[arg(long)]
     pub run_id: Option<String>,
+    /// Only reap objects of this cluster.
+    #[arg(long)]
+    pub cluster: Option<String>,
 }
 
-/// Run `down`.
-pub fn down(_args: DownArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("down: not implemented yet")
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
 }
-/// Run `status`.
-pub fn status(_args: StatusArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("status: not implemented yet")
+
+/// Run `down`: delete what the harness created for that cluster, and nothing else.
+pub fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
+    let backend = cluster::load_state(&args.name).map(|h| h.backend).unwrap_or(BackendKind::K3s);
+    let result = runtime()?.block_on(AnyBackend::new(backend).delete(&args.name));
+    match result {
+        Ok(report) => {
+            for r in &report.removed {
+                println!("removed {r}");
+            }
+            println!("cluster {} is gone", args.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ClusterError::NotFound(name)) => {
+            println!("no harness cluster named {name}: nothing to do (`gitops-harness status` lists them)");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ ClusterError::NotOwned { .. }) => {
+            eprintln!("{e}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
-/// Run `reap`.
-pub fn reap(_args: ReapArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("reap: not implemented yet")
+
+/// Run `status`: list harness clusters (Docker-labelled and recorded).
+pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let rt = runtime()?;
+    let mut infos = Vec::new();
+    // k3s clusters are found by their Docker labels; the others by their records.
+    match rt.block_on(AnyBackend::new(BackendKind::K3s).list_owned()) {
+        Ok(list) => infos.extend(list),
+        Err(e) => eprintln!("warning: {e}"),
+    }
+    for h in cluster::recorded() {
+        if !infos.iter().any(|i: &cluster::ClusterInfo| i.name == h.name) {
+            infos.push(cluster::ClusterInfo {
+                name: h.name,
+                backend: h.backend,
+                containers: vec![],
+                api_url: Some(h.api_url),
+                created: Some(h.created),
+            });
+        }
+    }
+    match args.format {
+        crate::Format::Json => println!("{}", serde_json::to_string_pretty(&infos)?),
+        crate::Format::Human => {
+            if infos.is_empty() {
+                println!("no harness clusters (create one with `gitops-harness up`)");
+            }
+            for i in &infos {
+                println!(
+                    "{:<24} {:<9} {:<28} created {}  {}",
+                    i.name,
+                    i.backend.to_string(),
+                    i.api_url.as_deref().unwrap_or("-"),
+                    i.created.as_deref().unwrap_or("-"),
+                    i.containers.join(", ")
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run `reap`: remove Docker objects of crashed runs (only those with the harness owner label).
+pub fn reap(args: ReapArgs) -> anyhow::Result<ExitCode> {
+    let sel = Selector { run_id: args.run_id.clone(), cluster: args.cluster.clone() };
+    let report = runtime()?.block_on(async {
+        let d = docker::connect().await?;
+        docker::reap(&d, &sel, args.dry_run).await
+    })?;
+    let verb = if args.dry_run { "would remove" } else { "removed" };
+    for c in &report.containers {
+        println!("{verb} container {c}");
+    }
+    for n in &report.networks {
+        println!("{verb} network {n}");
+    }
+    for v in &report.volumes {
+        println!("{verb} volume {v}");
+    }
+    for i in &report.images {
+        println!("{verb} image {i}");
+    }
+    for e in &report.errors {
+        eprintln!("could not remove {e}");
+    }
+    if report.count() == 0 && report.errors.is_empty() {
+        println!("nothing to reap: no Docker objects with the gitops-harness owner label");
+    }
+    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -1,0 +1,103 @@
+//! k3d through its CLI, with `clusters/k3d.yaml`. Node containers get the harness labels
+//! (`--runtime-label`), so `reap` finds them too.
+
+use super::{run_cli, BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterInfo, ClusterSpec, DeleteReport};
+use crate::kubeconfig;
+use crate::labels;
+use crate::tools::{self, Tool};
+
+/// The k3d backend.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct K3d;
+
+/// The `k3d cluster create` arguments for a spec (pure, for tests and `--dry-run`).
+pub fn create_args(spec: &ClusterSpec, config: Option<&std::path::Path>) -> Vec<String> {
+    let mut args = vec!["cluster".to_string(), "create".to_string(), spec.name.clone()];
+    match config {
+        // The config file maps the ingress port itself.
+        Some(c) => {
+            args.push("--config".to_string());
+            args.push(c.display().to_string());
+        }
+        None => {
+            args.push("--port".to_string());
+            args.push(format!("{}:80@loadbalancer", spec.ingress_http_port));
+        }
+    }
+    if let Some(p) = spec.api_port {
+        args.push("--api-port".to_string());
+        args.push(format!("127.0.0.1:{p}"));
+    }
+    if let Some(img) = &spec.image {
+        args.push("--image".to_string());
+        args.push(img.clone());
+    }
+    for (k, v) in labels::labels(&spec.name, "cluster-node") {
+        args.push("--runtime-label".to_string());
+        args.push(format!("{k}={v}@all"));
+    }
+    args.extend(["--kubeconfig-update-default=false".to_string(), "--kubeconfig-switch-context=false".to_string(), "--wait".to_string()]);
+    args
+}
+
+impl ClusterBackend for K3d {
+    fn kind(&self) -> BackendKind {
+        BackendKind::K3d
+    }
+
+    async fn create(&self, spec: &ClusterSpec) -> Result<ClusterHandle, ClusterError> {
+        let k3d = tools::find(Tool::K3d)?;
+        if self.exists(&spec.name).await? {
+            return Err(ClusterError::AlreadyExists { name: spec.name.clone(), backend: BackendKind::K3d });
+        }
+        let config = spec.config_file.clone().or_else(|| super::default_config("k3d"));
+        run_cli(&k3d, &create_args(spec, config.as_deref()))?;
+        let raw = run_cli(&k3d, &["kubeconfig".to_string(), "get".to_string(), spec.name.clone()])?;
+        let api_url = kubeconfig::server_of(&raw)?.replace("0.0.0.0", "127.0.0.1");
+        let kc = kubeconfig::rewrite(&raw, &api_url, &spec.name)?;
+        let handle = ClusterHandle {
+            name: spec.name.clone(),
+            backend: BackendKind::K3d,
+            kubeconfig_path: super::state_dir(&spec.name).join("kubeconfig"),
+            context: None,
+            api_url,
+            // k3d adds this host entry to every node for reaching the host.
+            host_gateway: "host.k3d.internal".to_string(),
+            ingress_http_port: spec.ingress_http_port,
+            run_id: labels::run_id().to_string(),
+            created: chrono::Utc::now().to_rfc3339(),
+        };
+        super::save_state(&handle, &kc)?;
+        Ok(handle)
+    }
+
+    async fn kubeconfig(&self, name: &str) -> Result<String, ClusterError> {
+        std::fs::read_to_string(super::state_dir(name).join("kubeconfig")).map_err(|_| ClusterError::NotFound(name.to_string()))
+    }
+
+    async fn delete(&self, name: &str) -> Result<DeleteReport, ClusterError> {
+        match super::load_state(name) {
+            Some(h) if h.backend == BackendKind::K3d => {}
+            _ => return Err(ClusterError::NotOwned { name: name.to_string(), why: "no k3d record in the harness state directory".to_string() }),
+        }
+        let k3d = tools::find(Tool::K3d)?;
+        run_cli(&k3d, &["cluster".to_string(), "delete".to_string(), name.to_string()])?;
+        super::remove_state(name)?;
+        Ok(DeleteReport { removed: vec![format!("k3d cluster {name}"), format!("state {}", super::state_dir(name).display())] })
+    }
+
+    async fn exists(&self, name: &str) -> Result<bool, ClusterError> {
+        let Ok(k3d) = tools::find(Tool::K3d) else { return Ok(false) };
+        let out = run_cli(&k3d, &["cluster".to_string(), "list".to_string(), "-o".to_string(), "json".to_string()])?;
+        let list: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        Ok(list.as_array().is_some_and(|a| a.iter().any(|c| c["name"] == name)))
+    }
+
+    async fn list_owned(&self) -> Result<Vec<ClusterInfo>, ClusterError> {
+        Ok(super::recorded()
+            .into_iter()
+            .filter(|h| h.backend == BackendKind::K3d)
+            .map(|h| ClusterInfo { name: h.name, backend: h.backend, containers: vec![], api_url: Some(h.api_url), created: Some(h.created) })
+            .collect())
+    }
+}

@@ -1,0 +1,163 @@
+//! Container, network and label handling against the real Docker Engine, with an image built
+//! here from host binaries (no registry is reachable).
+
+mod common;
+#[path = "common/docker.rs"]
+mod dockerutil;
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::Duration;
+
+use bollard::models::{ContainerCreateBody, NetworkCreateRequest};
+use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
+use gitops_harness::cluster::k3s::K3s;
+use gitops_harness::cluster::{BackendKind, ClusterBackend, ClusterError, ClusterSpec};
+use gitops_harness::docker::{self, DockerError};
+use gitops_harness::labels::{self, Selector};
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}-{:04x}", std::process::id(), rand::random::<u16>())
+}
+
+#[tokio::test]
+async fn reap_removes_only_labelled_objects() {
+    let d = dockerutil::connect().await;
+    let image = dockerutil::shell_image(&d).await;
+    let cluster = unique("reaptest");
+    let _guard = dockerutil::Reaper(Selector::cluster(&cluster));
+
+    d.create_network(NetworkCreateRequest { name: format!("gh-{cluster}"), labels: Some(labels::labels(&cluster, "network")), ..Default::default() })
+        .await
+        .unwrap();
+    let mk = |name: String, labels: Option<HashMap<String, String>>| {
+        let d = d.clone();
+        let image = image.clone();
+        async move {
+            d.create_container(
+                Some(CreateContainerOptions { name: Some(name.clone()), ..Default::default() }),
+                ContainerCreateBody { image: Some(image), cmd: Some(vec!["sleep 300".into()]), labels, ..Default::default() },
+            )
+            .await
+            .unwrap();
+            d.start_container(&name, None::<bollard::query_parameters::StartContainerOptions>).await.unwrap();
+        }
+    };
+    let owned = format!("gh-{cluster}-node");
+    let foreign = format!("not-harness-{cluster}");
+    mk(owned.clone(), Some(labels::labels(&cluster, "cluster-node"))).await;
+    // Same cluster label but no owner label: must be left alone.
+    let mut fake = labels::labels(&cluster, "cluster-node");
+    fake.remove(labels::OWNER);
+    mk(foreign.clone(), Some(fake)).await;
+
+    let listed = docker::list_owned(&d, &Selector::cluster(&cluster)).await.unwrap();
+    assert_eq!(listed.containers.len(), 1, "{listed:?}");
+    assert_eq!(listed.networks.len(), 1);
+    assert_eq!(listed.containers[0].state, "running");
+
+    let dry = docker::reap(&d, &Selector::cluster(&cluster), true).await.unwrap();
+    assert_eq!(dry.count(), 2);
+    assert_eq!(docker::list_owned(&d, &Selector::cluster(&cluster)).await.unwrap().containers.len(), 1, "dry run removed something");
+
+    let report = docker::reap(&d, &Selector::cluster(&cluster), false).await.unwrap();
+    assert_eq!(report.containers, vec![owned.clone()]);
+    assert_eq!(report.networks, vec![format!("gh-{cluster}")]);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(docker::list_owned(&d, &Selector::cluster(&cluster)).await.unwrap().is_empty());
+    assert!(d.inspect_container(&foreign, None::<bollard::query_parameters::InspectContainerOptions>).await.is_ok(), "unlabelled container was removed");
+    d.remove_container(&foreign, Some(RemoveContainerOptions { force: true, ..Default::default() })).await.unwrap();
+}
+
+#[tokio::test]
+async fn missing_image_fails_fast_and_leaves_nothing() {
+    let d = dockerutil::connect().await;
+    let name = unique("noimage");
+    let mut spec = ClusterSpec::new(&name);
+    spec.image = Some("rancher/k3s:v0.0.0-gitops-harness-missing".to_string());
+    let backend = K3s { pull_timeout: Duration::from_secs(20), ..Default::default() };
+    let err = backend.create(&spec).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, ClusterError::Docker(DockerError::ImageMissing { .. })), "{msg}");
+    assert!(msg.contains("rancher/k3s:v0.0.0-gitops-harness-missing") && msg.contains("docker load"), "{msg}");
+    assert!(docker::list_owned(&d, &Selector::cluster(&name)).await.unwrap().is_empty());
+    assert!(!gitops_harness::cluster::state_dir(&name).exists());
+}
+
+/// The whole k3s backend lifecycle with a stand-in node image: it writes a kubeconfig where k3s
+/// would, so create publishes ports, reads the kubeconfig out, rewrites it to the mapped API
+/// port and records the cluster; delete removes container, network and state.
+#[tokio::test]
+async fn k3s_backend_lifecycle_with_stand_in_image() {
+    let d = dockerutil::connect().await;
+    let files: Vec<std::path::PathBuf> = ["/bin/sh", "/bin/sleep", "/bin/mkdir", "/bin/cat"].iter().map(Into::into).collect();
+    let script = "mkdir -p /etc/rancher/k3s && printf 'apiVersion: v1\\nkind: Config\\nclusters:\\n- name: default\\n  cluster:\\n    server: https://127.0.0.1:6443\\ncontexts:\\n- name: default\\n  context:\\n    cluster: default\\n    user: default\\ncurrent-context: default\\nusers:\\n- name: default\\n  user:\\n    token: x\\n' > /etc/rancher/k3s/k3s.yaml && sleep 600";
+    let image = gitops_harness::docker::local_image::import(&d, "gitops-harness-test/fake-k3s:local", &files, &["/bin/sh", "-c", script]).await.unwrap();
+    let name = unique("fakek3s");
+    let _guard = dockerutil::Reaper(Selector::cluster(&name));
+    let mut spec = ClusterSpec::new(&name);
+    spec.image = Some(image);
+    spec.ingress_http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // This sandbox refuses privileged containers; the stand-in node does not need it.
+    let backend = K3s { start_timeout: Duration::from_secs(30), privileged: false, ..Default::default() };
+
+    let handle = backend.create(&spec).await.unwrap();
+    assert_eq!(handle.backend, BackendKind::K3s);
+    assert!(handle.api_url.starts_with("https://127.0.0.1:") && !handle.api_url.ends_with(":6443"), "{}", handle.api_url);
+    let kc = std::fs::read_to_string(&handle.kubeconfig_path).unwrap();
+    assert!(kc.contains(&handle.api_url) && kc.contains("harness-"), "{kc}");
+    assert!(handle.host_gateway.parse::<std::net::Ipv4Addr>().is_ok(), "gateway {}", handle.host_gateway);
+    assert!(backend.exists(&name).await.unwrap());
+    let listed = backend.list_owned().await.unwrap();
+    assert!(listed.iter().any(|c| c.name == name), "{listed:?}");
+    let again = backend.create(&spec).await.unwrap_err();
+    assert!(matches!(again, ClusterError::AlreadyExists { .. }), "{again}");
+
+    let report = backend.delete(&name).await.unwrap();
+    assert!(report.removed.iter().any(|r| r.starts_with("container")) && report.removed.iter().any(|r| r.starts_with("network")), "{report:?}");
+    assert!(docker::list_owned(&d, &Selector::cluster(&name)).await.unwrap().is_empty());
+    assert!(!handle.kubeconfig_path.exists());
+    assert!(matches!(backend.delete(&name).await, Err(ClusterError::NotFound(_))));
+}
+
+/// A node that never becomes ready: create times out, and what it made is removed.
+#[tokio::test]
+async fn failed_start_cleans_up() {
+    let d = dockerutil::connect().await;
+    let files: Vec<std::path::PathBuf> = ["/bin/sh", "/bin/sleep"].iter().map(Into::into).collect();
+    let image = gitops_harness::docker::local_image::import(&d, "gitops-harness-test/sleeper:local", &files, &["/bin/sh", "-c", "echo starting-but-never-ready; sleep 600"]).await.unwrap();
+    let name = unique("nostart");
+    let _guard = dockerutil::Reaper(Selector::cluster(&name));
+    let mut spec = ClusterSpec::new(&name);
+    spec.image = Some(image);
+    spec.ingress_http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let backend = K3s { start_timeout: Duration::from_secs(3), privileged: false, ..Default::default() };
+    let err = backend.create(&spec).await.unwrap_err();
+    assert!(matches!(err, ClusterError::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("starting-but-never-ready"), "the node's logs are in the error: {err}");
+    assert!(docker::list_owned(&d, &Selector::cluster(&name)).await.unwrap().is_empty());
+}
+
+/// A node that exits at once: the error carries its logs, and nothing is left.
+#[tokio::test]
+async fn exiting_node_reports_its_logs() {
+    let d = dockerutil::connect().await;
+    let image = dockerutil::shell_image(&d).await; // runs `sh -c server ...`: exits 127
+    let name = unique("exits");
+    let _guard = dockerutil::Reaper(Selector::cluster(&name));
+    let mut spec = ClusterSpec::new(&name);
+    spec.image = Some(image);
+    spec.ingress_http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let backend = K3s { start_timeout: Duration::from_secs(3), privileged: false, ..Default::default() };
+    let msg = backend.create(&spec).await.unwrap_err().to_string();
+    assert!(msg.contains("exited while starting") && msg.contains("server: not found"), "{msg}");
+    assert!(docker::list_owned(&d, &Selector::cluster(&name)).await.unwrap().is_empty());
+}
+
+#[test]
+fn unreachable_daemon_is_a_clear_error() {
+    let out = Command::new(common::bin()).args(["reap"]).env("DOCKER_HOST", "unix:///nonexistent/docker.sock").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not reachable") && err.contains("unix:///nonexistent/docker.sock") && err.contains("DOCKER_HOST"), "{err}");
+}
