@@ -46,9 +46,10 @@ async fn reap_removes_only_labelled_objects() {
     let owned = format!("gh-{cluster}-node");
     let foreign = format!("not-harness-{cluster}");
     mk(owned.clone(), Some(labels::labels(&cluster, "cluster-node"))).await;
-    // Same cluster label but no owner label: must be left alone.
+    // Same cluster label but another owner: must be left alone. (Containers inherit the test
+    // image's labels, so the owner label is overridden rather than omitted.)
     let mut fake = labels::labels(&cluster, "cluster-node");
-    fake.remove(labels::OWNER);
+    fake.insert(labels::OWNER.to_string(), "someone-else".to_string());
     mk(foreign.clone(), Some(fake)).await;
 
     let listed = docker::list_owned(&d, &Selector::cluster(&cluster)).await.unwrap();

@@ -83,6 +83,11 @@ impl K3s {
             .unwrap_or(false)
     }
 
+    async fn exited(&self, docker: &Docker, cname: &str, image: &str) -> ClusterError {
+        let logs = docker::logs_tail(docker, cname, 20).await;
+        ClusterError::Invalid(format!("node container {cname} (image {image}) exited while starting; its last log lines:\n{logs}"))
+    }
+
     async fn create_inner(&self, docker: &Docker, spec: &ClusterSpec, image: &str) -> Result<ClusterHandle, ClusterError> {
         let name = &spec.name;
         let net = network_name(name);
@@ -143,6 +148,9 @@ impl K3s {
             }
         })?;
         let inspect = docker.inspect_container(&cname, None::<InspectContainerOptions>).await.map_err(DockerError::api(format!("inspecting {cname}")))?;
+        if !self.running(docker, &cname).await {
+            return Err(self.exited(docker, &cname, image).await);
+        }
         let api_port = inspect
             .network_settings
             .and_then(|n| n.ports)
@@ -153,12 +161,7 @@ impl K3s {
         let raw = loop {
             match read_file_from(docker, &cname, KUBECONFIG_IN_CONTAINER).await {
                 Ok(text) if text.contains("clusters:") => break text,
-                _ if !self.running(docker, &cname).await => {
-                    let logs = docker::logs_tail(docker, &cname, 20).await;
-                    return Err(ClusterError::Invalid(format!(
-                        "node container {cname} (image {image}) exited while starting; its last log lines:\n{logs}"
-                    )));
-                }
+                _ if !self.running(docker, &cname).await => return Err(self.exited(docker, &cname, image).await),
                 _ if tokio::time::Instant::now() >= deadline => {
                     return Err(ClusterError::Timeout {
                         what: format!("k3s in {cname} writing {KUBECONFIG_IN_CONTAINER}"),
