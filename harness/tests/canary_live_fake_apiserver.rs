@@ -46,7 +46,7 @@ async fn handle(State(fake): State<Arc<Fake>>, req: Request<Body>) -> Response {
     let query: HashMap<String, String> = req
         .uri()
         .query()
-        .map(|q| url_pairs(q))
+        .map(url_pairs)
         .unwrap_or_default();
     let json_resp = |v: Value| Response::builder().header("content-type", "application/json").body(Body::from(v.to_string())).unwrap();
     // GET of one object (the initial state).
