@@ -286,3 +286,27 @@ pub async fn logs_tail(docker: &Docker, container: &str, lines: usize) -> String
     }
     out.trim_end().to_string()
 }
+
+/// The gateway of a network: its IPAM gateway, else the first address of its subnet (the
+/// default bridge reports only the subnet).
+pub fn network_gateway(net: &bollard::models::NetworkInspect) -> Option<String> {
+    let configs = net.ipam.as_ref()?.config.as_ref()?;
+    if let Some(gw) = configs.iter().find_map(|c| c.gateway.clone()) {
+        return Some(gw);
+    }
+    configs.iter().find_map(|c| {
+        let subnet = c.subnet.as_ref()?;
+        let (addr, _) = subnet.split_once('/')?;
+        let ip: std::net::Ipv4Addr = addr.parse().ok()?;
+        Some(std::net::Ipv4Addr::from(u32::from(ip) + 1).to_string())
+    })
+}
+
+/// The gateway address of a Docker network by name (`bridge` for the default one).
+pub async fn gateway_of(docker: &Docker, network: &str) -> Result<String, DockerError> {
+    let net = docker
+        .inspect_network(network, None::<bollard::query_parameters::InspectNetworkOptions>)
+        .await
+        .map_err(DockerError::api(format!("inspecting network {network}")))?;
+    network_gateway(&net).ok_or_else(|| DockerError::LocalImage { image: network.to_string(), message: "network has no IPv4 subnet".to_string() })
+}

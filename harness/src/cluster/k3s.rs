@@ -101,11 +101,7 @@ impl K3s {
             .await
             .map_err(DockerError::api(format!("creating network {net}")))?;
         let net_info = docker.inspect_network(&net, None::<InspectNetworkOptions>).await.map_err(DockerError::api(format!("inspecting network {net}")))?;
-        let gateway = net_info
-            .ipam
-            .and_then(|i| i.config)
-            .and_then(|c| c.into_iter().find_map(|c| c.gateway))
-            .unwrap_or_else(|| "host.docker.internal".to_string());
+        let gateway = docker::network_gateway(&net_info).unwrap_or_else(|| "host.docker.internal".to_string());
 
         let binding = |ip: &str, port: Option<u16>| Some(vec![PortBinding { host_ip: Some(ip.to_string()), host_port: Some(port.map(|p| p.to_string()).unwrap_or_else(|| "0".to_string())) }]);
         let port_bindings = HashMap::from([
