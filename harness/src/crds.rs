@@ -124,6 +124,15 @@ impl CrdCatalog {
     /// Validate an object against its CRD's schema for its apiVersion. `None` when there is no
     /// CRD or no schema for that version (nothing to say); otherwise the violations.
     pub fn validate(&self, object: &Value) -> Option<Vec<String>> {
+        self.validate_inner(object, false)
+    }
+
+    /// Like [`CrdCatalog::validate`], but the `status` is checked too (for recorded objects).
+    pub fn validate_with_status(&self, object: &Value) -> Option<Vec<String>> {
+        self.validate_inner(object, true)
+    }
+
+    fn validate_inner(&self, object: &Value, with_status: bool) -> Option<Vec<String>> {
         let api_version = object.get("apiVersion")?.as_str()?;
         let kind = object.get("kind")?.as_str()?;
         let (group, version) = api_version.rsplit_once('/')?;
@@ -134,7 +143,9 @@ impl CrdCatalog {
         let mut obj = object.clone();
         if let Some(m) = obj.as_object_mut() {
             m.remove("metadata");
-            m.remove("status");
+            if !with_status {
+                m.remove("status");
+            }
         }
         let errors: Vec<String> = validator
             .iter_errors(&obj)

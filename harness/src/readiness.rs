@@ -1,1 +1,556 @@
-//! (placeholder: filled in by its owner)
+//! Readiness of a bootstrap: the state of every Flux Kustomization and HelmRelease, followed
+//! wave by wave, with the blocking dependency, failures, a timeline, and our own deadline.
+//!
+//! The [`Tracker`] is pure: it is fed objects (as the API returns them) with the time they were
+//! seen, from live watchers ([`watch`]) or from recorded watch events ([`replay`]), so the same
+//! logic is proven here on recordings and used against a live cluster.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::graph::Plan;
+use crate::repo::ObjKey;
+
+/// Condition reasons that mean "this attempt failed" (Flux retries; the tracker fails the
+/// bootstrap when one persists past the grace period, or at once when the object is Stalled).
+const FAILURE_REASONS: &[&str] = &[
+    "BuildFailed",
+    "HealthCheckFailed",
+    "ReconciliationFailed",
+    "ArtifactFailed",
+    "InstallFailed",
+    "UpgradeFailed",
+    "TestFailed",
+    "RollbackFailed",
+    "UninstallFailed",
+    "ChartPullError",
+    "GetLastReleaseFailed",
+    "ValuesError",
+    "PruneFailed",
+];
+
+/// The state of one component.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ComponentState {
+    /// Not seen yet, or no Ready condition yet.
+    Pending,
+    /// Waiting for a dependency.
+    Blocked {
+        /// The dependency it waits for (`ns/name`), from the condition message.
+        on: String,
+    },
+    /// Being reconciled.
+    Reconciling {
+        /// Condition message.
+        message: String,
+    },
+    /// Ready at its current generation.
+    Ready {
+        /// `lastAppliedRevision` (Kustomizations) or the chart version (HelmReleases).
+        revision: Option<String>,
+        /// Ready message.
+        message: String,
+    },
+    /// The last attempt failed (Flux will retry).
+    Failed {
+        /// Condition reason.
+        reason: String,
+        /// Condition message.
+        message: String,
+    },
+    /// The controller gave up.
+    Stalled {
+        /// Reason.
+        reason: String,
+        /// Message (the Ready message when it says more).
+        message: String,
+    },
+}
+
+impl ComponentState {
+    /// Short label for progress output.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ComponentState::Pending => "pending",
+            ComponentState::Blocked { .. } => "waiting",
+            ComponentState::Reconciling { .. } => "reconciling",
+            ComponentState::Ready { .. } => "ready",
+            ComponentState::Failed { .. } => "failed",
+            ComponentState::Stalled { .. } => "stalled",
+        }
+    }
+
+    /// One-line detail (blocking dependency or message).
+    pub fn detail(&self) -> String {
+        match self {
+            ComponentState::Pending => String::new(),
+            ComponentState::Blocked { on } => format!("waiting for {on}"),
+            ComponentState::Reconciling { message } | ComponentState::Ready { message, .. } => message.clone(),
+            ComponentState::Failed { reason, message } | ComponentState::Stalled { reason, message } => format!("{reason}: {message}"),
+        }
+    }
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
+    status.get("conditions")?.as_array()?.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
+}
+
+fn field<'a>(c: &'a Value, name: &str) -> &'a str {
+    c.get(name).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The dependency named in a `DependencyNotReady` message (`dependency 'ns/name' is not ready`).
+pub fn blocking_dependency(message: &str) -> Option<String> {
+    let start = message.find("dependency '")? + "dependency '".len();
+    let rest = &message[start..];
+    Some(rest[..rest.find('\'')?].to_string())
+}
+
+/// Classify an object (Kustomization or HelmRelease, as the API returns it).
+pub fn classify(obj: &Value) -> ComponentState {
+    let Some(status) = obj.get("status") else { return ComponentState::Pending };
+    let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+    let observed = status.get("observedGeneration").and_then(Value::as_i64).unwrap_or(-1);
+    let ready = condition(status, "Ready");
+    if let Some(st) = condition(status, "Stalled").filter(|c| field(c, "status") == "True") {
+        let message = ready.map(|r| field(r, "message")).filter(|m| !m.is_empty()).unwrap_or(field(st, "message"));
+        return ComponentState::Stalled { reason: field(st, "reason").to_string(), message: message.to_string() };
+    }
+    let Some(ready) = ready else { return ComponentState::Pending };
+    let (st, reason, message) = (field(ready, "status"), field(ready, "reason"), field(ready, "message").to_string());
+    match st {
+        "True" if observed >= generation => {
+            let revision = status
+                .get("lastAppliedRevision")
+                .or_else(|| status.get("lastAttemptedRevision"))
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            ComponentState::Ready { revision, message }
+        }
+        "True" => ComponentState::Reconciling { message: format!("generation {generation} not yet observed (at {observed})") },
+        "False" if reason == "DependencyNotReady" => {
+            ComponentState::Blocked { on: blocking_dependency(&message).unwrap_or_else(|| message.clone()) }
+        }
+        "False" if FAILURE_REASONS.contains(&reason) => ComponentState::Failed { reason: reason.to_string(), message },
+        "False" => ComponentState::Reconciling { message: format!("{reason}: {message}") },
+        _ => ComponentState::Reconciling { message },
+    }
+}
+
+/// The key of a Kustomization/HelmRelease object.
+pub fn key_of(obj: &Value) -> Option<ObjKey> {
+    Some(ObjKey::new(
+        obj.get("kind")?.as_str()?,
+        obj.pointer("/metadata/namespace").and_then(Value::as_str),
+        obj.pointer("/metadata/name")?.as_str()?,
+    ))
+}
+
+/// What the tracker knows of one component.
+#[derive(Debug, Clone)]
+pub struct Track {
+    /// Current state.
+    pub state: ComponentState,
+    /// When it was first seen.
+    pub first_seen: Option<Duration>,
+    /// When it started reconciling (left Pending/Blocked).
+    pub started: Option<Duration>,
+    /// When it became Ready (the last time).
+    pub ready_at: Option<Duration>,
+    /// Since when it is in a failed state.
+    pub failing_since: Option<Duration>,
+    /// Its plan wave, if it is in the plan.
+    pub wave: Option<usize>,
+}
+
+/// A state change, for progress output.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// When.
+    pub at: Duration,
+    /// Which component.
+    pub key: ObjKey,
+    /// Its plan wave.
+    pub wave: Option<usize>,
+    /// The new state.
+    pub state: ComponentState,
+}
+
+/// The overall verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Still going.
+    InProgress,
+    /// Everything Ready.
+    AllReady,
+    /// A component failed for good.
+    Failed {
+        /// Which.
+        key: ObjKey,
+        /// Its state (Failed or Stalled).
+        state: ComponentState,
+    },
+}
+
+/// The end of a readiness wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything Ready.
+    AllReady {
+        /// How long it took.
+        elapsed: Duration,
+    },
+    /// A component failed.
+    Failed {
+        /// Which.
+        key: ObjKey,
+        /// Its state.
+        state: ComponentState,
+        /// When we gave up.
+        elapsed: Duration,
+    },
+    /// Our deadline passed first.
+    TimedOut {
+        /// The deadline.
+        after: Duration,
+        /// Every component not Ready, with its state.
+        not_ready: Vec<(ObjKey, ComponentState)>,
+    },
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::AllReady { elapsed } => write!(f, "all components Ready after {:.0}s", elapsed.as_secs_f64()),
+            Outcome::Failed { key, state, elapsed } => write!(f, "{key} failed after {:.0}s: {}", elapsed.as_secs_f64(), state.detail()),
+            Outcome::TimedOut { after, not_ready } => {
+                write!(f, "not Ready within {:.0}s:", after.as_secs_f64())?;
+                for (k, s) in not_ready {
+                    write!(f, "\n  {k}: {} {}", s.label(), s.detail())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Follows components and decides the overall verdict.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    tracks: BTreeMap<ObjKey, Track>,
+    /// How long a failure may persist before the bootstrap counts as failed (Flux retries).
+    pub failure_grace: Duration,
+    now: Duration,
+}
+
+impl Tracker {
+    /// A tracker expecting every node of `plan`.
+    pub fn new(plan: &Plan) -> Tracker {
+        let mut tracks = BTreeMap::new();
+        for (i, wave) in plan.waves.iter().enumerate() {
+            for k in wave {
+                tracks.insert(
+                    k.clone(),
+                    Track { state: ComponentState::Pending, first_seen: None, started: None, ready_at: None, failing_since: None, wave: Some(i) },
+                );
+            }
+        }
+        Tracker { tracks, failure_grace: Duration::from_secs(120), now: Duration::ZERO }
+    }
+
+    /// Feed one object seen at `at`; returns the change if its state changed.
+    pub fn observe(&mut self, at: Duration, obj: &Value) -> Option<Change> {
+        self.now = self.now.max(at);
+        let key = key_of(obj)?;
+        let state = classify(obj);
+        let track = self.tracks.entry(key.clone()).or_insert(Track {
+            state: ComponentState::Pending,
+            first_seen: None,
+            started: None,
+            ready_at: None,
+            failing_since: None,
+            wave: None,
+        });
+        track.first_seen.get_or_insert(at);
+        if matches!(state, ComponentState::Reconciling { .. } | ComponentState::Ready { .. } | ComponentState::Failed { .. }) {
+            track.started.get_or_insert(at);
+        }
+        match &state {
+            ComponentState::Ready { .. } => {
+                if !matches!(track.state, ComponentState::Ready { .. }) {
+                    track.ready_at = Some(at);
+                }
+                track.failing_since = None;
+            }
+            ComponentState::Failed { .. } | ComponentState::Stalled { .. } => {
+                track.failing_since.get_or_insert(at);
+                track.ready_at = None;
+            }
+            _ => {
+                track.failing_since = None;
+                track.ready_at = None;
+            }
+        }
+        if track.state == state {
+            return None;
+        }
+        track.state = state.clone();
+        Some(Change { at, key, wave: track.wave, state })
+    }
+
+    /// Advance the clock without an event (for the deadline and the failure grace).
+    pub fn tick(&mut self, now: Duration) {
+        self.now = self.now.max(now);
+    }
+
+    /// The verdict now.
+    pub fn verdict(&self) -> Verdict {
+        for (key, t) in &self.tracks {
+            match (&t.state, t.failing_since) {
+                (ComponentState::Stalled { .. }, _) => return Verdict::Failed { key: key.clone(), state: t.state.clone() },
+                (ComponentState::Failed { .. }, Some(since)) if self.now.saturating_sub(since) >= self.failure_grace => {
+                    return Verdict::Failed { key: key.clone(), state: t.state.clone() };
+                }
+                _ => {}
+            }
+        }
+        if !self.tracks.is_empty() && self.tracks.values().all(|t| matches!(t.state, ComponentState::Ready { .. })) {
+            Verdict::AllReady
+        } else {
+            Verdict::InProgress
+        }
+    }
+
+    /// Every component's track.
+    pub fn tracks(&self) -> &BTreeMap<ObjKey, Track> {
+        &self.tracks
+    }
+
+    /// Components not Ready, with their states.
+    pub fn not_ready(&self) -> Vec<(ObjKey, ComponentState)> {
+        self.tracks
+            .iter()
+            .filter(|(_, t)| !matches!(t.state, ComponentState::Ready { .. }))
+            .map(|(k, t)| (k.clone(), t.state.clone()))
+            .collect()
+    }
+
+    /// The lowest plan wave that is not all Ready.
+    pub fn current_wave(&self) -> Option<usize> {
+        self.tracks.values().filter(|t| !matches!(t.state, ComponentState::Ready { .. })).filter_map(|t| t.wave).min()
+    }
+
+    /// Timeline rows (component, started, ready, duration), in order of readiness.
+    pub fn timeline(&self) -> Vec<TimelineRow> {
+        let mut rows: Vec<TimelineRow> = self
+            .tracks
+            .iter()
+            .map(|(k, t)| TimelineRow { key: k.clone(), wave: t.wave, started: t.started.or(t.first_seen), ready: t.ready_at, state: t.state.label() })
+            .collect();
+        rows.sort_by_key(|r| (r.ready.unwrap_or(Duration::MAX), r.started.unwrap_or(Duration::MAX)));
+        rows
+    }
+
+    /// The outcome if it is decided now, or at the deadline.
+    pub fn outcome(&self, deadline: Duration) -> Option<Outcome> {
+        match self.verdict() {
+            Verdict::AllReady => Some(Outcome::AllReady { elapsed: self.now }),
+            Verdict::Failed { key, state } => Some(Outcome::Failed { key, state, elapsed: self.now }),
+            Verdict::InProgress if self.now >= deadline => Some(Outcome::TimedOut { after: deadline, not_ready: self.not_ready() }),
+            Verdict::InProgress => None,
+        }
+    }
+}
+
+/// One row of the timeline.
+#[derive(Debug, Clone)]
+pub struct TimelineRow {
+    /// Component.
+    pub key: ObjKey,
+    /// Plan wave.
+    pub wave: Option<usize>,
+    /// When it started reconciling.
+    pub started: Option<Duration>,
+    /// When it became Ready.
+    pub ready: Option<Duration>,
+    /// Final state label.
+    pub state: &'static str,
+}
+
+/// Render the timeline as a table.
+pub fn render_timeline(rows: &[TimelineRow]) -> String {
+    let secs = |d: Option<Duration>| d.map(|d| format!("{:.0}s", d.as_secs_f64())).unwrap_or_else(|| "-".to_string());
+    let mut s = format!("{:<50} {:>4} {:>8} {:>8} {:>9}\n", "component", "wave", "started", "ready", "duration");
+    for r in rows {
+        let duration = match (r.started, r.ready) {
+            (Some(a), Some(b)) => format!("{:.0}s", b.saturating_sub(a).as_secs_f64()),
+            _ => r.state.to_string(),
+        };
+        s.push_str(&format!(
+            "{:<50} {:>4} {:>8} {:>8} {:>9}\n",
+            r.key.to_string(),
+            r.wave.map(|w| w.to_string()).unwrap_or_else(|| "-".into()),
+            secs(r.started),
+            secs(r.ready),
+            duration
+        ));
+    }
+    s
+}
+
+/// One recorded watch event.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecordedEvent {
+    /// Seconds since the start of the recording.
+    pub t: f64,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The object.
+    pub object: Value,
+}
+
+/// Errors of readiness waits.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadinessError {
+    /// A recording could not be read.
+    #[error("recording {path}:{line}: {message}")]
+    Recording {
+        /// File.
+        path: std::path::PathBuf,
+        /// Line.
+        line: usize,
+        /// Why.
+        message: String,
+    },
+    /// The cluster API failed.
+    #[error("watching {what}: {source}; is the cluster reachable and Flux installed?")]
+    Watch {
+        /// What was watched.
+        what: String,
+        /// Cause.
+        source: kube::runtime::watcher::Error,
+    },
+}
+
+/// Read a JSON-lines recording.
+pub fn load_recording(path: &Path) -> Result<Vec<RecordedEvent>, ReadinessError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ReadinessError::Recording { path: path.to_path_buf(), line: 0, message: e.to_string() })?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| ReadinessError::Recording { path: path.to_path_buf(), line: i + 1, message: e.to_string() }))
+        .collect()
+}
+
+/// Replay recorded events through a tracker until the outcome is decided or the recording ends
+/// (then the deadline decides). `on_change` sees every state change, as progress output would.
+pub fn replay(plan: &Plan, events: &[RecordedEvent], deadline: Duration, mut on_change: impl FnMut(&Change, &Tracker)) -> (Outcome, Tracker) {
+    let mut tracker = Tracker::new(plan);
+    for ev in events {
+        let at = Duration::from_secs_f64(ev.t);
+        if at > deadline {
+            break;
+        }
+        // Time passing can decide a failure (grace) before this event.
+        tracker.tick(at);
+        if let Some(o) = tracker.outcome(deadline) {
+            return (o, tracker);
+        }
+        if ev.event_type != "DELETED" {
+            if let Some(change) = tracker.observe(at, &ev.object) {
+                on_change(&change, &tracker);
+            }
+        }
+        if let Some(o) = tracker.outcome(deadline) {
+            return (o, tracker);
+        }
+    }
+    // Nothing more happened: let the clock run to the deadline (a failure's grace may end first).
+    let fail_at = tracker.tracks.values().filter_map(|t| t.failing_since).map(|s| s + tracker.failure_grace).min();
+    tracker.tick(fail_at.map(|f| f.min(deadline)).unwrap_or(deadline));
+    if let Some(o) = tracker.outcome(deadline) {
+        return (o, tracker);
+    }
+    tracker.tick(deadline);
+    let o = tracker.outcome(deadline).unwrap_or(Outcome::TimedOut { after: deadline, not_ready: tracker.not_ready() });
+    (o, tracker)
+}
+
+/// Watch the live cluster's Kustomizations and HelmReleases (all namespaces) until the plan is
+/// Ready, a component fails, or `deadline` passes. Event-driven: no polling.
+pub async fn watch(
+    client: kube::Client,
+    plan: &Plan,
+    deadline: Duration,
+    mut on_change: impl FnMut(&Change, &Tracker),
+) -> Result<(Outcome, Tracker), ReadinessError> {
+    use futures::StreamExt;
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+    use kube::runtime::{watcher, WatchStreamExt};
+
+    let ks = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"), "kustomizations");
+    let hr = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"), "helmreleases");
+    let stream_of = |ar: &ApiResource| {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
+        let (api_version, kind) = (ar.api_version.clone(), ar.kind.clone());
+        watcher(api, watcher::Config::default()).default_backoff().applied_objects().map(move |r| {
+            r.map(|o| {
+                let mut v = serde_json::to_value(&o).unwrap_or(Value::Null);
+                if let Some(m) = v.as_object_mut() {
+                    // List items come without apiVersion/kind.
+                    m.insert("apiVersion".into(), Value::String(api_version.clone()));
+                    m.insert("kind".into(), Value::String(kind.clone()));
+                }
+                v
+            })
+        })
+    };
+    let mut merged = futures::stream::select(stream_of(&ks).boxed(), stream_of(&hr).boxed());
+    let start = tokio::time::Instant::now();
+    let mut tracker = Tracker::new(plan);
+    // Wake up at least every few seconds so the failure grace and the deadline are honoured
+    // even when nothing changes.
+    let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            item = merged.next() => {
+                let Some(item) = item else { break };
+                let obj = item.map_err(|source| ReadinessError::Watch { what: "Flux Kustomizations and HelmReleases".to_string(), source })?;
+                let at = start.elapsed();
+                if let Some(change) = tracker.observe(at, &obj) {
+                    on_change(&change, &tracker);
+                }
+            }
+            _ = ticker.tick() => tracker.tick(start.elapsed()),
+        }
+        if let Some(o) = tracker.outcome(deadline) {
+            return Ok((o, tracker));
+        }
+    }
+    tracker.tick(start.elapsed().max(deadline));
+    let outcome = tracker.outcome(deadline).unwrap_or(Outcome::TimedOut { after: deadline, not_ready: tracker.not_ready() });
+    Ok((outcome, tracker))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocking_dependency_from_message() {
+        assert_eq!(blocking_dependency("dependency 'flux-system/linkerd' is not ready").as_deref(), Some("flux-system/linkerd"));
+        assert_eq!(blocking_dependency("something else"), None);
+    }
+
+    #[test]
+    fn ready_needs_the_current_generation() {
+        let obj = serde_json::json!({"kind":"Kustomization","metadata":{"name":"a","namespace":"flux-system","generation":2},
+            "status":{"observedGeneration":1,"conditions":[{"type":"Ready","status":"True","reason":"ReconciliationSucceeded","message":"ok"}]}});
+        assert!(matches!(classify(&obj), ComponentState::Reconciling { .. }));
+    }
+}
