@@ -141,3 +141,14 @@ fn unrelated_objects_are_ignored_and_bad_lines_are_named() {
     let err = load(&p).unwrap_err().to_string();
     assert!(err.contains("bad.jsonl:3: not a JSON object"), "{err}");
 }
+
+#[test]
+fn routing_reset_arriving_after_the_terminal_phase_still_counts() {
+    // Separate watches may deliver Flagger's routing reset after its `Failed` status write.
+    let mut objs = load(&recording("face-fails-smi.jsonl")).unwrap();
+    let n = objs.len();
+    assert_eq!((objs[n - 2]["kind"].as_str(), objs[n - 1]["kind"].as_str()), (Some("TrafficSplit"), Some("Canary")));
+    objs.swap(n - 2, n - 1);
+    let t = replay(&objs, "faces", "face", "linkerd", None).unwrap();
+    assert_fails_and_rolls_back(&t, &RollbackExpectation { threshold: 3, ..Default::default() }).unwrap_or_else(|e| panic!("{e}"));
+}

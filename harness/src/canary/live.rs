@@ -25,12 +25,22 @@ pub struct ObserveRequest {
     /// Append every observed object to this JSON-lines file: a real recording that
     /// [`super::replay`] replays (keep it as a test artifact).
     pub record_to: Option<std::path::PathBuf>,
+    /// After the terminal phase, keep reading this long: events of the three watches can arrive
+    /// out of order (Flagger resets the routing just before it writes Failed).
+    pub settle: Duration,
 }
 
 impl ObserveRequest {
     /// Observe `namespace/name` with Flagger's `meshProvider: linkerd` default and a deadline.
     pub fn new(namespace: &str, name: &str, deadline: Duration) -> ObserveRequest {
-        ObserveRequest { namespace: namespace.into(), name: name.into(), default_provider: "linkerd".into(), deadline, record_to: None }
+        ObserveRequest {
+            namespace: namespace.into(),
+            name: name.into(),
+            default_provider: "linkerd".into(),
+            deadline,
+            record_to: None,
+            settle: super::replay::SETTLE.to_std().unwrap_or(Duration::from_secs(2)),
+        }
     }
 }
 
@@ -136,11 +146,14 @@ pub async fn observe_rollout(client: &Client, req: &ObserveRequest) -> Result<Ti
         })?),
         None => None,
     };
+    let mut settle_until: Option<tokio::time::Instant> = None;
     loop {
-        match tokio::time::timeout_at(until, merged.next()).await {
+        match tokio::time::timeout_at(settle_until.unwrap_or(until), merged.next()).await {
+            Err(_) if settle_until.is_some() => return Ok(builder.timeline()),
             Err(_) => {
                 return Err(builder.timeout(req.deadline.as_secs(), last_error.as_deref().map(|e| format!("last watch error: {e}")).as_deref()));
             }
+            Ok(None) if settle_until.is_some() => return Ok(builder.timeline()),
             Ok(None) => return Err(builder.incomplete()),
             Ok(Some(Err(e))) => {
                 // The watcher retries with backoff; keep the error for the timeout message.
@@ -157,10 +170,51 @@ pub async fn observe_rollout(client: &Client, req: &ObserveRequest) -> Result<Ti
                     }
                 }
                 builder.observe(&obj, Some(chrono::Utc::now()))?;
-                if builder.timeline().finished() {
-                    return Ok(builder.timeline());
+                if settle_until.is_none() && builder.timeline().finished() {
+                    settle_until = Some((tokio::time::Instant::now() + req.settle).min(until));
                 }
             }
         }
     }
+}
+
+/// Errors of [`change_and_observe`].
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The git change or its reconciliation failed.
+    #[error(transparent)]
+    Change(#[from] crate::gitops_change::ChangeError),
+    /// Observing the rollout failed (includes our deadline, with the timeline).
+    #[error(transparent)]
+    Canary(#[from] CanaryError),
+    /// The observer task died.
+    #[error("the canary observer task failed: {0}")]
+    Task(String),
+}
+
+/// The canary scenario in one call: start watching the canary FIRST (so the first weight steps
+/// are not missed), then edit + commit + `flux reconcile --with-source` + wait for the
+/// Kustomization to apply the commit, then wait for the rollout to end. Returns the commit and
+/// the timeline to assert on.
+pub async fn change_and_observe(
+    client: &Client,
+    repo: &dyn crate::gitops_change::WorkingCopy,
+    change: &crate::gitops_change::Change,
+    kustomization: &crate::gitops_change::ObjRef,
+    reconcile_deadline: Duration,
+    observe: &ObserveRequest,
+) -> Result<(crate::gitops_change::Committed, Timeline), ScenarioError> {
+    let observer = {
+        let (client, req) = (client.clone(), observe.clone());
+        tokio::spawn(async move { observe_rollout(&client, &req).await })
+    };
+    let committed = match crate::gitops_change::drive(client, repo, change, kustomization, reconcile_deadline).await {
+        Ok(c) => c,
+        Err(e) => {
+            observer.abort();
+            return Err(e.into());
+        }
+    };
+    let timeline = observer.await.map_err(|e| ScenarioError::Task(e.to_string()))??;
+    Ok((committed, timeline))
 }

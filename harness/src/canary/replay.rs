@@ -9,6 +9,10 @@ use serde_json::Value;
 
 use super::{CanaryError, Timeline, TimelineBuilder};
 
+/// After the terminal phase, objects written within this time still belong to the rollout
+/// (the watches of Canary, routing object and primary can deliver out of order).
+pub const SETTLE: Duration = Duration::seconds(2);
+
 /// Read a `.jsonl` recording: one JSON object per non-blank line.
 pub fn load(path: &Path) -> Result<Vec<Value>, CanaryError> {
     let file = path.display().to_string();
@@ -40,8 +44,15 @@ pub fn replay(
 ) -> Result<Timeline, CanaryError> {
     let mut b = TimelineBuilder::new(namespace, name, default_provider);
     let mut start = None;
+    let mut finished_at = None;
     for obj in objects {
         let at = super::object_time(obj);
+        if let Some(done) = finished_at {
+            match at {
+                Some(at) if at - done <= SETTLE => {}
+                _ => return Ok(b.timeline()),
+            }
+        }
         if let (Some(d), Some(s), Some(at)) = (deadline, start, at)
             && at - s > d {
                 return Err(b.timeout(d.num_seconds().max(0) as u64, None));
@@ -50,9 +61,12 @@ pub fn replay(
         if start.is_none() {
             start = b.timeline().rows.first().map(|r| r.at);
         }
-        if b.timeline().finished() {
-            return Ok(b.timeline());
+        if finished_at.is_none() && b.timeline().finished() {
+            finished_at = Some(b.timeline().last().map(|r| r.at).unwrap_or_else(chrono::Utc::now));
         }
+    }
+    if finished_at.is_some() {
+        return Ok(b.timeline());
     }
     Err(b.incomplete())
 }
