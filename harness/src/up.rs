@@ -1,1 +1,305 @@
-//! (placeholder: filled in by its owner)
+//! `up`: from nothing to a ready demo — check the repo, preflight, create (or reuse) a cluster,
+//! serve a copy of the repo from the harness git server, generate the Linkerd trust anchor,
+//! bootstrap Flux, and wait for every component with live progress.
+//!
+//! Shared state for other processes (the scenario suites) is written under
+//! `<state>/clusters/<name>/`: `kubeconfig`, `owner.json`, `served-repo/` and, once everything is
+//! Ready, `ready` (JSON with the git URL and the ingress port).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::artifacts;
+use crate::bootstrap::{self, BootstrapError, BootstrapRequest};
+use crate::certs::{self, CertError};
+use crate::check::{self, CheckOptions};
+use crate::cluster::{self, AnyBackend, BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterSpec};
+use crate::crds::CrdCatalog;
+use crate::docker::{self, DockerError};
+use crate::gitserver::{GitServer, GitServerError, ServedRepo};
+use crate::graph;
+use crate::kubeconfig;
+use crate::live::{self, LiveError};
+use crate::preflight::{self, PreflightFailure, PreflightRequest};
+use crate::progress::Progress;
+use crate::readiness::{self, Outcome};
+use crate::repo::{ObjKey, Repo, RepoError};
+
+/// What `up` should do.
+#[derive(Debug, Clone)]
+pub struct UpRequest {
+    /// Backend.
+    pub backend: BackendKind,
+    /// The user's gitops repo (never written).
+    pub repo: PathBuf,
+    /// Cluster directory inside it.
+    pub cluster_dir: Option<PathBuf>,
+    /// Cluster name.
+    pub name: String,
+    /// Reuse an existing harness cluster of that name.
+    pub reuse: bool,
+    /// Kubeconfig (existing backend).
+    pub kubeconfig: Option<PathBuf>,
+    /// Context (existing backend).
+    pub context: Option<String>,
+    /// Merge the cluster's credentials into the user's kubeconfig.
+    pub write_kubeconfig: bool,
+    /// Readiness deadline.
+    pub timeout: Duration,
+    /// Where failure artifacts go.
+    pub artifacts: PathBuf,
+    /// Host port for the ingress.
+    pub ingress_port: u16,
+    /// Host port for the git server (0: any).
+    pub git_port: u16,
+    /// Node image override.
+    pub image: Option<String>,
+}
+
+/// Errors of `up`, each saying what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    /// The repo cannot be loaded.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// `check` found errors.
+    #[error("the repo has {errors} error finding(s); fix them first (nothing was created):\n{report}")]
+    Check {
+        /// Number of errors.
+        errors: usize,
+        /// The rendered findings.
+        report: String,
+    },
+    /// Preflight failed.
+    #[error("preflight failed (nothing was created):\n{}", .0.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
+    Preflight(Vec<PreflightFailure>),
+    /// Docker.
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+    /// Cluster backend.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// Git server.
+    #[error(transparent)]
+    Git(#[from] GitServerError),
+    /// Certificates.
+    #[error(transparent)]
+    Certs(#[from] CertError),
+    /// Reaching the cluster.
+    #[error(transparent)]
+    Live(#[from] LiveError),
+    /// Bootstrap.
+    #[error(transparent)]
+    Bootstrap(#[from] BootstrapError),
+    /// Readiness watch.
+    #[error(transparent)]
+    Readiness(#[from] readiness::ReadinessError),
+    /// The stack did not become Ready.
+    #[error("{outcome}\nartifacts (objects, events, logs): {artifacts}\nthe cluster is left as it is for inspection; `gitops-harness down --name {name}` removes it")]
+    NotReady {
+        /// What happened.
+        outcome: Outcome,
+        /// Where the artifacts are.
+        artifacts: String,
+        /// Cluster name.
+        name: String,
+    },
+}
+
+/// A running demo: the cluster, and the git server that must keep running for Flux.
+#[derive(Debug)]
+pub struct UpSession {
+    /// The cluster.
+    pub handle: ClusterHandle,
+    /// The git server (stop it with `shutdown`).
+    pub server: GitServer,
+    /// The served copy.
+    pub served: ServedRepo,
+    /// Timeline table.
+    pub timeline: String,
+    /// Named URLs.
+    pub urls: Vec<(String, String)>,
+    /// Whether this run created the cluster.
+    pub created: bool,
+}
+
+/// Where `up` keeps the served copy of cluster `name` (suites commit to it).
+pub fn served_repo_dir(name: &str) -> PathBuf {
+    cluster::state_dir(name).join("served-repo")
+}
+
+/// The marker `up` writes when everything is Ready.
+pub fn ready_marker(name: &str) -> PathBuf {
+    cluster::state_dir(name).join("ready")
+}
+
+/// URLs of the demo from the repo's Ingress hosts, on the host's ingress port.
+pub fn urls(repo: &Repo, ingress_port: u16) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for o in repo.objects().iter().filter(|o| o.key.kind == "Ingress") {
+        let rules = o.doc.value.pointer("/spec/rules").and_then(Value::as_array).cloned().unwrap_or_default();
+        for host in rules.iter().filter_map(|r| r.get("host").and_then(Value::as_str)) {
+            // `*.x.sslip.io`: any label works; sslip.io resolves one naming 127.0.0.1.
+            let host = host.replacen("*.", "127-0-0-1.", 1);
+            let label = match o.key.name.as_str() {
+                "faces-gui" => "Faces GUI".to_string(),
+                "web-ingress" => "Linkerd dashboard".to_string(),
+                other => format!("{} ({})", other, o.key.namespace.clone().unwrap_or_default()),
+            };
+            out.push((label, format!("http://{host}:{ingress_port}/")));
+        }
+    }
+    out
+}
+
+/// The address to bind the git server to so the cluster can reach it: the gateway IP when it is
+/// one of this host's addresses, else all interfaces.
+fn git_bind(host_gateway: &str, port: u16) -> SocketAddr {
+    match host_gateway.parse::<IpAddr>() {
+        Ok(ip) if std::net::TcpListener::bind((ip, 0)).is_ok() => SocketAddr::new(ip, port),
+        _ => SocketAddr::from(([0, 0, 0, 0], port)),
+    }
+}
+
+/// Run `up`. `log` receives one line per step.
+pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<UpSession, UpError> {
+    // 1. The repo must be sound before anything is created.
+    let repo = Repo::load(&req.repo, req.cluster_dir.as_deref())?;
+    let crds = crate::crds::discover_dir(&repo.root).and_then(|d| CrdCatalog::load_dir(&d).ok());
+    let report = check::run(&repo, &CheckOptions { crds, ..Default::default() });
+    if report.errors() > 0 {
+        return Err(UpError::Check { errors: report.errors(), report: check::render_human(&report, &req.repo) });
+    }
+    let plan = graph::plan(&repo).unwrap_or_default();
+    log(&format!("check: {} ok ({} Kustomizations/HelmReleases in {} waves)", req.repo.display(), plan.nodes.len(), plan.waves.len()));
+
+    // 2. Preflight.
+    let existing = cluster::load_state(&req.name);
+    let reusing = req.reuse && existing.is_some();
+    let mut ports = Vec::new();
+    if !reusing && req.backend != BackendKind::Existing {
+        ports.push((req.ingress_port, "ingress"));
+    }
+    ports.push((req.git_port, "git server"));
+    let mut failures = preflight::run(&PreflightRequest { backend: req.backend, ports, kubeconfig: req.kubeconfig.clone() });
+    if req.backend != BackendKind::Existing {
+        if let Err(e) = docker::connect().await {
+            failures.push(PreflightFailure { check: "docker", message: e.to_string() });
+        }
+    }
+    if !failures.is_empty() {
+        return Err(UpError::Preflight(failures));
+    }
+    log("preflight: ok");
+
+    // 3. Cluster.
+    let backend = AnyBackend::new(req.backend);
+    let (handle, created) = match existing {
+        Some(h) if req.reuse => {
+            log(&format!("cluster: reusing {} ({})", h.name, h.backend));
+            (h, false)
+        }
+        _ => {
+            let mut spec = ClusterSpec::new(&req.name);
+            spec.ingress_http_port = req.ingress_port;
+            spec.image = req.image.clone();
+            spec.kubeconfig = req.kubeconfig.clone();
+            spec.context = req.context.clone();
+            log(&format!("cluster: creating {} with {} (this takes a minute)", req.name, req.backend));
+            (backend.create(&spec).await?, true)
+        }
+    };
+    log(&format!("cluster: {} at {}", handle.name, handle.api_url));
+
+    // 4. Served copy, certificates, git server.
+    let served_dir = served_repo_dir(&req.name);
+    if served_dir.exists() {
+        std::fs::remove_dir_all(&served_dir).map_err(|source| GitServerError::Write { path: served_dir.clone(), source })?;
+    }
+    let served = ServedRepo::prepare(&repo.root, &served_dir)?;
+    let served_model = Repo::load(served.path(), Some(&repo.cluster_dir))?;
+    let certs_out = certs::ensure_linkerd_certs(&served, &served_model)?;
+    if !certs_out.written.is_empty() {
+        log("certs: generated the Linkerd trust anchor into the served copy (your repo is untouched)");
+    }
+    let server = GitServer::start(&served, git_bind(&handle.host_gateway, req.git_port)).await?;
+    let git_url = server.url_for_host(&handle.host_gateway);
+    log(&format!("git: serving {} at {git_url} (read-only)", served.path().display()));
+    bootstrap::rewrite_gotk_sync(&served, &repo.cluster_dir, &git_url, served.branch())?;
+
+    // 5. Flux.
+    let target = handle.target();
+    let client = wait_for_api(&target, Duration::from_secs(180)).await?;
+    let boot = BootstrapRequest {
+        repo_dir: served.path().to_path_buf(),
+        cluster_dir: repo.cluster_dir.clone(),
+        git_url: git_url.clone(),
+        branch: served.branch().to_string(),
+        trust_anchor: certs_out.needs_secret.then(|| certs_out.anchor.clone()),
+    };
+    let outcome = bootstrap::bootstrap(client.clone(), &boot).await?;
+    log(&format!("flux: installed from {} ({} objects applied)", outcome.components_from, outcome.applied.len()));
+
+    // 6. Readiness.
+    let mut progress = Progress::for_stderr(&readiness::Tracker::new(&plan));
+    let (result, tracker) = readiness::watch(client.clone(), &plan, req.timeout, |c, _| progress.on_change(c)).await?;
+    progress.finish(&result);
+    let timeline = readiness::render_timeline(&tracker.timeline());
+    if !matches!(result, Outcome::AllReady { .. }) {
+        let keys: Vec<ObjKey> = tracker.not_ready().into_iter().map(|(k, _)| k).collect();
+        let namespaces: Vec<String> = keys.iter().filter_map(|k| k.namespace.clone()).collect();
+        let dir = req.artifacts.join(format!("up-{}", req.name));
+        let saved = artifacts::collect(client, &dir, &result.to_string(), &keys, &namespaces).await;
+        let artifacts = match saved {
+            Ok(s) => s.dir.display().to_string(),
+            Err(e) => format!("(could not save: {e})"),
+        };
+        server.shutdown().await;
+        return Err(UpError::NotReady { outcome: result, artifacts, name: req.name.clone() });
+    }
+
+    // 7. Hand-over.
+    if req.write_kubeconfig {
+        let kc = std::fs::read_to_string(&handle.kubeconfig_path).map_err(|source| ClusterError::Io { path: handle.kubeconfig_path.clone(), source })?;
+        kubeconfig::merge_into(&kubeconfig::user_kubeconfig_path(), &kc, true).map_err(ClusterError::from)?;
+        log(&format!("kubeconfig: merged context {} into {}", kubeconfig::entry_name(&req.name), kubeconfig::user_kubeconfig_path().display()));
+    }
+    let urls = urls(&repo, handle.ingress_http_port);
+    let marker = json!({"git_url": git_url, "served_repo": served.path(), "ingress_port": handle.ingress_http_port, "urls": urls});
+    std::fs::write(ready_marker(&req.name), marker.to_string()).map_err(|source| ClusterError::Io { path: ready_marker(&req.name), source })?;
+    Ok(UpSession { handle, server, served, timeline, urls, created })
+}
+
+/// Wait until the API server answers (a fresh k3s needs a few seconds after writing its kubeconfig).
+async fn wait_for_api(target: &live::Target, within: Duration) -> Result<kube::Client, LiveError> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match live::probe(target, Duration::from_secs(5)).await {
+            Ok(c) => return Ok(c),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            // The API server comes up on its own; retry the cheap /version call.
+            Err(_) => tokio::time::sleep(Duration::from_secs(2)).await,
+        }
+    }
+}
+
+/// What is left when `up` stops early (Ctrl-C or error), and how to remove it.
+pub fn leftovers(name: &str, existed_before: bool) -> Option<String> {
+    let state = cluster::load_state(name)?;
+    if existed_before {
+        return Some(format!("cluster {name} ({}) was there before and is kept", state.backend));
+    }
+    Some(format!(
+        "cluster {name} ({}) was created and is still running; remove it with `gitops-harness down --name {name}` (or `gitops-harness reap` for everything a crashed run left)",
+        state.backend
+    ))
+}
+
+/// `down`: delete the cluster (only if the harness created it) and its state.
+pub async fn down(name: &str) -> Result<cluster::DeleteReport, ClusterError> {
+    let backend = cluster::load_state(name).map(|h| h.backend).unwrap_or(BackendKind::K3s);
+    AnyBackend::new(backend).delete(name).await
+}

@@ -1,6 +1,11 @@
 //! `gitops-harness up`.
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use gitops_harness::cluster::{self, BackendKind};
+use gitops_harness::up::{self, UpRequest};
 
 /// Arguments of `up`.
 #[derive(Debug, clap::Args)]
@@ -8,7 +13,7 @@ pub struct UpArgs {
     /// Cluster backend.
     #[arg(long, value_enum, default_value_t)]
     pub backend: crate::BackendArg,
-    /// Gitops repository to bootstrap (default: the embedded fixture repo).
+    /// Gitops repository to bootstrap (default: the embedded gitops-linkerd fixture).
     #[arg(long)]
     pub repo: Option<PathBuf>,
     /// Cluster directory inside the repo.
@@ -35,9 +40,103 @@ pub struct UpArgs {
     /// Where to save artifacts (events, logs, objects) on failure.
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
+    /// Host port for the ingress (Faces GUI, Linkerd dashboard).
+    #[arg(long, default_value_t = 8081)]
+    pub ingress_port: u16,
+    /// Host port for the harness git server (0: any free port).
+    #[arg(long, default_value_t = 0)]
+    pub git_port: u16,
+    /// Node image (k3s: default rancher/k3s pinned; also $GITOPS_HARNESS_K3S_IMAGE).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Stop once everything is Ready instead of serving git until Ctrl-C (Flux then keeps the
+    /// last revision it fetched).
+    #[arg(long)]
+    pub no_serve: bool,
 }
 
-/// Run `up`.
-pub fn run(_args: UpArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("up: not implemented yet")
+fn backend(b: crate::BackendArg) -> BackendKind {
+    match b {
+        crate::BackendArg::K3s => BackendKind::K3s,
+        crate::BackendArg::K3d => BackendKind::K3d,
+        crate::BackendArg::Kind => BackendKind::Kind,
+        crate::BackendArg::Existing => BackendKind::Existing,
+    }
+}
+
+/// Run `up`: 0 when all is Ready (and, unless --no-serve, after Ctrl-C), 1 when it is not, 2 on errors.
+pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
+    let embedded;
+    let (repo, cluster_dir) = match &args.repo {
+        Some(r) => (r.clone(), args.cluster_dir.clone()),
+        None => {
+            embedded = gitops_harness::embedded::default_repo().context("extracting the embedded gitops-linkerd repo")?;
+            eprintln!("using the embedded gitops-linkerd repo (pass --repo to use yours)");
+            (embedded.path().to_path_buf(), Some(args.cluster_dir.clone().unwrap_or_else(|| gitops_harness::embedded::DEFAULT_CLUSTER_DIR.into())))
+        }
+    };
+    let req = UpRequest {
+        backend: backend(args.backend),
+        repo,
+        cluster_dir,
+        name: args.name.clone(),
+        reuse: args.reuse,
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        write_kubeconfig: args.write_kubeconfig,
+        timeout: Duration::from_secs(args.timeout),
+        artifacts: args.artifacts.clone(),
+        ingress_port: args.ingress_port,
+        git_port: args.git_port,
+        image: args.image.clone(),
+    };
+    let existed_before = cluster::load_state(&args.name).is_some();
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async {
+        let started = std::time::Instant::now();
+        let mut log = |line: &str| eprintln!("[{:>6.1}s] {line}", started.elapsed().as_secs_f64());
+        let result = tokio::select! {
+            r = up::up(&req, &mut log) => r,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("\ninterrupted: stopped cleanly.");
+                if let Some(left) = up::leftovers(&args.name, existed_before) {
+                    eprintln!("{left}");
+                } else {
+                    eprintln!("nothing was left behind.");
+                }
+                return Ok(ExitCode::from(130));
+            }
+        };
+        match result {
+            Ok(session) => {
+                eprintln!("\n{}", session.timeline);
+                println!("ready in {:.0}s. Open:", started.elapsed().as_secs_f64());
+                for (label, url) in &session.urls {
+                    println!("  {label:<20} {url}");
+                }
+                println!("kubectl: KUBECONFIG={} kubectl get kustomizations -A", session.handle.kubeconfig_path.display());
+                if args.no_serve {
+                    session.server.shutdown().await;
+                    println!("git server stopped (--no-serve); the cluster keeps its last revision. `gitops-harness down --name {}` removes it.", args.name);
+                    return Ok(ExitCode::SUCCESS);
+                }
+                println!("serving git to the cluster; press Ctrl-C to stop serving (the cluster keeps running; `gitops-harness down --name {}` removes it)", args.name);
+                let _ = tokio::signal::ctrl_c().await;
+                session.server.shutdown().await;
+                let _ = std::fs::remove_file(up::ready_marker(&args.name));
+                eprintln!("git server stopped.");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                let not_ready = matches!(e, up::UpError::NotReady { .. });
+                eprintln!("error: {e}");
+                if !not_ready {
+                    if let Some(left) = up::leftovers(&args.name, existed_before) {
+                        eprintln!("{left}");
+                    }
+                }
+                Ok(ExitCode::from(if not_ready { 1 } else { 2 }))
+            }
+        }
+    })
 }

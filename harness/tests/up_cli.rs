@@ -1,0 +1,76 @@
+//! `gitops-harness up` where no cluster can start: it must fail fast, say why and how to fix it,
+//! and leave nothing behind (checked on the Docker Engine by label).
+
+mod common;
+#[path = "common/docker.rs"]
+mod dockerutil;
+
+use std::process::Command;
+
+use gitops_harness::docker;
+use gitops_harness::labels::Selector;
+
+fn up(home: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(common::bin())
+        .arg("up")
+        .args(args)
+        .env("GITOPS_HARNESS_HOME", home)
+        .env_remove("GITOPS_HARNESS_K3S_IMAGE")
+        .output()
+        .unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn missing_node_image_fails_fast_and_leaves_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let name = format!("upnoimage-{}", std::process::id());
+    let port = std::net::TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port().to_string();
+    let (code, err) = up(home.path(), &["--name", &name, "--ingress-port", &port, "--image", "rancher/k3s:v0.0.0-gitops-harness-missing"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("image rancher/k3s:v0.0.0-gitops-harness-missing is not available") && err.contains("docker load"), "{err}");
+    assert!(err.contains("nothing was created"), "{err}");
+    let d = dockerutil::connect().await;
+    assert!(docker::list_owned(&d, &Selector::cluster(&name)).await.unwrap().is_empty(), "containers or networks left behind");
+    assert!(!home.path().join("clusters").join(&name).exists(), "state left behind");
+}
+
+#[test]
+fn broken_repo_stops_before_anything_is_created() {
+    let home = tempfile::tempdir().unwrap();
+    let repo = common::shared_reference().join("gitops-linkerd");
+    let (code, err) = up(home.path(), &["--name", "upbroken", "--repo", repo.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("error finding(s); fix them first (nothing was created)") && err.contains("ca.crt"), "{err}");
+    assert!(!home.path().join("clusters").exists());
+}
+
+#[test]
+fn taken_ingress_port_is_named() {
+    let home = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, err) = up(home.path(), &["--name", "upport", "--ingress-port", &port]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("host port {port} (ingress) is already in use")), "{err}");
+    assert!(err.contains("preflight failed (nothing was created)"), "{err}");
+}
+
+#[test]
+fn demo_urls_come_from_the_repo_ingresses() {
+    let repo = gitops_harness::repo::Repo::load(&common::fixtures().join("gitops-linkerd"), None).unwrap();
+    let urls = gitops_harness::up::urls(&repo, 8081);
+    assert!(urls.contains(&("Faces GUI".to_string(), "http://faces.localhost:8081/".to_string())), "{urls:?}");
+    assert!(urls.contains(&("Linkerd dashboard".to_string(), "http://linkerd.localhost:8081/".to_string())), "{urls:?}");
+}
+
+#[test]
+#[ignore = "needs Docker that can pull rancher/k3s and charts (no registry here): run `gitops-harness up` on a laptop, or `make e2e`"]
+fn up_reaches_all_ready() {
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(common::bin()).args(["up", "--name", "up-e2e", "--no-serve"]).env("GITOPS_HARNESS_HOME", home.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Faces GUI"));
+    let down = Command::new(common::bin()).args(["down", "--name", "up-e2e"]).env("GITOPS_HARNESS_HOME", home.path()).output().unwrap();
+    assert!(down.status.success());
+}
