@@ -2,12 +2,25 @@
 //! place for artifacts. Built per trial, because nextest runs each trial in its own process.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use anyhow::Context as _;
-use gitops_harness::live;
+use anyhow::{Context as _, anyhow};
+use gitops_harness::gitops_change::ObjRef;
+use gitops_harness::gitserver::ServedRepo;
+use gitops_harness::repo::ObjKey;
+use gitops_harness::{artifacts, live, up};
+use kube::api::{Api, DynamicObject};
+use serde_json::Value;
 
 use crate::availability::ClusterPlan;
+
+/// The cluster directory of the repo the suites bootstrap (the embedded fixture's).
+pub const CLUSTER_DIR: &str = "clusters/my-cluster";
+/// The Flux Kustomization that applies the Faces app.
+pub const APPS_KUSTOMIZATION: (&str, &str) = ("flux-system", "apps");
+/// Namespace of the Faces app.
+pub const FACES_NS: &str = "faces";
 
 /// The shared cluster as one scenario sees it.
 pub struct World {
@@ -41,16 +54,74 @@ impl World {
 
     /// The harness-owned git working copy the cluster's Flux pulls from (written by `up`).
     pub fn served_repo_dir(&self) -> PathBuf {
-        live::state_dir().join("clusters").join(&self.plan.name).join("served-repo")
+        up::served_repo_dir(&self.plan.name)
+    }
+
+    /// `up`'s ready marker (git URL, ingress port, URLs).
+    pub fn ready(&self) -> anyhow::Result<Value> {
+        let path = up::ready_marker(&self.plan.name);
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("{} is missing: the cluster was not brought up by `gitops-harness up --name {}` (or it is not Ready yet)", path.display(), self.plan.name)
+        })?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+
+    /// The served repo, to commit changes Flux will pull.
+    pub fn served(&self) -> anyhow::Result<ServedRepo> {
+        self.ready()?;
+        ServedRepo::open(&self.served_repo_dir()).map_err(|e| anyhow!("{e}"))
+    }
+
+    /// The Kustomization applying the Faces app.
+    pub fn apps_kustomization(&self) -> ObjRef {
+        ObjRef::new(APPS_KUSTOMIZATION.0, APPS_KUSTOMIZATION.1)
+    }
+
+    /// The ingress base URL on this host (`http://127.0.0.1:<port>`).
+    pub fn ingress_base(&self) -> anyhow::Result<String> {
+        let port = self.ready()?.get("ingress_port").and_then(Value::as_u64).ok_or_else(|| anyhow!("ready marker has no ingress_port"))?;
+        Ok(format!("http://127.0.0.1:{port}"))
+    }
+
+    /// A namespaced object as JSON (kind must be known to `artifacts::resource_for`).
+    pub fn get(&self, kind: &str, ns: &str, name: &str) -> anyhow::Result<Value> {
+        let ar = artifacts::resource_for(kind).ok_or_else(|| anyhow!("unknown kind {kind}"))?;
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &ar);
+        let obj = self.block_on(api.get(name)).with_context(|| format!("getting {kind} {ns}/{name}"))?;
+        Ok(serde_json::to_value(obj)?)
     }
 
     /// Save events, controller and pod logs, and the objects involved; returns the directory.
     pub fn save_artifacts(&self, namespaces: &[&str], failure: &str) -> anyhow::Result<PathBuf> {
-        std::fs::create_dir_all(&self.artifacts)
-            .with_context(|| format!("creating {}", self.artifacts.display()))?;
-        std::fs::write(self.artifacts.join("failure.txt"), failure)
-            .with_context(|| format!("writing {}", self.artifacts.join("failure.txt").display()))?;
-        let _ = namespaces;
-        Ok(self.artifacts.clone())
+        std::fs::create_dir_all(&self.artifacts).with_context(|| format!("creating {}", self.artifacts.display()))?;
+        std::fs::write(self.artifacts.join("failure.txt"), failure).with_context(|| format!("writing {}", self.artifacts.join("failure.txt").display()))?;
+        let keys = vec![
+            ObjKey::new("Kustomization", Some(APPS_KUSTOMIZATION.0), APPS_KUSTOMIZATION.1),
+            ObjKey::new("Canary", Some(FACES_NS), "face"),
+            ObjKey::new("Canary", Some(FACES_NS), "faces-gui"),
+            ObjKey::new("Deployment", Some(FACES_NS), "face-primary"),
+            ObjKey::new("GitRepository", Some("flux-system"), "flux-system"),
+        ];
+        let ns: Vec<String> = namespaces.iter().map(|s| s.to_string()).collect();
+        let title = failure.lines().next().unwrap_or("scenario failed");
+        self.block_on(artifacts::collect(self.client.clone(), &self.artifacts, title, &keys, &ns))
+            .map(|s| s.dir)
+            .map_err(|e| anyhow!("{e}"))
     }
+}
+
+/// How long a canary rollout may take before our own deadline fails it (Flagger's
+/// progressDeadlineSeconds is not reliable): 10 steps of 10s plus promotion, with margin.
+pub const ROLLOUT_DEADLINE: Duration = Duration::from_secs(600);
+/// How long Flux may take to apply a commit.
+pub const APPLY_DEADLINE: Duration = Duration::from_secs(300);
+
+/// File of the Faces backends in the fixture repo.
+pub fn faces_file() -> &'static Path {
+    Path::new("apps/faces/faces.yaml")
+}
+
+/// File of the Faces GUI in the fixture repo.
+pub fn faces_gui_file() -> &'static Path {
+    Path::new("apps/faces/faces-gui.yaml")
 }

@@ -1,7 +1,14 @@
 //! `drift::*`: what git declares vs what the cluster runs.
 
+use std::path::Path;
+
+use anyhow::anyhow;
+use gitops_harness::drift::{self, DriftKind};
+use kube::api::{Api, Patch, PatchParams};
+
 use crate::runner::Scenario;
-use crate::world::World;
+use crate::scenarios::canary;
+use crate::world::{self, World};
 
 /// After a failed canary, git holds the new spec while the primary serves the old one.
 pub const AFTER_FAILED_CANARY: Scenario = Scenario {
@@ -19,10 +26,49 @@ pub const MANUAL_EDIT: Scenario = Scenario {
     run: manual_edit,
 };
 
-fn after_failed_canary(_world: &World) -> anyhow::Result<()> {
-    anyhow::bail!("not wired yet")
+fn report(world: &World) -> anyhow::Result<drift::DriftReport> {
+    let served = world.served()?;
+    world
+        .block_on(drift::check_cluster(&world.client, served.path(), Some(Path::new(world::CLUSTER_DIR))))
+        .map_err(|e| anyhow!("{e}"))
 }
 
-fn manual_edit(_world: &World) -> anyhow::Result<()> {
-    anyhow::bail!("not wired yet")
+fn after_failed_canary(world: &World) -> anyhow::Result<()> {
+    let before = canary::current_error_fraction(world)?;
+    let (_, timeline) = canary::set_face_error_fraction(world, "75")?;
+    let result = (|| {
+        let last = timeline.last().ok_or_else(|| anyhow!("no canary observations"))?;
+        if last.phase != gitops_harness::canary::Phase::Failed {
+            return Err(anyhow!("expected the face canary to fail with ERROR_FRACTION=75, it ended {}:\n{}", last.phase, timeline.table()));
+        }
+        let r = report(world)?;
+        let rollback = r.of_kind(DriftKind::Rollback);
+        if !rollback.iter().any(|i| i.object.contains("face")) {
+            return Err(anyhow!("expected rollback drift for faces/face (git: ERROR_FRACTION=75, primary: {before}), saw:\n{}", r.table()));
+        }
+        Ok(())
+    })();
+    // Put git back so later runs start healthy.
+    let restore = canary::set_face_error_fraction(world, &before);
+    result?;
+    restore.map(|_| ())
+}
+
+fn manual_edit(world: &World) -> anyhow::Result<()> {
+    // Someone flips the faces namespace's Linkerd injection by hand.
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(world.client.clone());
+    let patch = serde_json::json!({"metadata": {"annotations": {"linkerd.io/inject": "disabled"}}});
+    world.block_on(api.patch(world::FACES_NS, &PatchParams::default(), &Patch::Merge(&patch)))?;
+    let result = (|| {
+        let r = report(world)?;
+        let edits = r.of_kind(DriftKind::Edit);
+        if !edits.iter().any(|i| i.object.contains("Namespace") && i.object.contains("faces")) {
+            return Err(anyhow!("expected edit drift on Namespace faces (linkerd.io/inject enabled -> disabled), saw:\n{}", r.table()));
+        }
+        Ok(())
+    })();
+    let undo = serde_json::json!({"metadata": {"annotations": {"linkerd.io/inject": "enabled"}}});
+    let restore = world.block_on(api.patch(world::FACES_NS, &PatchParams::default(), &Patch::Merge(&undo)));
+    result?;
+    restore.map(|_| ()).map_err(Into::into)
 }
