@@ -103,6 +103,21 @@ pub struct ClusterHandle {
 }
 
 impl ClusterHandle {
+    /// The handle of a cluster this run just created (kubeconfig kept in the state directory).
+    pub fn created_now(name: &str, backend: BackendKind, api_url: String, host_gateway: String, ingress_http_port: u16) -> ClusterHandle {
+        ClusterHandle {
+            name: name.to_string(),
+            backend,
+            kubeconfig_path: state_dir(name).join("kubeconfig"),
+            context: None,
+            api_url,
+            host_gateway,
+            ingress_http_port,
+            run_id: crate::labels::run_id().to_string(),
+            created: chrono::Utc::now().to_rfc3339(),
+        }
+    }
+
     /// How to reach it.
     pub fn target(&self) -> live::Target {
         live::Target { kubeconfig: Some(self.kubeconfig_path.clone()), context: self.context.clone() }
@@ -248,6 +263,28 @@ fn write_private(path: &Path, text: &str) -> Result<(), ClusterError> {
 pub fn load_state(name: &str) -> Option<ClusterHandle> {
     let text = std::fs::read_to_string(owner_file(name)).ok()?;
     serde_json::from_str(&text).ok()
+}
+
+/// The kubeconfig the harness keeps for cluster `name`.
+pub fn state_kubeconfig(name: &str) -> Result<String, ClusterError> {
+    std::fs::read_to_string(state_dir(name).join("kubeconfig")).map_err(|_| ClusterError::NotFound(name.to_string()))
+}
+
+/// Refuse to act on a cluster the harness has no record of creating with `backend`.
+pub fn require_record(name: &str, backend: BackendKind) -> Result<(), ClusterError> {
+    match load_state(name) {
+        Some(h) if h.backend == backend => Ok(()),
+        _ => Err(ClusterError::NotOwned { name: name.to_string(), why: format!("no {backend} record in the harness state directory") }),
+    }
+}
+
+/// Recorded clusters of one backend, as `status` lists them.
+pub fn recorded_infos(backend: BackendKind) -> Vec<ClusterInfo> {
+    recorded()
+        .into_iter()
+        .filter(|h| h.backend == backend)
+        .map(|h| ClusterInfo { name: h.name, backend: h.backend, containers: vec![], api_url: Some(h.api_url), created: Some(h.created) })
+        .collect()
 }
 
 /// Every recorded harness cluster.

@@ -55,31 +55,18 @@ impl ClusterBackend for K3d {
         let raw = run_cli(&k3d, &["kubeconfig".to_string(), "get".to_string(), spec.name.clone()])?;
         let api_url = kubeconfig::server_of(&raw)?.replace("0.0.0.0", "127.0.0.1");
         let kc = kubeconfig::rewrite(&raw, &api_url, &spec.name)?;
-        let handle = ClusterHandle {
-            name: spec.name.clone(),
-            backend: BackendKind::K3d,
-            kubeconfig_path: super::state_dir(&spec.name).join("kubeconfig"),
-            context: None,
-            api_url,
-            // k3d adds this host entry to every node for reaching the host.
-            host_gateway: "host.k3d.internal".to_string(),
-            ingress_http_port: spec.ingress_http_port,
-            run_id: labels::run_id().to_string(),
-            created: chrono::Utc::now().to_rfc3339(),
-        };
+        // k3d adds host.k3d.internal to every node for reaching the host.
+        let handle = ClusterHandle::created_now(&spec.name, BackendKind::K3d, api_url, "host.k3d.internal".to_string(), spec.ingress_http_port);
         super::save_state(&handle, &kc)?;
         Ok(handle)
     }
 
     async fn kubeconfig(&self, name: &str) -> Result<String, ClusterError> {
-        std::fs::read_to_string(super::state_dir(name).join("kubeconfig")).map_err(|_| ClusterError::NotFound(name.to_string()))
+        super::state_kubeconfig(name)
     }
 
     async fn delete(&self, name: &str) -> Result<DeleteReport, ClusterError> {
-        match super::load_state(name) {
-            Some(h) if h.backend == BackendKind::K3d => {}
-            _ => return Err(ClusterError::NotOwned { name: name.to_string(), why: "no k3d record in the harness state directory".to_string() }),
-        }
+        super::require_record(name, BackendKind::K3d)?;
         let k3d = tools::find(Tool::K3d)?;
         run_cli(&k3d, &["cluster".to_string(), "delete".to_string(), name.to_string()])?;
         super::remove_state(name)?;
@@ -94,10 +81,6 @@ impl ClusterBackend for K3d {
     }
 
     async fn list_owned(&self) -> Result<Vec<ClusterInfo>, ClusterError> {
-        Ok(super::recorded()
-            .into_iter()
-            .filter(|h| h.backend == BackendKind::K3d)
-            .map(|h| ClusterInfo { name: h.name, backend: h.backend, containers: vec![], api_url: Some(h.api_url), created: Some(h.created) })
-            .collect())
+        Ok(super::recorded_infos(BackendKind::K3d))
     }
 }

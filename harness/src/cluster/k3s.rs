@@ -171,17 +171,7 @@ impl K3s {
         };
         let api_url = format!("https://127.0.0.1:{api_port}");
         let kc = kubeconfig::rewrite(&raw, &api_url, name)?;
-        let handle = ClusterHandle {
-            name: name.clone(),
-            backend: BackendKind::K3s,
-            kubeconfig_path: super::state_dir(name).join("kubeconfig"),
-            context: None,
-            api_url,
-            host_gateway: gateway,
-            ingress_http_port: spec.ingress_http_port,
-            run_id: labels::run_id().to_string(),
-            created: chrono::Utc::now().to_rfc3339(),
-        };
+        let handle = ClusterHandle::created_now(name, BackendKind::K3s, api_url, gateway, spec.ingress_http_port);
         super::save_state(&handle, &kc)?;
         Ok(handle)
     }
@@ -213,8 +203,7 @@ impl ClusterBackend for K3s {
     }
 
     async fn kubeconfig(&self, name: &str) -> Result<String, ClusterError> {
-        let path = super::state_dir(name).join("kubeconfig");
-        std::fs::read_to_string(&path).map_err(|_| ClusterError::NotFound(name.to_string()))
+        super::state_kubeconfig(name)
     }
 
     async fn delete(&self, name: &str) -> Result<DeleteReport, ClusterError> {

@@ -3,7 +3,6 @@
 
 use super::{run_cli, BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterInfo, ClusterSpec, DeleteReport};
 use crate::kubeconfig;
-use crate::labels;
 use crate::tools::{self, Tool};
 
 /// The kind backend.
@@ -54,30 +53,17 @@ impl ClusterBackend for Kind {
             .ok()
             .and_then(|s| s.split_whitespace().find(|g| g.contains('.')).map(str::to_string))
             .unwrap_or_else(|| "172.18.0.1".to_string());
-        let handle = ClusterHandle {
-            name: spec.name.clone(),
-            backend: BackendKind::Kind,
-            kubeconfig_path: dir.join("kubeconfig"),
-            context: None,
-            api_url,
-            host_gateway: gateway,
-            ingress_http_port: spec.ingress_http_port,
-            run_id: labels::run_id().to_string(),
-            created: chrono::Utc::now().to_rfc3339(),
-        };
+        let handle = ClusterHandle::created_now(&spec.name, BackendKind::Kind, api_url, gateway, spec.ingress_http_port);
         super::save_state(&handle, &kc)?;
         Ok(handle)
     }
 
     async fn kubeconfig(&self, name: &str) -> Result<String, ClusterError> {
-        std::fs::read_to_string(super::state_dir(name).join("kubeconfig")).map_err(|_| ClusterError::NotFound(name.to_string()))
+        super::state_kubeconfig(name)
     }
 
     async fn delete(&self, name: &str) -> Result<DeleteReport, ClusterError> {
-        match super::load_state(name) {
-            Some(h) if h.backend == BackendKind::Kind => {}
-            _ => return Err(ClusterError::NotOwned { name: name.to_string(), why: "no kind record in the harness state directory".to_string() }),
-        }
+        super::require_record(name, BackendKind::Kind)?;
         let kind = tools::find(Tool::Kind)?;
         run_cli(&kind, &["delete".to_string(), "cluster".to_string(), "--name".to_string(), name.to_string()])?;
         super::remove_state(name)?;
@@ -91,10 +77,6 @@ impl ClusterBackend for Kind {
     }
 
     async fn list_owned(&self) -> Result<Vec<ClusterInfo>, ClusterError> {
-        Ok(super::recorded()
-            .into_iter()
-            .filter(|h| h.backend == BackendKind::Kind)
-            .map(|h| ClusterInfo { name: h.name, backend: h.backend, containers: vec![], api_url: Some(h.api_url), created: Some(h.created) })
-            .collect())
+        Ok(super::recorded_infos(BackendKind::Kind))
     }
 }
