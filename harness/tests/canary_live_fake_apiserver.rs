@@ -152,3 +152,15 @@ async fn our_deadline_stops_a_slow_rollout_with_the_last_state() {
     assert!(timeline.contains("canary faces/face (routing: HTTPRoute (v1beta1))"), "{timeline}");
     task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_for_the_ab_header_route_through_the_canary_ingress() {
+    use gitops_harness::canary::live::{header_route_active, observe_until};
+    let (client, task) = serve("faces-gui-abtest-nginx.jsonl", Duration::from_millis(40)).await;
+    let req = ObserveRequest::new("faces", "faces-gui", Duration::from_secs(30));
+    let t = observe_until(&client, &req, header_route_active).await.unwrap_or_else(|e| panic!("{e}"));
+    let last = t.last().unwrap();
+    assert_eq!(last.routed.as_ref().and_then(|r| r.header_match.as_deref()), Some("x-faces-user=testuser"), "{}", t.table());
+    assert!(!t.finished());
+    task.abort();
+}

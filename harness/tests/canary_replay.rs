@@ -152,3 +152,17 @@ fn routing_reset_arriving_after_the_terminal_phase_still_counts() {
     let t = replay(&objs, "faces", "face", "linkerd", None).unwrap();
     assert_fails_and_rolls_back(&t, &RollbackExpectation { threshold: 3, ..Default::default() }).unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn ab_test_window_opens_when_the_header_route_is_set() {
+    use gitops_harness::canary::live::header_route_active;
+    use gitops_harness::canary::replay::replay_until;
+    let objs = load(&recording("faces-gui-abtest-nginx.jsonl")).unwrap();
+    let t = replay_until(&objs, "faces", "faces-gui", "linkerd", None, header_route_active).unwrap();
+    let last = t.last().unwrap();
+    assert_eq!(last.phase, Phase::Progressing);
+    assert_eq!(last.routed.as_ref().unwrap().header_match.as_deref(), Some("x-faces-user=testuser"));
+    assert!(last.iterations <= 1, "stopped at the start of the analysis: {}", t.table());
+    // Before the rollout there is no window.
+    assert!(replay_until(&objs[..3], "faces", "faces-gui", "linkerd", None, header_route_active).is_err());
+}

@@ -74,10 +74,8 @@ async fn handle(State(fake): State<Arc<Fake>>, req: Request<Body>) -> Response {
         }
         _ => {}
     }
-    if let Some(gv) = path.strip_prefix("/apis/") {
-        if let Some(objs) = gvs.get(gv) {
-            return ok(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources(objs)}));
-        }
+    if let Some((gv, objs)) = path.strip_prefix("/apis/").and_then(|gv| gvs.get(gv).map(|o| (gv, o))) {
+        return ok(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources(objs)}));
     }
     match all.iter().find(|o| path_of(o) == path) {
         Some(o) => ok((*o).clone()),

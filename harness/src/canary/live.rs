@@ -87,6 +87,19 @@ fn watch_named(client: &Client, ns: &str, ar: &ApiResource, name: &str) -> BoxSt
 /// Watch until a new rollout of the canary reaches Succeeded or Failed, or our deadline passes
 /// (the timeout error carries the last state and the timeline).
 pub async fn observe_rollout(client: &Client, req: &ObserveRequest) -> Result<Timeline, CanaryError> {
+    observe_until(client, req, Timeline::finished).await
+}
+
+/// True once the A/B header route is active during a rollout (requests with the header now reach
+/// the canary): the moment to run [`crate::abtest::run`].
+pub fn header_route_active(t: &Timeline) -> bool {
+    t.rollout().iter().any(|r| r.phase.is_active() && r.routed.as_ref().map(|x| x.header_match.is_some()).unwrap_or(false))
+        && t.last().map(|r| r.phase.is_active()).unwrap_or(false)
+}
+
+/// Watch until `done(timeline)` holds (then read [`ObserveRequest::settle`] longer when the
+/// rollout finished), or our deadline passes.
+pub async fn observe_until(client: &Client, req: &ObserveRequest, done: impl Fn(&Timeline) -> bool) -> Result<Timeline, CanaryError> {
     let key = format!("{}/{}", req.namespace, req.name);
     let canaries: Api<DynamicObject> = Api::namespaced_with(client.clone(), &req.namespace, &canary_resource());
     let canary = canaries
@@ -170,8 +183,14 @@ pub async fn observe_rollout(client: &Client, req: &ObserveRequest) -> Result<Ti
                     }
                 }
                 builder.observe(&obj, Some(chrono::Utc::now()))?;
-                if settle_until.is_none() && builder.timeline().finished() {
-                    settle_until = Some((tokio::time::Instant::now() + req.settle).min(until));
+                if settle_until.is_none() {
+                    let t = builder.timeline();
+                    if done(&t) {
+                        if !t.finished() {
+                            return Ok(t);
+                        }
+                        settle_until = Some((tokio::time::Instant::now() + req.settle).min(until));
+                    }
                 }
             }
         }

@@ -42,6 +42,18 @@ pub fn replay(
     default_provider: &str,
     deadline: Option<Duration>,
 ) -> Result<Timeline, CanaryError> {
+    replay_until(objects, namespace, name, default_provider, deadline, Timeline::finished)
+}
+
+/// Like [`replay`], but stop as soon as `done(timeline)` holds (as the live `observe_until`).
+pub fn replay_until(
+    objects: &[Value],
+    namespace: &str,
+    name: &str,
+    default_provider: &str,
+    deadline: Option<Duration>,
+    done: impl Fn(&Timeline) -> bool,
+) -> Result<Timeline, CanaryError> {
     let mut b = TimelineBuilder::new(namespace, name, default_provider);
     let mut start = None;
     let mut finished_at = None;
@@ -61,8 +73,14 @@ pub fn replay(
         if start.is_none() {
             start = b.timeline().rows.first().map(|r| r.at);
         }
-        if finished_at.is_none() && b.timeline().finished() {
-            finished_at = Some(b.timeline().last().map(|r| r.at).unwrap_or_else(chrono::Utc::now));
+        if finished_at.is_none() {
+            let t = b.timeline();
+            if done(&t) {
+                if !t.finished() {
+                    return Ok(t);
+                }
+                finished_at = Some(t.last().map(|r| r.at).unwrap_or_else(chrono::Utc::now));
+            }
         }
     }
     if finished_at.is_some() {
