@@ -197,6 +197,7 @@ pub async fn run(req: &AbRequest, identify: &Identify) -> Result<AbCounts, AbErr
     if req.requests == 0 {
         return Err(AbError::Invalid("requests must be > 0".into()));
     }
+    crate::live::ensure_crypto_provider();
     let client = reqwest::Client::builder()
         .timeout(req.timeout)
         .redirect(reqwest::redirect::Policy::none())

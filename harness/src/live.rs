@@ -45,8 +45,19 @@ pub enum LiveError {
     },
 }
 
+/// Make ring the process's rustls crypto provider (kube and reqwest both speak TLS through
+/// rustls; with no default installed, building a client panics). Idempotent.
+pub fn ensure_crypto_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err means another provider is already the default: that one serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// Build a kube [`Config`] for a target without contacting the server.
 pub async fn config(target: &Target) -> Result<Config, LiveError> {
+    ensure_crypto_provider();
     let opts = KubeConfigOptions { context: target.context.clone(), ..Default::default() };
     match &target.kubeconfig {
         Some(path) => {
@@ -102,4 +113,23 @@ pub fn state_dir() -> PathBuf {
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
     home.join(".local/state/gitops-harness")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An https kubeconfig whose server does not answer gives an error, not a crypto-provider panic.
+    #[tokio::test]
+    async fn probe_of_a_dead_https_server_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let kc = format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n");
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(&path, kc).unwrap();
+        let target = Target { kubeconfig: Some(path), context: None };
+        let Err(err) = probe(&target, Duration::from_secs(3)).await else { panic!("a dead server answered") };
+        assert!(matches!(err, LiveError::Unreachable { .. }), "{err}");
+        assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    }
 }

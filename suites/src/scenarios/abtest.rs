@@ -3,8 +3,7 @@
 
 use anyhow::anyhow;
 use gitops_harness::abtest::{self, AbRequest, Identify, Marker};
-use gitops_harness::canary::live::ObserveRequest;
-use gitops_harness::canary::{Phase, TimelineBuilder};
+use gitops_harness::canary::live::{header_route_active, observe_until, ObserveRequest};
 use gitops_harness::gitops_change::{self, Change, Edit};
 use gitops_harness::yaml_edit::{ContainerSel, DocSelector};
 
@@ -33,25 +32,16 @@ fn faces_gui_header_routing(world: &World) -> anyhow::Result<()> {
         message: format!("suites: faces-gui COLOR={color}"),
     };
     world.block_on(gitops_change::drive(&world.client, &served, &change, &world.apps_kustomization(), world::APPLY_DEADLINE)).map_err(|e| anyhow!("{e}"))?;
-    // Wait (bounded) until the A/B analysis is running, then probe through the ingress.
-    let deadline = std::time::Instant::now() + world::ROLLOUT_DEADLINE;
-    loop {
-        let canary = world.get("Canary", world::FACES_NS, "faces-gui")?;
-        let mut b = TimelineBuilder::new(world::FACES_NS, "faces-gui", "nginx");
-        b.observe(&canary, None).map_err(|e| anyhow!("{e}"))?;
-        match b.timeline().last().map(|r| r.phase.clone()) {
-            Some(Phase::Progressing) => break,
-            Some(p) if std::time::Instant::now() > deadline => return Err(anyhow!("faces-gui canary never reached Progressing (last phase {p})")),
-            _ if std::time::Instant::now() > deadline => return Err(anyhow!("faces-gui canary never reached Progressing")),
-            // Flagger advances every analysis interval (10s); check a few times per interval.
-            _ => std::thread::sleep(std::time::Duration::from_secs(3)),
-        }
-    }
+    // Wait (watching, bounded by our deadline) until the header route is in place: Flagger adds
+    // it one analysis tick after the canary turns Progressing.
+    let observe = ObserveRequest::new(world::FACES_NS, "faces-gui", world::ROLLOUT_DEADLINE);
+    world
+        .block_on(observe_until(&world.client, &observe, header_route_active))
+        .map_err(|e| anyhow!("waiting for the faces-gui A/B header route: {e}"))?;
     let req = AbRequest::faces_gui(&world.ingress_base()?, "faces.localhost");
     let counts = world.block_on(abtest::run(&req, &Identify::canary_by(Marker::Body(color)))).map_err(|e| anyhow!("{e}"))?;
     abtest::assert_header_routing(&counts).map_err(|f| anyhow!("{f}"))?;
     // Let the A/B test finish so the next scenario starts from a settled canary.
-    let observe = ObserveRequest::new(world::FACES_NS, "faces-gui", world::ROLLOUT_DEADLINE);
     world.block_on(gitops_harness::canary::live::observe_rollout(&world.client, &observe)).map_err(|e| anyhow!("{e}"))?;
     Ok(())
 }

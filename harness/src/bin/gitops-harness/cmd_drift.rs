@@ -53,7 +53,7 @@ fn gather_live(args: &DriftArgs) -> anyhow::Result<LiveState> {
     };
     // kube (ring) and reqwest (aws-lc-rs) both compile rustls providers in, so rustls cannot pick
     // one by itself and kube's client builder would panic: choose ring for the process.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    gitops_harness::live::ensure_crypto_provider();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
     rt.block_on(async {
         let client = live::probe(&target, Duration::from_secs(10)).await?;
