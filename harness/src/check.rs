@@ -465,11 +465,10 @@ fn crd_ordering(repo: &Repo, out: &mut Vec<Finding>) {
     // group -> Kustomization that installs its CRDs (via a CRD object or a known chart).
     let mut installer: BTreeMap<String, (ObjKey, String)> = BTreeMap::new();
     for o in repo.objects() {
-        if o.key.kind == "CustomResourceDefinition" {
-            if let (Some(g), Some(by)) = (o.doc.str_at("spec.group"), &o.applied_by) {
+        if o.key.kind == "CustomResourceDefinition"
+            && let (Some(g), Some(by)) = (o.doc.str_at("spec.group"), &o.applied_by) {
                 installer.entry(g.to_string()).or_insert((by.clone(), format!("CRD {}", o.key.name)));
             }
-        }
     }
     for h in repo.helm_releases() {
         if let (Some((_, groups)), Some(by)) = (CHART_CRD_GROUPS.iter().find(|(c, _)| *c == h.chart), &h.applied_by) {

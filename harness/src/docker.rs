@@ -204,21 +204,19 @@ pub async fn reap(docker: &Docker, sel: &Selector, dry_run: bool) -> Result<Reap
         report.containers.push(c.name.clone());
     }
     for n in &owned.networks {
-        if !dry_run {
-            if let Err(e) = docker.remove_network(&n.id).await {
+        if !dry_run
+            && let Err(e) = docker.remove_network(&n.id).await {
                 report.errors.push(format!("network {}: {e}", n.name));
                 continue;
             }
-        }
         report.networks.push(n.name.clone());
     }
     for v in &owned.volumes {
-        if !dry_run {
-            if let Err(e) = docker.remove_volume(&v.name, Some(RemoveVolumeOptions { force: true })).await {
+        if !dry_run
+            && let Err(e) = docker.remove_volume(&v.name, Some(RemoveVolumeOptions { force: true })).await {
                 report.errors.push(format!("volume {}: {e}", v.name));
                 continue;
             }
-        }
         report.volumes.push(v.name.clone());
     }
     // Test images the harness built itself, when reaping everything (a cluster or run selector

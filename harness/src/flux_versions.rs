@@ -130,11 +130,10 @@ pub fn status(api_version: &str, kind: &str, flux: FluxVersion) -> ApiStatus {
         .iter()
         .find(|r| r.group == group && r.version == version && (r.kind == kind || r.kind == "*"));
     let Some(row) = row else { return ApiStatus::Current };
-    if let Some(removed) = row.removed_in {
-        if flux >= removed {
+    if let Some(removed) = row.removed_in
+        && flux >= removed {
             return ApiStatus::Removed { since: removed, replacement: row.replacement };
         }
-    }
     match row.deprecated_in {
         Some(dep) if flux >= dep => ApiStatus::Deprecated { since: dep, removed_in: row.removed_in, replacement: row.replacement },
         _ => ApiStatus::Current,

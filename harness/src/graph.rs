@@ -68,11 +68,10 @@ pub fn nodes(repo: &Repo) -> Vec<PlanNode> {
     known.extend(repo.helm_releases().iter().map(|h| h.key.clone()));
     let edges = |key: &ObjKey, deps: &[ObjKey], parent: &Option<ObjKey>| -> Vec<ObjKey> {
         let mut after: Vec<ObjKey> = deps.iter().filter(|d| known.contains(*d) && *d != key).cloned().collect();
-        if let Some(p) = parent {
-            if known.contains(p) && p != key && !after.contains(p) {
+        if let Some(p) = parent
+            && known.contains(p) && p != key && !after.contains(p) {
                 after.push(p.clone());
             }
-        }
         after.sort();
         after
     };
@@ -117,11 +116,10 @@ pub fn find_cycle(nodes: &[PlanNode]) -> Option<Vec<ObjKey>> {
                         return Some(stack[start..].iter().map(|k| (*k).clone()).collect());
                     }
                     0 => {
-                        if let Some((k, _)) = index.get_key_value(dep) {
-                            if let Some(c) = dfs(k, index, state, stack) {
+                        if let Some((k, _)) = index.get_key_value(dep)
+                            && let Some(c) = dfs(k, index, state, stack) {
                                 return Some(c);
                             }
-                        }
                     }
                     _ => {}
                 }

@@ -109,11 +109,10 @@ pub fn merge_into(target: &Path, incoming: &str, switch: bool) -> Result<(), Kub
             }
         }
     }
-    if switch {
-        if let Some(ctx) = inc.get("current-context") {
+    if switch
+        && let Some(ctx) = inc.get("current-context") {
             base["current-context"] = ctx.clone();
         }
-    }
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent).map_err(|source| KubeconfigError::Io { path: parent.to_path_buf(), source })?;
     }

@@ -461,11 +461,10 @@ pub fn replay(plan: &Plan, events: &[RecordedEvent], deadline: Duration, mut on_
         if let Some(o) = tracker.outcome(deadline) {
             return (o, tracker);
         }
-        if ev.event_type != "DELETED" {
-            if let Some(change) = tracker.observe(at, &ev.object) {
+        if ev.event_type != "DELETED"
+            && let Some(change) = tracker.observe(at, &ev.object) {
                 on_change(&change, &tracker);
             }
-        }
         if let Some(o) = tracker.outcome(deadline) {
             return (o, tracker);
         }

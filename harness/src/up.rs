@@ -185,11 +185,10 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
     }
     ports.push((req.git_port, "git server"));
     let mut failures = preflight::run(&PreflightRequest { backend: req.backend, ports, kubeconfig: req.kubeconfig.clone() });
-    if req.backend != BackendKind::Existing {
-        if let Err(e) = docker::connect().await {
+    if req.backend != BackendKind::Existing
+        && let Err(e) = docker::connect().await {
             failures.push(PreflightFailure { check: "docker", message: e.to_string() });
         }
-    }
     if !failures.is_empty() {
         return Err(UpError::Preflight(failures));
     }

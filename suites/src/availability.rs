@@ -72,8 +72,8 @@ pub fn plan_from_env() -> ClusterPlan {
 
 /// Look for the cluster: its kubeconfig must exist and its API server must answer within `timeout`.
 pub fn detect(plan: ClusterPlan, timeout: Duration) -> Availability {
-    if let Some(path) = &plan.target.kubeconfig {
-        if !path.is_file() {
+    if let Some(path) = &plan.target.kubeconfig
+        && !path.is_file() {
             let reason = format!(
                 "no live cluster: kubeconfig {} does not exist (no cluster can run without a container \
                  registry; run `make e2e`, or `gitops-harness up --name {}`, or set {KUBECONFIG_ENV})",
@@ -82,7 +82,6 @@ pub fn detect(plan: ClusterPlan, timeout: Duration) -> Availability {
             );
             return Availability::Unavailable { plan, reason };
         }
-    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -130,11 +130,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             Err(e) => {
                 let not_ready = matches!(e, up::UpError::NotReady { .. });
                 eprintln!("error: {e}");
-                if !not_ready {
-                    if let Some(left) = up::leftovers(&args.name, existed_before) {
+                if !not_ready
+                    && let Some(left) = up::leftovers(&args.name, existed_before) {
                         eprintln!("{left}");
                     }
-                }
                 Ok(ExitCode::from(if not_ready { 1 } else { 2 }))
             }
         }
