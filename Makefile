@@ -35,6 +35,7 @@ fmt:
 	cargo fmt --all
 
 lint:
+	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
 ## reap: remove Docker leftovers of crashed harness runs

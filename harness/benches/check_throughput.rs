@@ -29,13 +29,18 @@ fn generate(root: &Path) -> std::io::Result<usize> {
         cluster.push_str(&format!(
             "---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: app-{i}\n  namespace: flux-system\nspec:\n{dep}  interval: 10m\n  prune: true\n  wait: true\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  path: ./apps/app-{i}\n"
         ));
-        let mut resources = String::from("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: app-ns\nresources:\n");
+        let mut resources =
+            String::from("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: app-ns\nresources:\n");
         for m in 0..MANIFESTS_PER_KS {
             let name = format!("svc-{i}-{m}");
             let text = if m % 2 == 0 {
-                format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels:\n      app: {name}\n  template:\n    metadata:\n      labels:\n        app: {name}\n    spec:\n      containers:\n        - name: main\n          image: ghcr.io/example/{name}:1.0.{m}\n          ports:\n            - name: http\n              containerPort: 8080\n")
+                format!(
+                    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels:\n      app: {name}\n  template:\n    metadata:\n      labels:\n        app: {name}\n    spec:\n      containers:\n        - name: main\n          image: ghcr.io/example/{name}:1.0.{m}\n          ports:\n            - name: http\n              containerPort: 8080\n"
+                )
             } else {
-                format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  selector:\n    app: {name}\n  ports:\n    - port: 80\n      targetPort: http\n")
+                format!(
+                    "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  selector:\n    app: {name}\n  ports:\n    - port: 80\n      targetPort: http\n"
+                )
             };
             write(root, &format!("apps/app-{i}/{name}.yaml"), &text)?;
             resources.push_str(&format!("  - {name}.yaml\n"));

@@ -47,10 +47,9 @@ pub enum Marker {
 impl Marker {
     fn matches(&self, headers: &HeaderMap, body: &str) -> bool {
         match self {
-            Marker::Header { name, contains } => headers
-                .get_all(name.as_str())
-                .iter()
-                .any(|v| v.to_str().map(|s| s.contains(contains.as_str())).unwrap_or(false)),
+            Marker::Header { name, contains } => {
+                headers.get_all(name.as_str()).iter().any(|v| v.to_str().map(|s| s.contains(contains.as_str())).unwrap_or(false))
+            }
             Marker::Body(text) => body.contains(text.as_str()),
         }
     }

@@ -99,7 +99,12 @@ pub fn write(dir: &Path, title: &str, c: &Collected) -> Result<ArtifactsSummary,
     let mut files = Vec::new();
     let mut summary = format!("# {title}\n\n## Objects\n\n");
     for (key, obj) in &c.objects {
-        let rel = PathBuf::from("objects").join(format!("{}_{}_{}.yaml", safe(&key.kind), safe(key.namespace.as_deref().unwrap_or("_")), safe(&key.name)));
+        let rel = PathBuf::from("objects").join(format!(
+            "{}_{}_{}.yaml",
+            safe(&key.kind),
+            safe(key.namespace.as_deref().unwrap_or("_")),
+            safe(&key.name)
+        ));
         let yaml = serde_norway::to_string(obj).unwrap_or_else(|e| format!("# could not render: {e}\n{obj}"));
         std::fs::write(dir.join(&rel), yaml).map_err(io)?;
         summary.push_str(&format!("- `{key}`: {} ([yaml]({}))\n", ready_line(obj), rel.display()));
@@ -170,13 +175,22 @@ pub fn pod_failing(pod: &Pod) -> bool {
         return false;
     }
     let ready = status.conditions.as_ref().is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-    let waiting = status.container_statuses.as_ref().is_some_and(|cs| cs.iter().any(|c| c.state.as_ref().and_then(|s| s.waiting.as_ref()).is_some() || c.restart_count > 0));
+    let waiting = status
+        .container_statuses
+        .as_ref()
+        .is_some_and(|cs| cs.iter().any(|c| c.state.as_ref().and_then(|s| s.waiting.as_ref()).is_some() || c.restart_count > 0));
     !ready || waiting
 }
 
 /// Gather and write the artifacts of a failure involving `keys`, looking at `namespaces` for
 /// events and failing pods. Whatever cannot be gathered is listed, not fatal.
-pub async fn collect(client: kube::Client, dir: &Path, title: &str, keys: &[ObjKey], namespaces: &[String]) -> Result<ArtifactsSummary, ArtifactsError> {
+pub async fn collect(
+    client: kube::Client,
+    dir: &Path,
+    title: &str,
+    keys: &[ObjKey],
+    namespaces: &[String],
+) -> Result<ArtifactsSummary, ArtifactsError> {
     let mut c = Collected::default();
     for key in keys {
         let Some(ar) = resource_for(&key.kind) else { continue };

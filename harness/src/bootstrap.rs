@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::{Discovery, Scope};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::certs::{self, CertPair};
 use crate::gitserver::ServedRepo;
@@ -119,9 +119,17 @@ pub fn flux_components(repo_dir: &Path, cluster_dir: &Path) -> Result<(String, S
     }
     match tools::find(Tool::Flux) {
         Ok(flux) => {
-            let out = duct::cmd!(&flux, "install", "--export").stdout_capture().stderr_capture().unchecked().run().map_err(|e| BootstrapError::NoComponents(e.to_string()))?;
+            let out = duct::cmd!(&flux, "install", "--export")
+                .stdout_capture()
+                .stderr_capture()
+                .unchecked()
+                .run()
+                .map_err(|e| BootstrapError::NoComponents(e.to_string()))?;
             if !out.status.success() {
-                return Err(BootstrapError::NoComponents(format!("`flux install --export` failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+                return Err(BootstrapError::NoComponents(format!(
+                    "`flux install --export` failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
             }
             Ok((String::from_utf8_lossy(&out.stdout).into_owned(), format!("{} install --export", flux.display())))
         }
@@ -158,7 +166,8 @@ pub fn rewrite_gotk_sync(served: &ServedRepo, cluster_dir: &Path, url: &str, bra
     if !path.is_file() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| BootstrapError::Manifest { what: rel.display().to_string(), message: e.to_string() })?;
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| BootstrapError::Manifest { what: rel.display().to_string(), message: e.to_string() })?;
     let docs = parse_manifest(&text, &rel.display().to_string())?;
     let mut out = Vec::new();
     for mut d in docs {
@@ -173,7 +182,10 @@ pub fn rewrite_gotk_sync(served: &ServedRepo, cluster_dir: &Path, url: &str, bra
         if d["kind"] == "Kustomization" && d["apiVersion"].as_str().is_some_and(|a| a.starts_with("kustomize.toolkit.fluxcd.io/")) {
             d["apiVersion"] = json!("kustomize.toolkit.fluxcd.io/v1");
         }
-        out.push(serde_norway::to_string(&d).map_err(|e| BootstrapError::Manifest { what: rel.display().to_string(), message: e.to_string() })?);
+        out.push(
+            serde_norway::to_string(&d)
+                .map_err(|e| BootstrapError::Manifest { what: rel.display().to_string(), message: e.to_string() })?,
+        );
     }
     let new_text = format!("# Rewritten by gitops-harness for its local git server (served copy only).\n---\n{}", out.join("---\n"));
     served.write_file(&rel, new_text.as_bytes())?;
@@ -214,7 +226,9 @@ pub async fn apply(client: &kube::Client, discovery: &Discovery, obj: &Value) ->
         .find(|(ar, _)| ar.kind == kind)
         .ok_or_else(|| BootstrapError::UnknownKind(format!("{api_version} {kind}")))?;
     let api: Api<DynamicObject> = match caps.scope {
-        Scope::Namespaced => Api::namespaced_with(client.clone(), obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default"), &ar),
+        Scope::Namespaced => {
+            Api::namespaced_with(client.clone(), obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default"), &ar)
+        }
         Scope::Cluster => Api::all_with(client.clone(), &ar),
     };
     let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
@@ -241,13 +255,15 @@ pub async fn bootstrap(client: kube::Client, req: &BootstrapRequest) -> Result<B
     let mut applied = Vec::new();
     // CRDs first, then re-discover so the new kinds resolve.
     let crds: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "CustomResourceDefinition").collect();
-    let discovery = Discovery::new(client.clone()).run().await.map_err(|source| BootstrapError::Apply { what: "API discovery".to_string(), source })?;
+    let discovery =
+        Discovery::new(client.clone()).run().await.map_err(|source| BootstrapError::Apply { what: "API discovery".to_string(), source })?;
     for d in &crds {
         applied.push(apply(&client, &discovery, d).await?);
     }
     let names: Vec<String> = crds.iter().filter_map(|d| d.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string)).collect();
     wait_crds_established(&client, &names, Duration::from_secs(120)).await?;
-    let discovery = Discovery::new(client.clone()).run().await.map_err(|source| BootstrapError::Apply { what: "API discovery".to_string(), source })?;
+    let discovery =
+        Discovery::new(client.clone()).run().await.map_err(|source| BootstrapError::Apply { what: "API discovery".to_string(), source })?;
     for d in docs.iter().filter(|d| d["kind"] != "CustomResourceDefinition") {
         applied.push(apply(&client, &discovery, d).await?);
     }

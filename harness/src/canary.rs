@@ -23,7 +23,9 @@ use crate::quantity;
 #[derive(Debug, thiserror::Error)]
 pub enum CanaryError {
     /// Our own deadline passed before the rollout finished.
-    #[error("canary {canary}: no terminal phase (Succeeded/Failed) of a new rollout within our deadline of {waited_s}s (Flagger's progressDeadlineSeconds is not relied on); last state: {last}\ntimeline:\n{timeline}")]
+    #[error(
+        "canary {canary}: no terminal phase (Succeeded/Failed) of a new rollout within our deadline of {waited_s}s (Flagger's progressDeadlineSeconds is not relied on); last state: {last}\ntimeline:\n{timeline}"
+    )]
     Timeout {
         /// `ns/name`.
         canary: String,
@@ -35,7 +37,9 @@ pub enum CanaryError {
         timeline: String,
     },
     /// The recording (or watch) ended before the rollout finished.
-    #[error("canary {canary}: the observation ended before a new rollout reached Succeeded/Failed; last state: {last}\ntimeline:\n{timeline}")]
+    #[error(
+        "canary {canary}: the observation ended before a new rollout reached Succeeded/Failed; last state: {last}\ntimeline:\n{timeline}"
+    )]
     Incomplete {
         /// `ns/name`.
         canary: String,
@@ -202,9 +206,9 @@ pub fn routing_for(canary: &Value, default_provider: &str) -> RoutingKind {
         p if p == "gatewayapi" || p.starts_with("gatewayapi:") => {
             RoutingKind::GatewayApi { version: p.split_once(':').map(|(_, v)| v.to_string()) }
         }
-        "nginx" => RoutingKind::Nginx {
-            ingress: canary.pointer("/spec/ingressRef/name").and_then(Value::as_str).unwrap_or_default().to_string(),
-        },
+        "nginx" => {
+            RoutingKind::Nginx { ingress: canary.pointer("/spec/ingressRef/name").and_then(Value::as_str).unwrap_or_default().to_string() }
+        }
         other => RoutingKind::Unsupported(other.to_string()),
     }
 }
@@ -459,7 +463,9 @@ impl TimelineBuilder {
         }
         match (group, kind) {
             ("flagger.app", "Canary") if name == self.name => Role::Canary,
-            ("split.smi-spec.io", "TrafficSplit") if name == self.apex && self.routing_is(|r| matches!(r, RoutingKind::Smi)) => Role::Routing,
+            ("split.smi-spec.io", "TrafficSplit") if name == self.apex && self.routing_is(|r| matches!(r, RoutingKind::Smi)) => {
+                Role::Routing
+            }
             ("gateway.networking.k8s.io", "HTTPRoute")
                 if name == self.apex && self.routing_is(|r| matches!(r, RoutingKind::GatewayApi { .. })) =>
             {
@@ -496,11 +502,8 @@ impl TimelineBuilder {
                 if let Some(t) = obj.pointer("/spec/targetRef/name").and_then(Value::as_str) {
                     self.target = t.to_string();
                 }
-                self.apex = obj
-                    .pointer("/spec/service/name")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .unwrap_or_else(|| self.target.clone());
+                self.apex =
+                    obj.pointer("/spec/service/name").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| self.target.clone());
                 self.ab_header = ab_header(obj);
                 let st = obj.get("status");
                 let num = |k: &str| st.and_then(|s| s.get(k)).and_then(Value::as_f64).unwrap_or(0.0);
@@ -625,10 +628,7 @@ fn ab_header(canary: &Value) -> Option<String> {
 pub fn primary_spec(deploy: &Value, target: &str) -> PrimarySpec {
     let containers = deploy.pointer("/spec/template/spec/containers").and_then(Value::as_array);
     let Some(containers) = containers else { return PrimarySpec::default() };
-    let c = containers
-        .iter()
-        .find(|c| c.get("name").and_then(Value::as_str) == Some(target))
-        .or_else(|| containers.first());
+    let c = containers.iter().find(|c| c.get("name").and_then(Value::as_str) == Some(target)).or_else(|| containers.first());
     let Some(c) = c else { return PrimarySpec::default() };
     PrimarySpec {
         image: c.get("image").and_then(Value::as_str).map(str::to_string),

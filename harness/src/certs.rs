@@ -141,7 +141,8 @@ pub fn ensure_linkerd_certs(served: &ServedRepo, repo: &Repo) -> Result<CertOutc
         let Some(gens) = kf.doc.value.get("secretGenerator").and_then(Value::as_array) else { continue };
         for g in gens {
             let name = g.get("name").and_then(Value::as_str).unwrap_or("");
-            let files: Vec<&str> = g.get("files").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let files: Vec<&str> =
+                g.get("files").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
             for f in files {
                 let (key, path) = f.split_once('=').unwrap_or((f, f));
                 let contents = match (key, path) {

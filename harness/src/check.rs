@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::crds::CrdCatalog;
 use crate::flux_versions::{self, ApiStatus, FluxVersion};
 use crate::graph::{self, GraphError, Plan};
-use crate::repo::{group_of, LoadIssue, ObjKey, Origin, Repo};
+use crate::repo::{LoadIssue, ObjKey, Origin, Repo, group_of};
 
 /// Stable finding codes.
 pub mod codes {
@@ -180,18 +180,12 @@ pub fn run(repo: &Repo, opts: &CheckOptions) -> Report {
         Ok(p) => p,
         Err(GraphError::Cycle(cycle)) => {
             let first = cycle.first().cloned();
-            let origin = first
-                .as_ref()
-                .and_then(|k| origin_of(repo, k))
-                .unwrap_or(Origin { file: repo.cluster_dir.clone(), line: 1 });
+            let origin = first.as_ref().and_then(|k| origin_of(repo, k)).unwrap_or(Origin { file: repo.cluster_dir.clone(), line: 1 });
             findings.push(Finding::new(
                 Severity::Error,
                 codes::DEPENDS_ON_CYCLE,
                 &origin,
-                format!(
-                    "dependsOn cycle: {}; Flux would wait forever: remove one of these dependsOn entries",
-                    graph::render_cycle(&cycle)
-                ),
+                format!("dependsOn cycle: {}; Flux would wait forever: remove one of these dependsOn entries", graph::render_cycle(&cycle)),
             ));
             Plan::default()
         }
@@ -302,7 +296,10 @@ fn sources(repo: &Repo, out: &mut Vec<Finding>) {
                 Severity::Error,
                 codes::SOURCE_UNDECLARED,
                 &origin,
-                format!("{} uses {} {}/{}, which is not declared in the repo; declare it or fix spec.sourceRef", k.key, src.kind, src.namespace, src.name),
+                format!(
+                    "{} uses {} {}/{}, which is not declared in the repo; declare it or fix spec.sourceRef",
+                    k.key, src.kind, src.namespace, src.name
+                ),
             )),
             Some(decl) if decl.local_root.is_none() => out.push(Finding::new(
                 Severity::Info,
@@ -375,9 +372,18 @@ fn canaries(repo: &Repo, out: &mut Vec<Finding>) {
             let (sev, code, what) = if external {
                 (Severity::Info, codes::CANARY_TARGET_EXTERNAL, "may come from an external source, so it cannot be checked here")
             } else {
-                (Severity::Error, codes::CANARY_TARGET_MISSING, "is not in the repo; Flagger will wait for it: add the Deployment or fix spec.targetRef")
+                (
+                    Severity::Error,
+                    codes::CANARY_TARGET_MISSING,
+                    "is not in the repo; Flagger will wait for it: add the Deployment or fix spec.targetRef",
+                )
             };
-            out.push(Finding::new(sev, code, &origin("targetRef"), format!("{}: target {kind} {}/{name} {what}", c.key, ns.clone().unwrap_or_default())));
+            out.push(Finding::new(
+                sev,
+                code,
+                &origin("targetRef"),
+                format!("{}: target {kind} {}/{name} {what}", c.key, ns.clone().unwrap_or_default()),
+            ));
             continue;
         };
         // Ports: targetPort (default: port) must be a container port name or number.
@@ -392,10 +398,14 @@ fn canaries(repo: &Repo, out: &mut Vec<Finding>) {
                 _ => true,
             };
             if !ok && !dep.ports.is_empty() {
-                let have: Vec<String> = dep.ports.iter().map(|p| match &p.name {
-                    Some(n) => format!("{n}/{}", p.number),
-                    None => p.number.to_string(),
-                }).collect();
+                let have: Vec<String> = dep
+                    .ports
+                    .iter()
+                    .map(|p| match &p.name {
+                        Some(n) => format!("{n}/{}", p.number),
+                        None => p.number.to_string(),
+                    })
+                    .collect();
                 out.push(Finding::new(
                     Severity::Error,
                     codes::CANARY_PORT_MISMATCH,
@@ -466,9 +476,10 @@ fn crd_ordering(repo: &Repo, out: &mut Vec<Finding>) {
     let mut installer: BTreeMap<String, (ObjKey, String)> = BTreeMap::new();
     for o in repo.objects() {
         if o.key.kind == "CustomResourceDefinition"
-            && let (Some(g), Some(by)) = (o.doc.str_at("spec.group"), &o.applied_by) {
-                installer.entry(g.to_string()).or_insert((by.clone(), format!("CRD {}", o.key.name)));
-            }
+            && let (Some(g), Some(by)) = (o.doc.str_at("spec.group"), &o.applied_by)
+        {
+            installer.entry(g.to_string()).or_insert((by.clone(), format!("CRD {}", o.key.name)));
+        }
     }
     for h in repo.helm_releases() {
         if let (Some((_, groups)), Some(by)) = (CHART_CRD_GROUPS.iter().find(|(c, _)| *c == h.chart), &h.applied_by) {
@@ -492,9 +503,15 @@ fn crd_ordering(repo: &Repo, out: &mut Vec<Finding>) {
         let ordered = inst_ks != by && closure.contains(inst_ks);
         if !ordered {
             let why = if inst_ks == by {
-                format!("is applied by the same Kustomization that installs its CRD through {via}, so the dry-run fails before the chart is installed; move it to a Kustomization that dependsOn {}", inst_ks.short())
+                format!(
+                    "is applied by the same Kustomization that installs its CRD through {via}, so the dry-run fails before the chart is installed; move it to a Kustomization that dependsOn {}",
+                    inst_ks.short()
+                )
             } else {
-                format!("has its CRD installed by {inst_ks} ({via}), which {by} does not depend on; add `dependsOn: [{{name: {}}}]` to {by}", inst_ks.name)
+                format!(
+                    "has its CRD installed by {inst_ks} ({via}), which {by} does not depend on; add `dependsOn: [{{name: {}}}]` to {by}",
+                    inst_ks.name
+                )
             };
             out.push(Finding::new(Severity::Error, codes::CRD_NOT_ORDERED, &o.origin(), format!("{} ({}) {why}", o.key, o.api_version)));
         }
@@ -531,8 +548,7 @@ fn leaves(repo: &Repo, out: &mut Vec<Finding>) {
     let depended: BTreeSet<&ObjKey> = repo.flux_kustomizations().iter().flat_map(|k| k.depends_on.iter()).collect();
     for k in repo.flux_kustomizations() {
         // The bootstrap's root Kustomization is not an app.
-        let is_root = k.key.name == crate::repo::FLUX_SYSTEM
-            && Path::new(k.path.trim_start_matches("./")) == repo.cluster_dir.as_path();
+        let is_root = k.key.name == crate::repo::FLUX_SYSTEM && Path::new(k.path.trim_start_matches("./")) == repo.cluster_dir.as_path();
         if is_root || depended.contains(&k.key) || k.wait || !k.health_checks.is_empty() {
             continue;
         }
@@ -551,7 +567,8 @@ fn schemas(repo: &Repo, crds: Option<&CrdCatalog>, out: &mut Vec<Finding>) {
             Severity::Info,
             codes::SCHEMA_SKIPPED,
             &Origin { file: repo.cluster_dir.clone(), line: 1 },
-            "schema validation skipped: no CRDs found; pass --crds DIR (or set GITOPS_HARNESS_CRDS) to validate Flux and Flagger objects".to_string(),
+            "schema validation skipped: no CRDs found; pass --crds DIR (or set GITOPS_HARNESS_CRDS) to validate Flux and Flagger objects"
+                .to_string(),
         ));
         return;
     };

@@ -167,7 +167,9 @@ pub enum ClusterError {
     #[error(transparent)]
     Kubeconfig(#[from] KubeconfigError),
     /// The cluster exists already.
-    #[error("cluster {name} already exists ({backend}); use `gitops-harness up --reuse --name {name}` to re-bootstrap it, or `gitops-harness down --name {name}` first")]
+    #[error(
+        "cluster {name} already exists ({backend}); use `gitops-harness up --reuse --name {name}` to re-bootstrap it, or `gitops-harness down --name {name}` first"
+    )]
     AlreadyExists {
         /// Name.
         name: String,
@@ -247,8 +249,8 @@ pub fn save_state(handle: &ClusterHandle, kubeconfig: &str) -> Result<(), Cluste
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), ClusterError> {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .write(true)

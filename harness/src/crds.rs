@@ -199,10 +199,11 @@ pub fn to_json_schema(schema: &Value) -> Value {
                 }
                 // Property maps hold names, not keywords: convert each value, keep the names.
                 if (k == "properties" || k == "patternProperties" || k == "definitions")
-                    && let Value::Object(props) = v {
-                        out.insert(k.clone(), Value::Object(props.iter().map(|(pk, pv)| (pk.clone(), to_json_schema(pv))).collect()));
-                        continue;
-                    }
+                    && let Value::Object(props) = v
+                {
+                    out.insert(k.clone(), Value::Object(props.iter().map(|(pk, pv)| (pk.clone(), to_json_schema(pv))).collect()));
+                    continue;
+                }
                 out.insert(k.clone(), to_json_schema(v));
             }
             if int_or_string {
@@ -211,10 +212,9 @@ pub fn to_json_schema(schema: &Value) -> Value {
                     out.insert("type".into(), serde_json::json!(["integer", "string"]));
                 }
             }
-            if nullable
-                && let Some(Value::String(t)) = out.get("type").cloned() {
-                    out.insert("type".into(), serde_json::json!([t, "null"]));
-                }
+            if nullable && let Some(Value::String(t)) = out.get("type").cloned() {
+                out.insert("type".into(), serde_json::json!([t, "null"]));
+            }
             Value::Object(out)
         }
         Value::Array(a) => Value::Array(a.iter().map(to_json_schema).collect()),

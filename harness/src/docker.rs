@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    CreateImageOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions,
-    RemoveVolumeOptions,
+    CreateImageOptions, ListContainersOptions, ListNetworksOptions, ListVolumesOptions, RemoveContainerOptions, RemoveVolumeOptions,
 };
 use futures::StreamExt;
 
@@ -19,7 +18,9 @@ use crate::labels::Selector;
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
     /// The daemon does not answer.
-    #[error("Docker Engine not reachable at {endpoint}: {reason}; start Docker (e.g. `sudo systemctl start docker`), check DOCKER_HOST, and make sure your user may use the socket (`sudo usermod -aG docker $USER`)")]
+    #[error(
+        "Docker Engine not reachable at {endpoint}: {reason}; start Docker (e.g. `sudo systemctl start docker`), check DOCKER_HOST, and make sure your user may use the socket (`sudo usermod -aG docker $USER`)"
+    )]
     Unreachable {
         /// Where we looked.
         endpoint: String,
@@ -204,19 +205,17 @@ pub async fn reap(docker: &Docker, sel: &Selector, dry_run: bool) -> Result<Reap
         report.containers.push(c.name.clone());
     }
     for n in &owned.networks {
-        if !dry_run
-            && let Err(e) = docker.remove_network(&n.id).await {
-                report.errors.push(format!("network {}: {e}", n.name));
-                continue;
-            }
+        if !dry_run && let Err(e) = docker.remove_network(&n.id).await {
+            report.errors.push(format!("network {}: {e}", n.name));
+            continue;
+        }
         report.networks.push(n.name.clone());
     }
     for v in &owned.volumes {
-        if !dry_run
-            && let Err(e) = docker.remove_volume(&v.name, Some(RemoveVolumeOptions { force: true })).await {
-                report.errors.push(format!("volume {}: {e}", v.name));
-                continue;
-            }
+        if !dry_run && let Err(e) = docker.remove_volume(&v.name, Some(RemoveVolumeOptions { force: true })).await {
+            report.errors.push(format!("volume {}: {e}", v.name));
+            continue;
+        }
         report.volumes.push(v.name.clone());
     }
     // Test images the harness built itself, when reaping everything (a cluster or run selector
@@ -306,5 +305,6 @@ pub async fn gateway_of(docker: &Docker, network: &str) -> Result<String, Docker
         .inspect_network(network, None::<bollard::query_parameters::InspectNetworkOptions>)
         .await
         .map_err(DockerError::api(format!("inspecting network {network}")))?;
-    network_gateway(&net).ok_or_else(|| DockerError::LocalImage { image: network.to_string(), message: "network has no IPv4 subnet".to_string() })
+    network_gateway(&net)
+        .ok_or_else(|| DockerError::LocalImage { image: network.to_string(), message: "network has no IPv4 subnet".to_string() })
 }

@@ -183,10 +183,7 @@ impl DriftReport {
     /// Human table.
     pub fn table(&self) -> String {
         if self.items.is_empty() {
-            return format!(
-                "no drift: {} objects and {} Kustomizations match git\n",
-                self.objects_checked, self.kustomizations_checked
-            );
+            return format!("no drift: {} objects and {} Kustomizations match git\n", self.objects_checked, self.kustomizations_checked);
         }
         let mut rows = vec![["KIND".to_string(), "OBJECT".into(), "FIELD".into(), "GIT".into(), "CLUSTER".into()]];
         for i in &self.items {
@@ -215,7 +212,10 @@ impl DriftReport {
             out.push_str(&format!("{} {}: {}\n", i.kind, i.object, i.message));
         }
         let n = self.items.iter().filter(|i| i.kind.is_drift()).count();
-        out.push_str(&format!("\n{n} drift finding(s) in {} objects and {} Kustomizations\n", self.objects_checked, self.kustomizations_checked));
+        out.push_str(&format!(
+            "\n{n} drift finding(s) in {} objects and {} Kustomizations\n",
+            self.objects_checked, self.kustomizations_checked
+        ));
         out
     }
 }
@@ -264,7 +264,11 @@ impl ObjId {
 
 impl fmt::Display for ObjId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.namespace.is_empty() { write!(f, "{} {}", self.kind, self.name) } else { write!(f, "{} {}/{}", self.kind, self.namespace, self.name) }
+        if self.namespace.is_empty() {
+            write!(f, "{} {}", self.kind, self.name)
+        } else {
+            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+        }
     }
 }
 
@@ -341,12 +345,14 @@ pub fn compute_with(rendered: &[Value], live: &[Value], kustomizations: &[Value]
     let mut apex_services: BTreeSet<(String, String)> = BTreeSet::new();
     for o in rendered {
         let Some(id) = ObjId::of(o) else { continue };
-        if id.group == "flagger.app" && id.kind == "Canary"
-            && let Some(t) = o.pointer("/spec/targetRef/name").and_then(Value::as_str) {
-                canary_targets.insert((id.namespace.clone(), t.to_string()), id.clone());
-                let apex = o.pointer("/spec/service/name").and_then(Value::as_str).unwrap_or(t);
-                apex_services.insert((id.namespace.clone(), apex.to_string()));
-            }
+        if id.group == "flagger.app"
+            && id.kind == "Canary"
+            && let Some(t) = o.pointer("/spec/targetRef/name").and_then(Value::as_str)
+        {
+            canary_targets.insert((id.namespace.clone(), t.to_string()), id.clone());
+            let apex = o.pointer("/spec/service/name").and_then(Value::as_str).unwrap_or(t);
+            apex_services.insert((id.namespace.clone(), apex.to_string()));
+        }
     }
 
     let mut checked = 0;
@@ -367,7 +373,8 @@ pub fn compute_with(rendered: &[Value], live: &[Value], kustomizations: &[Value]
             continue;
         };
         let mut ignore: Vec<String> = IGNORED.iter().map(|s| s.to_string()).collect();
-        let canary = if id.group == "apps" && id.kind == "Deployment" { canary_targets.get(&(id.namespace.clone(), id.name.clone())) } else { None };
+        let canary =
+            if id.group == "apps" && id.kind == "Deployment" { canary_targets.get(&(id.namespace.clone(), id.name.clone())) } else { None };
         if canary.is_some() {
             // Flagger scales canary targets (to 0 between rollouts).
             ignore.push("spec.replicas".into());
@@ -403,12 +410,8 @@ pub fn compute_with(rendered: &[Value], live: &[Value], kustomizations: &[Value]
                 });
                 continue;
             };
-            let phase = live_by_id
-                .get(canary_id)
-                .and_then(|c| c.pointer("/status/phase"))
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
+            let phase =
+                live_by_id.get(canary_id).and_then(|c| c.pointer("/status/phase")).and_then(Value::as_str).unwrap_or("").to_string();
             let mut diffs = Vec::new();
             if let (Some(w), Some(h)) = (want.pointer("/spec/template/spec"), primary.pointer("/spec/template/spec")) {
                 diff_fields(w, h, "spec.template.spec", &[], &mut diffs);
@@ -417,7 +420,9 @@ pub fn compute_with(rendered: &[Value], live: &[Value], kustomizations: &[Value]
                 let (kind, message) = match phase.as_str() {
                     "Failed" => (
                         DriftKind::Rollback,
-                        format!("{canary_id} failed and was rolled back: git declares the new spec, the primary serves the old one; fix the change in git (or revert it) to converge"),
+                        format!(
+                            "{canary_id} failed and was rolled back: git declares the new spec, the primary serves the old one; fix the change in git (or revert it) to converge"
+                        ),
                     ),
                     "Progressing" | "Waiting" | "WaitingPromotion" | "Promoting" | "Finalising" | "Initializing" => (
                         DriftKind::RolloutInProgress,
@@ -425,7 +430,10 @@ pub fn compute_with(rendered: &[Value], live: &[Value], kustomizations: &[Value]
                     ),
                     _ => (
                         DriftKind::Edit,
-                        format!("the primary of {canary_id} (phase {}) differs from git; it was edited by hand or Flagger did not copy the spec", if phase.is_empty() { "unknown" } else { &phase }),
+                        format!(
+                            "the primary of {canary_id} (phase {}) differs from git; it was edited by hand or Flagger did not copy the spec",
+                            if phase.is_empty() { "unknown" } else { &phase }
+                        ),
                     ),
                 };
                 items.push(DriftItem { kind, object: primary_id.to_string(), field: Some(field), git: Some(g), live: Some(l), message });
@@ -444,7 +452,10 @@ pub fn compute_with(rendered: &[Value], live: &[Value], kustomizations: &[Value]
                 field: Some("spec.suspend".into()),
                 git: None,
                 live: Some("true".into()),
-                message: format!("suspended: git changes are not applied; resume with `flux resume kustomization {} -n {}`", id.name, id.namespace),
+                message: format!(
+                    "suspended: git changes are not applied; resume with `flux resume kustomization {} -n {}`",
+                    id.name, id.namespace
+                ),
             });
         }
         let from_git = ks.pointer("/spec/sourceRef/kind").and_then(Value::as_str).unwrap_or("GitRepository") == "GitRepository"
@@ -456,7 +467,8 @@ pub fn compute_with(rendered: &[Value], live: &[Value], kustomizations: &[Value]
             let why = match ready_message(ks) {
                 Some((s, m)) if s != "True" && revision_sha(attempted) == head => format!("applying the head failed: {m}"),
                 Some((s, m)) if s != "True" => format!("Ready={s}: {m}"),
-                _ => "not reconciled since the last commit; run `flux reconcile kustomization --with-source` or wait for its interval".to_string(),
+                _ => "not reconciled since the last commit; run `flux reconcile kustomization --with-source` or wait for its interval"
+                    .to_string(),
             };
             items.push(DriftItem {
                 kind: DriftKind::Revision,
@@ -538,7 +550,9 @@ fn diff_fields(want: &Value, have: &Value, path: &str, ignore: &[String], out: &
                 match h.get(k) {
                     Some(hv) => diff_fields(wv, hv, &p, ignore, out),
                     // An empty/null git value the API server drops is not drift.
-                    None if wv.is_null() || wv.as_object().map(|o| o.is_empty()).unwrap_or(false) || wv.as_array().map(|a| a.is_empty()).unwrap_or(false) => {}
+                    None if wv.is_null()
+                        || wv.as_object().map(|o| o.is_empty()).unwrap_or(false)
+                        || wv.as_array().map(|a| a.is_empty()).unwrap_or(false) => {}
                     None => out.push((p, show(Some(wv)), show(None))),
                 }
             }

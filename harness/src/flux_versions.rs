@@ -57,11 +57,7 @@ impl std::str::FromStr for FluxVersion {
         match (major, minor) {
             (Some(major), Some(minor)) => {
                 let v = FluxVersion { major, minor };
-                if v < OLDEST || v > LATEST {
-                    Err(FluxVersionError::Unknown(v))
-                } else {
-                    Ok(v)
-                }
+                if v < OLDEST || v > LATEST { Err(FluxVersionError::Unknown(v)) } else { Ok(v) }
             }
             _ => Err(FluxVersionError::Invalid(s.to_string())),
         }
@@ -86,18 +82,102 @@ const fn v(minor: u32) -> Option<FluxVersion> {
 }
 
 const TABLE: &[ApiLifecycle] = &[
-    ApiLifecycle { group: "kustomize.toolkit.fluxcd.io", version: "v1beta1", kind: "*", deprecated_in: v(0), removed_in: v(7), replacement: "kustomize.toolkit.fluxcd.io/v1" },
-    ApiLifecycle { group: "kustomize.toolkit.fluxcd.io", version: "v1beta2", kind: "*", deprecated_in: v(0), removed_in: v(8), replacement: "kustomize.toolkit.fluxcd.io/v1" },
-    ApiLifecycle { group: "helm.toolkit.fluxcd.io", version: "v2beta1", kind: "*", deprecated_in: v(2), removed_in: v(7), replacement: "helm.toolkit.fluxcd.io/v2" },
-    ApiLifecycle { group: "helm.toolkit.fluxcd.io", version: "v2beta2", kind: "*", deprecated_in: v(3), removed_in: v(8), replacement: "helm.toolkit.fluxcd.io/v2" },
-    ApiLifecycle { group: "source.toolkit.fluxcd.io", version: "v1beta1", kind: "*", deprecated_in: v(0), removed_in: v(7), replacement: "source.toolkit.fluxcd.io/v1" },
-    ApiLifecycle { group: "source.toolkit.fluxcd.io", version: "v1beta2", kind: "GitRepository", deprecated_in: v(0), removed_in: v(8), replacement: "source.toolkit.fluxcd.io/v1" },
-    ApiLifecycle { group: "source.toolkit.fluxcd.io", version: "v1beta2", kind: "HelmRepository", deprecated_in: v(3), removed_in: v(8), replacement: "source.toolkit.fluxcd.io/v1" },
-    ApiLifecycle { group: "source.toolkit.fluxcd.io", version: "v1beta2", kind: "HelmChart", deprecated_in: v(3), removed_in: v(8), replacement: "source.toolkit.fluxcd.io/v1" },
-    ApiLifecycle { group: "source.toolkit.fluxcd.io", version: "v1beta2", kind: "Bucket", deprecated_in: v(3), removed_in: v(8), replacement: "source.toolkit.fluxcd.io/v1" },
-    ApiLifecycle { group: "source.toolkit.fluxcd.io", version: "v1beta2", kind: "OCIRepository", deprecated_in: v(6), removed_in: v(8), replacement: "source.toolkit.fluxcd.io/v1" },
-    ApiLifecycle { group: "notification.toolkit.fluxcd.io", version: "v1beta1", kind: "*", deprecated_in: v(1), removed_in: v(7), replacement: "notification.toolkit.fluxcd.io/v1beta3 (Alert, Provider) or v1 (Receiver)" },
-    ApiLifecycle { group: "image.toolkit.fluxcd.io", version: "v1beta1", kind: "*", deprecated_in: v(0), removed_in: v(7), replacement: "image.toolkit.fluxcd.io/v1beta2" },
+    ApiLifecycle {
+        group: "kustomize.toolkit.fluxcd.io",
+        version: "v1beta1",
+        kind: "*",
+        deprecated_in: v(0),
+        removed_in: v(7),
+        replacement: "kustomize.toolkit.fluxcd.io/v1",
+    },
+    ApiLifecycle {
+        group: "kustomize.toolkit.fluxcd.io",
+        version: "v1beta2",
+        kind: "*",
+        deprecated_in: v(0),
+        removed_in: v(8),
+        replacement: "kustomize.toolkit.fluxcd.io/v1",
+    },
+    ApiLifecycle {
+        group: "helm.toolkit.fluxcd.io",
+        version: "v2beta1",
+        kind: "*",
+        deprecated_in: v(2),
+        removed_in: v(7),
+        replacement: "helm.toolkit.fluxcd.io/v2",
+    },
+    ApiLifecycle {
+        group: "helm.toolkit.fluxcd.io",
+        version: "v2beta2",
+        kind: "*",
+        deprecated_in: v(3),
+        removed_in: v(8),
+        replacement: "helm.toolkit.fluxcd.io/v2",
+    },
+    ApiLifecycle {
+        group: "source.toolkit.fluxcd.io",
+        version: "v1beta1",
+        kind: "*",
+        deprecated_in: v(0),
+        removed_in: v(7),
+        replacement: "source.toolkit.fluxcd.io/v1",
+    },
+    ApiLifecycle {
+        group: "source.toolkit.fluxcd.io",
+        version: "v1beta2",
+        kind: "GitRepository",
+        deprecated_in: v(0),
+        removed_in: v(8),
+        replacement: "source.toolkit.fluxcd.io/v1",
+    },
+    ApiLifecycle {
+        group: "source.toolkit.fluxcd.io",
+        version: "v1beta2",
+        kind: "HelmRepository",
+        deprecated_in: v(3),
+        removed_in: v(8),
+        replacement: "source.toolkit.fluxcd.io/v1",
+    },
+    ApiLifecycle {
+        group: "source.toolkit.fluxcd.io",
+        version: "v1beta2",
+        kind: "HelmChart",
+        deprecated_in: v(3),
+        removed_in: v(8),
+        replacement: "source.toolkit.fluxcd.io/v1",
+    },
+    ApiLifecycle {
+        group: "source.toolkit.fluxcd.io",
+        version: "v1beta2",
+        kind: "Bucket",
+        deprecated_in: v(3),
+        removed_in: v(8),
+        replacement: "source.toolkit.fluxcd.io/v1",
+    },
+    ApiLifecycle {
+        group: "source.toolkit.fluxcd.io",
+        version: "v1beta2",
+        kind: "OCIRepository",
+        deprecated_in: v(6),
+        removed_in: v(8),
+        replacement: "source.toolkit.fluxcd.io/v1",
+    },
+    ApiLifecycle {
+        group: "notification.toolkit.fluxcd.io",
+        version: "v1beta1",
+        kind: "*",
+        deprecated_in: v(1),
+        removed_in: v(7),
+        replacement: "notification.toolkit.fluxcd.io/v1beta3 (Alert, Provider) or v1 (Receiver)",
+    },
+    ApiLifecycle {
+        group: "image.toolkit.fluxcd.io",
+        version: "v1beta1",
+        kind: "*",
+        deprecated_in: v(0),
+        removed_in: v(7),
+        replacement: "image.toolkit.fluxcd.io/v1beta2",
+    },
 ];
 
 /// The status of an API version in a Flux release.
@@ -126,14 +206,13 @@ pub enum ApiStatus {
 /// The status of `apiVersion`/`kind` in Flux `flux`.
 pub fn status(api_version: &str, kind: &str, flux: FluxVersion) -> ApiStatus {
     let Some((group, version)) = api_version.rsplit_once('/') else { return ApiStatus::Current };
-    let row = TABLE
-        .iter()
-        .find(|r| r.group == group && r.version == version && (r.kind == kind || r.kind == "*"));
+    let row = TABLE.iter().find(|r| r.group == group && r.version == version && (r.kind == kind || r.kind == "*"));
     let Some(row) = row else { return ApiStatus::Current };
     if let Some(removed) = row.removed_in
-        && flux >= removed {
-            return ApiStatus::Removed { since: removed, replacement: row.replacement };
-        }
+        && flux >= removed
+    {
+        return ApiStatus::Removed { since: removed, replacement: row.replacement };
+    }
     match row.deprecated_in {
         Some(dep) if flux >= dep => ApiStatus::Deprecated { since: dep, removed_in: row.removed_in, replacement: row.replacement },
         _ => ApiStatus::Current,

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use kube::runtime::{watcher, WatchStreamExt};
 use kube::Client;
-use serde_json::{json, Value};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::{Value, json};
 
 use crate::yaml_edit::{ContainerSel, DocSelector, EditError, ScalarValue, YamlEditor};
 
@@ -307,7 +307,10 @@ pub fn kustomization_state(ks: &Value, branch: &str, sha: &str) -> ApplyState {
     let applied = ks.pointer("/status/lastAppliedRevision").and_then(Value::as_str).unwrap_or("");
     let attempted = ks.pointer("/status/lastAttemptedRevision").and_then(Value::as_str).unwrap_or("");
     let (ready, message) = ready_cond(ks);
-    let current_gen = match (ks.pointer("/metadata/generation").and_then(Value::as_i64), ks.pointer("/status/observedGeneration").and_then(Value::as_i64)) {
+    let current_gen = match (
+        ks.pointer("/metadata/generation").and_then(Value::as_i64),
+        ks.pointer("/status/observedGeneration").and_then(Value::as_i64),
+    ) {
         (Some(g), Some(o)) => o >= g,
         _ => true,
     };
@@ -346,9 +349,10 @@ fn gitrepository_ar() -> ApiResource {
 
 async fn annotate(client: &Client, ar: &ApiResource, r: &ObjRef, now: DateTime<Utc>) -> Result<(), ChangeError> {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &r.namespace, ar);
-    api.patch(&r.name, &PatchParams::default(), &Patch::Merge(&reconcile_patch(now)))
-        .await
-        .map_err(|source| ChangeError::Kube { action: format!("requesting reconciliation of {} {}/{}", ar.kind, r.namespace, r.name), source })?;
+    api.patch(&r.name, &PatchParams::default(), &Patch::Merge(&reconcile_patch(now))).await.map_err(|source| ChangeError::Kube {
+        action: format!("requesting reconciliation of {} {}/{}", ar.kind, r.namespace, r.name),
+        source,
+    })?;
     Ok(())
 }
 
@@ -439,7 +443,13 @@ pub async fn reconcile_and_wait(client: &Client, ks: &ObjRef, branch: &str, sha:
 }
 
 /// The whole change: edit, commit, reconcile with source, wait until applied.
-pub async fn drive(client: &Client, repo: &dyn WorkingCopy, change: &Change, ks: &ObjRef, deadline: Duration) -> Result<Committed, ChangeError> {
+pub async fn drive(
+    client: &Client,
+    repo: &dyn WorkingCopy,
+    change: &Change,
+    ks: &ObjRef,
+    deadline: Duration,
+) -> Result<Committed, ChangeError> {
     let committed = apply_and_commit(repo, change)?;
     reconcile_and_wait(client, ks, &committed.branch, &committed.sha, deadline).await?;
     Ok(committed)

@@ -51,7 +51,9 @@ pub enum GitServerError {
     #[error("{0}: not a directory; pass the root of a gitops repository")]
     NotADirectory(PathBuf),
     /// The listen address is taken.
-    #[error("cannot listen on {addr}: {source}; another process uses that port — pick another with --addr HOST:PORT (port 0 picks a free one)")]
+    #[error(
+        "cannot listen on {addr}: {source}; another process uses that port — pick another with --addr HOST:PORT (port 0 picks a free one)"
+    )]
     Bind {
         /// Address.
         addr: SocketAddr,

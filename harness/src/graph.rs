@@ -69,9 +69,12 @@ pub fn nodes(repo: &Repo) -> Vec<PlanNode> {
     let edges = |key: &ObjKey, deps: &[ObjKey], parent: &Option<ObjKey>| -> Vec<ObjKey> {
         let mut after: Vec<ObjKey> = deps.iter().filter(|d| known.contains(*d) && *d != key).cloned().collect();
         if let Some(p) = parent
-            && known.contains(p) && p != key && !after.contains(p) {
-                after.push(p.clone());
-            }
+            && known.contains(p)
+            && p != key
+            && !after.contains(p)
+        {
+            after.push(p.clone());
+        }
         after.sort();
         after
     };
@@ -117,9 +120,10 @@ pub fn find_cycle(nodes: &[PlanNode]) -> Option<Vec<ObjKey>> {
                     }
                     0 => {
                         if let Some((k, _)) = index.get_key_value(dep)
-                            && let Some(c) = dfs(k, index, state, stack) {
-                                return Some(c);
-                            }
+                            && let Some(c) = dfs(k, index, state, stack)
+                        {
+                            return Some(c);
+                        }
                     }
                     _ => {}
                 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// Errors reading or writing kubeconfigs.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +27,8 @@ pub enum KubeconfigError {
 }
 
 fn parse(text: &str, what: &str) -> Result<Value, KubeconfigError> {
-    let v: serde_norway::Value = serde_norway::from_str(text).map_err(|e| KubeconfigError::Invalid { what: what.to_string(), message: e.to_string() })?;
+    let v: serde_norway::Value =
+        serde_norway::from_str(text).map_err(|e| KubeconfigError::Invalid { what: what.to_string(), message: e.to_string() })?;
     let v = crate::yaml_docs::to_json(v);
     if v.get("clusters").and_then(Value::as_array).is_none() {
         return Err(KubeconfigError::Invalid { what: what.to_string(), message: "no clusters list".to_string() });
@@ -91,7 +92,11 @@ pub fn merge_into(target: &Path, incoming: &str, switch: bool) -> Result<(), Kub
     let inc = parse(incoming, "the cluster's kubeconfig")?;
     let mut base = if target.is_file() {
         let text = std::fs::read_to_string(target).map_err(|source| KubeconfigError::Io { path: target.to_path_buf(), source })?;
-        if text.trim().is_empty() { json!({"apiVersion": "v1", "kind": "Config", "clusters": []}) } else { parse(&text, &target.display().to_string())? }
+        if text.trim().is_empty() {
+            json!({"apiVersion": "v1", "kind": "Config", "clusters": []})
+        } else {
+            parse(&text, &target.display().to_string())?
+        }
     } else {
         json!({"apiVersion": "v1", "kind": "Config", "clusters": [], "contexts": [], "users": []})
     };
@@ -109,10 +114,9 @@ pub fn merge_into(target: &Path, incoming: &str, switch: bool) -> Result<(), Kub
             }
         }
     }
-    if switch
-        && let Some(ctx) = inc.get("current-context") {
-            base["current-context"] = ctx.clone();
-        }
+    if switch && let Some(ctx) = inc.get("current-context") {
+        base["current-context"] = ctx.clone();
+    }
     if let Some(parent) = target.parent() {
         std::fs::create_dir_all(parent).map_err(|source| KubeconfigError::Io { path: parent.to_path_buf(), source })?;
     }

@@ -2,35 +2,35 @@
 //! GitOps stacks. The library holds every capability; the `gitops-harness` binary is a thin CLI.
 
 // --- repository understanding (no cluster needed) ---
-pub mod yaml_docs;
-pub mod repo;
-pub mod graph;
-pub mod crds;
-pub mod flux_versions;
 pub mod check;
-pub mod tools;
-pub mod render;
+pub mod crds;
 pub mod embedded;
+pub mod flux_versions;
+pub mod graph;
+pub mod render;
+pub mod repo;
+pub mod tools;
+pub mod yaml_docs;
 
 // --- provisioning (Docker, clusters, git server, bootstrap) ---
-pub mod labels;
-pub mod docker;
-pub mod cluster;
-pub mod kubeconfig;
-pub mod preflight;
-pub mod gitserver;
-pub mod certs;
-pub mod bootstrap;
-pub mod readiness;
-pub mod progress;
 pub mod artifacts;
+pub mod bootstrap;
+pub mod certs;
+pub mod cluster;
+pub mod docker;
+pub mod gitserver;
+pub mod kubeconfig;
+pub mod labels;
+pub mod preflight;
+pub mod progress;
+pub mod readiness;
 pub mod up;
 
 // --- scenarios (git-driven changes, canaries, drift) ---
-pub mod yaml_edit;
-pub mod gitops_change;
-pub mod quantity;
-pub mod canary;
 pub mod abtest;
+pub mod canary;
 pub mod drift;
+pub mod gitops_change;
 pub mod live;
+pub mod quantity;
+pub mod yaml_edit;

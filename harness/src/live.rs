@@ -61,11 +61,8 @@ pub async fn config(target: &Target) -> Result<Config, LiveError> {
     let opts = KubeConfigOptions { context: target.context.clone(), ..Default::default() };
     match &target.kubeconfig {
         Some(path) => {
-            let kc = Kubeconfig::read_from(path)
-                .map_err(|source| LiveError::Kubeconfig { path: path.clone(), source })?;
-            Config::from_custom_kubeconfig(kc, &opts)
-                .await
-                .map_err(|source| LiveError::Kubeconfig { path: path.clone(), source })
+            let kc = Kubeconfig::read_from(path).map_err(|source| LiveError::Kubeconfig { path: path.clone(), source })?;
+            Config::from_custom_kubeconfig(kc, &opts).await.map_err(|source| LiveError::Kubeconfig { path: path.clone(), source })
         }
         None => {
             if target.context.is_some() {
@@ -124,7 +121,9 @@ mod tests {
     async fn probe_of_a_dead_https_server_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let kc = format!("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n");
+        let kc = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n"
+        );
         let path = dir.path().join("kubeconfig");
         std::fs::write(&path, kc).unwrap();
         let target = Target { kubeconfig: Some(path), context: None };

@@ -96,7 +96,8 @@ mod tests {
 
     #[test]
     fn existing_needs_a_kubeconfig() {
-        let f = run(&PreflightRequest { backend: BackendKind::Existing, ports: vec![], kubeconfig: Some("/nonexistent/kubeconfig".into()) });
+        let f =
+            run(&PreflightRequest { backend: BackendKind::Existing, ports: vec![], kubeconfig: Some("/nonexistent/kubeconfig".into()) });
         assert!(f.iter().any(|x| x.check == "kubeconfig" && x.message.contains("--kubeconfig")), "{f:?}");
     }
 }

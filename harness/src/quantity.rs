@@ -238,7 +238,8 @@ mod tests {
         let w = traffic_split_weights(&ts).unwrap();
         assert!((w.percent("face-primary").unwrap() - 95.0).abs() < 1e-9);
         assert!((w.percent("face-canary").unwrap() - 5.0).abs() < 1e-9);
-        let ts2 = json!({"spec":{"service":"face","backends":[{"service":"face-primary","weight":90},{"service":"face-canary","weight":"10"}]}});
+        let ts2 =
+            json!({"spec":{"service":"face","backends":[{"service":"face-primary","weight":90},{"service":"face-canary","weight":"10"}]}});
         let w = traffic_split_weights(&ts2).unwrap();
         assert_eq!(w.percentages(), vec![("face-primary".into(), 90.0), ("face-canary".into(), 10.0)]);
         assert_eq!(w.percent("nope"), None);

@@ -255,7 +255,14 @@ impl Tracker {
             for k in wave {
                 tracks.insert(
                     k.clone(),
-                    Track { state: ComponentState::Pending, first_seen: None, started: None, ready_at: None, failing_since: None, wave: Some(i) },
+                    Track {
+                        state: ComponentState::Pending,
+                        first_seen: None,
+                        started: None,
+                        ready_at: None,
+                        failing_since: None,
+                        wave: Some(i),
+                    },
                 );
             }
         }
@@ -349,7 +356,13 @@ impl Tracker {
         let mut rows: Vec<TimelineRow> = self
             .tracks
             .iter()
-            .map(|(k, t)| TimelineRow { key: k.clone(), wave: t.wave, started: t.started.or(t.first_seen), ready: t.ready_at, state: t.state.label() })
+            .map(|(k, t)| TimelineRow {
+                key: k.clone(),
+                wave: t.wave,
+                started: t.started.or(t.first_seen),
+                ready: t.ready_at,
+                state: t.state.label(),
+            })
             .collect();
         rows.sort_by_key(|r| (r.ready.unwrap_or(Duration::MAX), r.started.unwrap_or(Duration::MAX)));
         rows
@@ -439,17 +452,28 @@ pub enum ReadinessError {
 
 /// Read a JSON-lines recording.
 pub fn load_recording(path: &Path) -> Result<Vec<RecordedEvent>, ReadinessError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ReadinessError::Recording { path: path.to_path_buf(), line: 0, message: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ReadinessError::Recording {
+        path: path.to_path_buf(),
+        line: 0,
+        message: e.to_string(),
+    })?;
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| ReadinessError::Recording { path: path.to_path_buf(), line: i + 1, message: e.to_string() }))
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| ReadinessError::Recording { path: path.to_path_buf(), line: i + 1, message: e.to_string() })
+        })
         .collect()
 }
 
 /// Replay recorded events through a tracker until the outcome is decided or the recording ends
 /// (then the deadline decides). `on_change` sees every state change, as progress output would.
-pub fn replay(plan: &Plan, events: &[RecordedEvent], deadline: Duration, mut on_change: impl FnMut(&Change, &Tracker)) -> (Outcome, Tracker) {
+pub fn replay(
+    plan: &Plan,
+    events: &[RecordedEvent],
+    deadline: Duration,
+    mut on_change: impl FnMut(&Change, &Tracker),
+) -> (Outcome, Tracker) {
     let mut tracker = Tracker::new(plan);
     for ev in events {
         let at = Duration::from_secs_f64(ev.t);
@@ -462,9 +486,10 @@ pub fn replay(plan: &Plan, events: &[RecordedEvent], deadline: Duration, mut on_
             return (o, tracker);
         }
         if ev.event_type != "DELETED"
-            && let Some(change) = tracker.observe(at, &ev.object) {
-                on_change(&change, &tracker);
-            }
+            && let Some(change) = tracker.observe(at, &ev.object)
+        {
+            on_change(&change, &tracker);
+        }
         if let Some(o) = tracker.outcome(deadline) {
             return (o, tracker);
         }
@@ -490,9 +515,10 @@ pub async fn watch(
 ) -> Result<(Outcome, Tracker), ReadinessError> {
     use futures::StreamExt;
     use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-    use kube::runtime::{watcher, WatchStreamExt};
+    use kube::runtime::{WatchStreamExt, watcher};
 
-    let ks = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"), "kustomizations");
+    let ks =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"), "kustomizations");
     let hr = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"), "helmreleases");
     let stream_of = |ar: &ApiResource| {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);

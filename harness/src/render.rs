@@ -172,11 +172,9 @@ pub fn render_kustomization(repo: &Repo, ks: &FluxKustomization) -> Result<Rende
     };
     let yaml = kustomize_build(&build_dir, &what).map_err(|e| match e {
         // Name the user's directory, not the temporary copy.
-        RenderError::Kustomize { what, stderr, .. } => RenderError::Kustomize {
-            what,
-            dir: repo.root.join(&rel),
-            stderr: stderr.replace(&format!("{}/", copy.display()), ""),
-        },
+        RenderError::Kustomize { what, stderr, .. } => {
+            RenderError::Kustomize { what, dir: repo.root.join(&rel), stderr: stderr.replace(&format!("{}/", copy.display()), "") }
+        }
         other => other,
     })?;
     let objects = parse_output(&yaml, &what)?;

@@ -525,10 +525,7 @@ impl Repo {
             } else if yaml_docs::is_yaml(&p) {
                 self.read_manifest_file(&p, visit, seen_files, followed);
             } else if abs.is_symlink() && !abs.exists() {
-                self.issue(LoadIssue::Unreadable {
-                    origin: Origin { file: p.clone(), line: 1 },
-                    message: "dangling symlink".to_string(),
-                });
+                self.issue(LoadIssue::Unreadable { origin: Origin { file: p.clone(), line: 1 }, message: "dangling symlink".to_string() });
             }
         }
     }
@@ -657,11 +654,7 @@ impl Repo {
         let namespace = if cluster_scoped(&kind) {
             None
         } else {
-            visit
-                .forced_ns
-                .clone()
-                .or_else(|| doc.str_at("metadata.namespace").map(str::to_string))
-                .or_else(|| visit.default_ns.clone())
+            visit.forced_ns.clone().or_else(|| doc.str_at("metadata.namespace").map(str::to_string)).or_else(|| visit.default_ns.clone())
         };
         let key = ObjKey { kind: kind.clone(), namespace: namespace.clone(), name };
         let group = group_of(&api_version).to_string();
@@ -713,14 +706,8 @@ impl Repo {
             ("helm.toolkit.fluxcd.io", "HelmRelease") => {
                 let chart_spec = spec.get("chart").and_then(|c| c.get("spec"));
                 let (chart, chart_source) = match (chart_spec, spec.get("chartRef")) {
-                    (Some(cs), _) => (
-                        cs.get("chart").and_then(Value::as_str).unwrap_or("").to_string(),
-                        source_ref(cs.get("sourceRef")),
-                    ),
-                    (None, Some(cr)) => (
-                        cr.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-                        source_ref(Some(cr)),
-                    ),
+                    (Some(cs), _) => (cs.get("chart").and_then(Value::as_str).unwrap_or("").to_string(), source_ref(cs.get("sourceRef"))),
+                    (None, Some(cr)) => (cr.get("name").and_then(Value::as_str).unwrap_or("").to_string(), source_ref(Some(cr))),
                     (None, None) => (String::new(), None),
                 };
                 if !self.helm_releases.iter().any(|h| h.key == key) {
@@ -775,11 +762,7 @@ impl Repo {
                     .and_then(Value::as_object)
                     .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
                     .unwrap_or_default();
-                let containers = spec
-                    .pointer("/template/spec/containers")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
+                let containers = spec.pointer("/template/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
                 let mut ports = Vec::new();
                 let mut images = Vec::new();
                 for c in &containers {
@@ -892,9 +875,17 @@ mod tests {
     fn follows_paths_and_namespaces_like_flux() {
         let dir = tempfile::tempdir().unwrap();
         let r = dir.path();
-        write(r, "clusters/c1/infra.yaml", "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: infra\n  namespace: flux-system\nspec:\n  path: ./infra\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n");
+        write(
+            r,
+            "clusters/c1/infra.yaml",
+            "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: infra\n  namespace: flux-system\nspec:\n  path: ./infra\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n",
+        );
         write(r, "infra/kustomization.yaml", "namespace: tools\nresources:\n  - release.yaml\n  - missing.yaml\n");
-        write(r, "infra/release.yaml", "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: tool\nspec:\n  dependsOn:\n    - name: other\n  chart:\n    spec:\n      chart: tool\n      sourceRef:\n        kind: HelmRepository\n        name: tools\n");
+        write(
+            r,
+            "infra/release.yaml",
+            "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: tool\nspec:\n  dependsOn:\n    - name: other\n  chart:\n    spec:\n      chart: tool\n      sourceRef:\n        kind: HelmRepository\n        name: tools\n",
+        );
         let repo = Repo::load(r, None).unwrap();
         assert_eq!(repo.cluster_dir, PathBuf::from("clusters/c1"));
         assert_eq!(repo.flux_kustomizations().len(), 1);

@@ -10,7 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::artifacts;
 use crate::bootstrap::{self, BootstrapError, BootstrapRequest};
@@ -98,7 +98,9 @@ pub enum UpError {
     #[error(transparent)]
     Readiness(#[from] readiness::ReadinessError),
     /// The stack did not become Ready.
-    #[error("{outcome}\nartifacts (objects, events, logs): {artifacts}\nthe cluster is left as it is for inspection; `gitops-harness down --name {name}` removes it")]
+    #[error(
+        "{outcome}\nartifacts (objects, events, logs): {artifacts}\nthe cluster is left as it is for inspection; `gitops-harness down --name {name}` removes it"
+    )]
     NotReady {
         /// What happened.
         outcome: Outcome,
@@ -186,9 +188,10 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
     ports.push((req.git_port, "git server"));
     let mut failures = preflight::run(&PreflightRequest { backend: req.backend, ports, kubeconfig: req.kubeconfig.clone() });
     if req.backend != BackendKind::Existing
-        && let Err(e) = docker::connect().await {
-            failures.push(PreflightFailure { check: "docker", message: e.to_string() });
-        }
+        && let Err(e) = docker::connect().await
+    {
+        failures.push(PreflightFailure { check: "docker", message: e.to_string() });
+    }
     if !failures.is_empty() {
         return Err(UpError::Preflight(failures));
     }
@@ -262,13 +265,19 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
 
     // 7. Hand-over.
     if req.write_kubeconfig {
-        let kc = std::fs::read_to_string(&handle.kubeconfig_path).map_err(|source| ClusterError::Io { path: handle.kubeconfig_path.clone(), source })?;
+        let kc = std::fs::read_to_string(&handle.kubeconfig_path)
+            .map_err(|source| ClusterError::Io { path: handle.kubeconfig_path.clone(), source })?;
         kubeconfig::merge_into(&kubeconfig::user_kubeconfig_path(), &kc, true).map_err(ClusterError::from)?;
-        log(&format!("kubeconfig: merged context {} into {}", kubeconfig::entry_name(&req.name), kubeconfig::user_kubeconfig_path().display()));
+        log(&format!(
+            "kubeconfig: merged context {} into {}",
+            kubeconfig::entry_name(&req.name),
+            kubeconfig::user_kubeconfig_path().display()
+        ));
     }
     let urls = urls(&repo, handle.ingress_http_port);
     let marker = json!({"git_url": git_url, "served_repo": served.path(), "ingress_port": handle.ingress_http_port, "urls": urls});
-    std::fs::write(ready_marker(&req.name), marker.to_string()).map_err(|source| ClusterError::Io { path: ready_marker(&req.name), source })?;
+    std::fs::write(ready_marker(&req.name), marker.to_string())
+        .map_err(|source| ClusterError::Io { path: ready_marker(&req.name), source })?;
     Ok(UpSession { handle, server, served, timeline, urls, created })
 }
 

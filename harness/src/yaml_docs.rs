@@ -29,11 +29,7 @@ impl YamlDoc {
     /// 1-based line in the file of the first line of this document that contains `needle`
     /// (used to point findings at a field); falls back to the document's first line.
     pub fn line_of(&self, needle: &str) -> usize {
-        self.text
-            .lines()
-            .position(|l| l.contains(needle))
-            .map(|i| self.line + i)
-            .unwrap_or(self.line)
+        self.text.lines().position(|l| l.contains(needle)).map(|i| self.line + i).unwrap_or(self.line)
     }
 }
 
@@ -138,8 +134,7 @@ pub fn parse_str(file: &Path, text: &str) -> Result<Vec<YamlDoc>, YamlError> {
 
 /// Read `root/rel` and parse it.
 pub fn load_file(root: &Path, rel: &Path) -> Result<Vec<YamlDoc>, YamlError> {
-    let text = std::fs::read_to_string(root.join(rel))
-        .map_err(|source| YamlError::Read { file: rel.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(root.join(rel)).map_err(|source| YamlError::Read { file: rel.to_path_buf(), source })?;
     parse_str(rel, &text)
 }
 
@@ -155,10 +150,7 @@ pub fn to_json(v: serde_norway::Value) -> serde_json::Value {
             } else if let Some(u) = n.as_u64() {
                 serde_json::Value::from(u)
             } else {
-                n.as_f64()
-                    .and_then(serde_json::Number::from_f64)
-                    .map(serde_json::Value::Number)
-                    .unwrap_or(serde_json::Value::Null)
+                n.as_f64().and_then(serde_json::Number::from_f64).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
             }
         }
         Y::String(s) => serde_json::Value::String(s),

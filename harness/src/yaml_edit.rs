@@ -92,7 +92,9 @@ pub enum EditError {
     },
     /// After the splice the file did not hold the expected value (a bug in the editor; the file
     /// was not written).
-    #[error("{file}: document {doc}: path `{path}`: after the edit the value is {found}, expected {expected}; the file was left unchanged (please report this)")]
+    #[error(
+        "{file}: document {doc}: path `{path}`: after the edit the value is {found}, expected {expected}; the file was left unchanged (please report this)"
+    )]
     Verify {
         /// File.
         file: PathBuf,
@@ -405,7 +407,12 @@ impl TreeBuilder<'_> {
                 }
                 // Mapping markers point at the first `:`; use the first key's position.
                 if let Some((_, first)) = entries.first() {
-                    return Ok(Node { start: first.key_start, key_start: first.key_start, line: self.line_of(first.key_start), kind: NodeKind::Map(entries) });
+                    return Ok(Node {
+                        start: first.key_start,
+                        key_start: first.key_start,
+                        line: self.line_of(first.key_start),
+                        kind: NodeKind::Map(entries),
+                    });
                 }
                 NodeKind::Map(entries)
             }
@@ -534,17 +541,20 @@ impl Ctx<'_> {
 
 fn step<'n>(ctx: &Ctx<'_>, node: &'n Node, seg: &Segment, done: &[Segment]) -> Result<&'n Node, EditError> {
     match (seg, &node.kind) {
-        (Segment::Key(k), NodeKind::Map(entries)) => entries.iter().find(|(key, _)| key == k).map(|(_, v)| v).ok_or_else(|| {
-            ctx.not_found(done, format!("expected key `{k}`"), node.describe())
-        }),
-        (Segment::Index(i), NodeKind::Seq(items)) => items.get(*i).ok_or_else(|| ctx.not_found(done, format!("expected item [{i}]"), node.describe())),
-        (Segment::Match { key, value }, NodeKind::Seq(items)) => items
+        (Segment::Key(k), NodeKind::Map(entries)) => entries
             .iter()
-            .find(|it| it.get(key).and_then(Node::scalar) == Some(value.as_str()))
-            .ok_or_else(|| {
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v)
+            .ok_or_else(|| ctx.not_found(done, format!("expected key `{k}`"), node.describe())),
+        (Segment::Index(i), NodeKind::Seq(items)) => {
+            items.get(*i).ok_or_else(|| ctx.not_found(done, format!("expected item [{i}]"), node.describe()))
+        }
+        (Segment::Match { key, value }, NodeKind::Seq(items)) => {
+            items.iter().find(|it| it.get(key).and_then(Node::scalar) == Some(value.as_str())).ok_or_else(|| {
                 let seen: Vec<String> = items.iter().map(|it| it.get(key).and_then(Node::scalar).unwrap_or("(none)").to_string()).collect();
                 ctx.not_found(done, format!("expected an item with {key}={value}"), format!("items with {key}: [{}]", seen.join(", ")))
-            }),
+            })
+        }
         (seg, _) => Err(ctx.not_found(done, format!("cannot apply `{seg}`"), node.describe())),
     }
 }
@@ -595,8 +605,13 @@ fn locate<'t>(ctx: &Ctx<'_>, text: &'t str, root: &Node, segs: &[Segment]) -> Re
                 return Err(ctx.not_found(&segs[..i], "expected a literal block scalar (`|`) holding YAML".into(), node.describe()));
             };
             let (inner, map) = embedded_text(ctx, text, node)?;
-            let docs = parse_docs(ctx.file, &inner).map_err(|e| ctx.unsupported(node.line, format!("the embedded YAML does not parse: {e}")))?;
-            let inner_root = docs.into_iter().next().and_then(|d| d.root).ok_or_else(|| ctx.unsupported(node.line, "the embedded YAML is empty".into()))?;
+            let docs =
+                parse_docs(ctx.file, &inner).map_err(|e| ctx.unsupported(node.line, format!("the embedded YAML does not parse: {e}")))?;
+            let inner_root = docs
+                .into_iter()
+                .next()
+                .and_then(|d| d.root)
+                .ok_or_else(|| ctx.unsupported(node.line, "the embedded YAML is empty".into()))?;
             let rest = &segs[i + 1..];
             if rest.is_empty() {
                 return Err(ctx.unsupported(node.line, "path ends at `|`: name a value inside the embedded YAML".into()));
@@ -699,12 +714,16 @@ fn scalar_span(ctx: &Ctx<'_>, text: &str, node: &Node) -> Result<(usize, usize, 
             }
             let raw = seg[..end].trim_end();
             if raw != value {
-                return Err(ctx.unsupported(node.line, format!("the scalar {value:?} spans several lines or carries a tag/anchor; edit it by hand")));
+                return Err(ctx
+                    .unsupported(node.line, format!("the scalar {value:?} spans several lines or carries a tag/anchor; edit it by hand")));
             }
             s + raw.len()
         }
         TScalarStyle::Literal | TScalarStyle::Folded => {
-            return Err(ctx.unsupported(node.line, "block scalars (`|`, `>`) are not edited in place; use `|` in the path to edit YAML inside a literal block".into()));
+            return Err(ctx.unsupported(
+                node.line,
+                "block scalars (`|`, `>`) are not edited in place; use `|` in the path to edit YAML inside a literal block".into(),
+            ));
         }
     };
     if end > line_end && !matches!(style, TScalarStyle::Plain) && text[s..end].contains('\n') {
@@ -743,7 +762,9 @@ pub fn plain_is_safe(s: &str, flow: bool) -> bool {
     if numberish.starts_with(|c: char| c.is_ascii_digit() || c == '.')
         && numberish.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '+' | '-'))
         && (numberish.chars().filter(|&c| c == '.').count() <= 1 || numberish.contains(':'))
-        && !numberish.chars().any(|c| c.is_ascii_alphabetic() && !matches!(c.to_ascii_lowercase(), 'e' | 'x' | 'o' | 'b' | 'a' | 'c' | 'd' | 'f' | 'i' | 'n'))
+        && !numberish.chars().any(|c| {
+            c.is_ascii_alphabetic() && !matches!(c.to_ascii_lowercase(), 'e' | 'x' | 'o' | 'b' | 'a' | 'c' | 'd' | 'f' | 'i' | 'n')
+        })
     {
         return false;
     }
@@ -792,7 +813,9 @@ fn json_at<'v>(v: &'v serde_json::Value, segs: &[Segment]) -> Option<std::borrow
         cur = match seg {
             Segment::Key(k) => cur.get(k)?,
             Segment::Index(n) => cur.get(*n)?,
-            Segment::Match { key, value } => cur.as_array()?.iter().find(|it| it.get(key).map(json_scalar_text).as_deref() == Some(value.as_str()))?,
+            Segment::Match { key, value } => {
+                cur.as_array()?.iter().find(|it| it.get(key).map(json_scalar_text).as_deref() == Some(value.as_str()))?
+            }
             Segment::Embedded => {
                 let inner: serde_json::Value = serde_norway::from_str(cur.as_str()?).ok()?;
                 return json_at(&inner, &segs[i + 1..]).map(|c| std::borrow::Cow::Owned(c.into_owned()));
@@ -898,9 +921,16 @@ impl YamlEditor {
         let located = locate(&ctx, &self.text, root, &segs)?;
         if let NodeKind::Scalar { value: old, .. } = &located.node.kind {
             let same = match &value {
-                ScalarValue::Str(s) => s == old && !matches!(located.node.kind, NodeKind::Scalar { style: TScalarStyle::Plain, .. } if !plain_is_safe(s, false)),
-                ScalarValue::Int(n) => old == &n.to_string() && matches!(located.node.kind, NodeKind::Scalar { style: TScalarStyle::Plain, .. }),
-                ScalarValue::Bool(b) => old == &b.to_string() && matches!(located.node.kind, NodeKind::Scalar { style: TScalarStyle::Plain, .. }),
+                ScalarValue::Str(s) => {
+                    s == old
+                        && !matches!(located.node.kind, NodeKind::Scalar { style: TScalarStyle::Plain, .. } if !plain_is_safe(s, false))
+                }
+                ScalarValue::Int(n) => {
+                    old == &n.to_string() && matches!(located.node.kind, NodeKind::Scalar { style: TScalarStyle::Plain, .. })
+                }
+                ScalarValue::Bool(b) => {
+                    old == &b.to_string() && matches!(located.node.kind, NodeKind::Scalar { style: TScalarStyle::Plain, .. })
+                }
             };
             if same {
                 return Ok(false);
@@ -1063,7 +1093,13 @@ impl YamlEditor {
                 let dash_col = col_of(&self.text, dash_before(&self.text, last.start));
                 let end = block_item_end(&self.text, last.start, dash_col);
                 let pad = " ".repeat(dash_col);
-                (end, format!("{pad}- name: {name}\n{pad}  value: {}\n", render_scalar(&ScalarValue::Str(value.to_string()), TScalarStyle::DoubleQuoted, false)))
+                (
+                    end,
+                    format!(
+                        "{pad}- name: {name}\n{pad}  value: {}\n",
+                        render_scalar(&ScalarValue::Str(value.to_string()), TScalarStyle::DoubleQuoted, false)
+                    ),
+                )
             }
             None => {
                 // After the container's `name:` line, at the container's key column.
@@ -1252,11 +1288,7 @@ fn sequence_indent(text: &str, container: &Node) -> usize {
 /// Unified diff (3 lines of context) with `a/` `b/` headers like `git diff`.
 pub fn unified_diff(file: &Path, old: &str, new: &str) -> String {
     let name = file.display();
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("a/{name}"), &format!("b/{name}"))
-        .to_string()
+    similar::TextDiff::from_lines(old, new).unified_diff().context_radius(3).header(&format!("a/{name}"), &format!("b/{name}")).to_string()
 }
 
 /// Only the changed lines of a diff (`-old`/`+new`), for compact assertions.

@@ -3,10 +3,10 @@
 
 use std::net::SocketAddr;
 
+use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
-use axum::Router;
-use gitops_harness::abtest::{assert_header_routing, run, AbRequest, Identify, Marker};
+use gitops_harness::abtest::{AbRequest, Identify, Marker, assert_header_routing, run};
 
 const PRIMARY: &str = "<html><body style=\"background: white\">faces-gui-primary</body></html>";
 const CANARY: &str = "<html><body style=\"background: lightcyan\">faces-gui-canary</body></html>";

@@ -72,10 +72,7 @@ fn gotk_sync_is_rewritten_in_the_served_copy_only() {
 #[tokio::test]
 #[ignore = "needs a live cluster: run `make e2e` (bootstrap::all_ready exercises it), or GITOPS_HARNESS_KUBECONFIG=... cargo nextest run --run-ignored only"]
 async fn live_bootstrap_applies_flux() {
-    let target = gitops_harness::live::Target {
-        kubeconfig: std::env::var_os("GITOPS_HARNESS_KUBECONFIG").map(Into::into),
-        context: None,
-    };
+    let target = gitops_harness::live::Target { kubeconfig: std::env::var_os("GITOPS_HARNESS_KUBECONFIG").map(Into::into), context: None };
     let client = gitops_harness::live::probe(&target, std::time::Duration::from_secs(5)).await.expect("a reachable cluster");
     let root = common::shared_reference().join("gitops-linkerd");
     let req = BootstrapRequest {

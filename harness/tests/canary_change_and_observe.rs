@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use gitops_harness::canary::live::{change_and_observe, ObserveRequest, ScenarioError};
+use gitops_harness::canary::live::{ObserveRequest, ScenarioError, change_and_observe};
 use gitops_harness::gitops_change::{Change, ChangeError, Edit, ObjRef};
 use gitops_harness::gitserver::ServedRepo;
 use gitops_harness::yaml_edit::{ContainerSel, DocSelector};
@@ -55,13 +55,13 @@ mod happy_path {
     use axum::http::{Method, Request};
     use axum::response::Response;
     use futures::StreamExt;
-    use gitops_harness::canary::assert::{assert_fails_and_rolls_back, RollbackExpectation};
-    use gitops_harness::canary::live::{change_and_observe, ObserveRequest};
+    use gitops_harness::canary::assert::{RollbackExpectation, assert_fails_and_rolls_back};
+    use gitops_harness::canary::live::{ObserveRequest, change_and_observe};
     use gitops_harness::canary::replay::load;
     use gitops_harness::gitops_change::{Change, Edit, ObjRef};
     use gitops_harness::gitserver::ServedRepo;
     use gitops_harness::yaml_edit::{ContainerSel, DocSelector};
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
 
     struct Fake {
         recording: Vec<Value>,
@@ -70,7 +70,11 @@ mod happy_path {
     }
 
     fn flux_obj(kind: &str, rev: &str) -> Value {
-        let (api, name) = if kind == "GitRepository" { ("source.toolkit.fluxcd.io/v1", "flux-system") } else { ("kustomize.toolkit.fluxcd.io/v1", "apps") };
+        let (api, name) = if kind == "GitRepository" {
+            ("source.toolkit.fluxcd.io/v1", "flux-system")
+        } else {
+            ("kustomize.toolkit.fluxcd.io/v1", "apps")
+        };
         json!({"apiVersion": api, "kind": kind, "metadata": {"name": name, "namespace": "flux-system", "resourceVersion": "1", "generation": 1},
             "spec": {"sourceRef": {"kind": "GitRepository", "name": "flux-system"}},
             "status": {"observedGeneration": 1, "artifact": {"revision": format!("main@sha1:{rev}")}, "lastAppliedRevision": format!("main@sha1:{rev}"),
@@ -102,11 +106,15 @@ mod happy_path {
                 return json_resp(flux_obj(kind, "old"));
             }
             if !watch {
-                return json_resp(json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": [flux_obj(kind, "old")]}));
+                return json_resp(
+                    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": [flux_obj(kind, "old")]}),
+                );
             }
             let head = fake.head.lock().unwrap().clone();
             let ev = json!({"type": "MODIFIED", "object": flux_obj(kind, &head)}).to_string() + "\n";
-            return Response::builder().body(Body::from_stream(futures::stream::iter([Ok::<_, std::io::Error>(ev)]).chain(futures::stream::pending()))).unwrap();
+            return Response::builder()
+                .body(Body::from_stream(futures::stream::iter([Ok::<_, std::io::Error>(ev)]).chain(futures::stream::pending())))
+                .unwrap();
         }
         // The discovery of split.smi-spec.io.
         if path == "/apis/split.smi-spec.io" {
@@ -153,7 +161,8 @@ mod happy_path {
         let tmp = tempfile::tempdir().unwrap();
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/gitops-linkerd");
         let served = ServedRepo::prepare(&src, &tmp.path().join("served")).unwrap();
-        let recording = load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/recorded/canary/face-fails-smi.jsonl")).unwrap();
+        let recording =
+            load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/recorded/canary/face-fails-smi.jsonl")).unwrap();
         let (tx, _) = tokio::sync::watch::channel(false);
         let fake = Arc::new(Fake { recording, head: Mutex::new(String::new()), ks_patched: tx });
         let app = axum::Router::new().fallback(handle).with_state(fake.clone());
@@ -199,7 +208,11 @@ mod happy_path {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(served.head().unwrap(), committed.sha);
-        let exp = RollbackExpectation { threshold: 3, old_image: Some("dwflynn/faces-service:0.8.0".into()), old_env: Some(("ERROR_FRACTION".into(), "0".into())) };
+        let exp = RollbackExpectation {
+            threshold: 3,
+            old_image: Some("dwflynn/faces-service:0.8.0".into()),
+            old_env: Some(("ERROR_FRACTION".into(), "0".into())),
+        };
         assert_fails_and_rolls_back(&timeline, &exp).unwrap_or_else(|e| panic!("{e}"));
         server.abort();
     }

@@ -12,11 +12,11 @@ use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use futures::StreamExt;
-use gitops_harness::canary::assert::{assert_promotes, CanaryExpectation};
-use gitops_harness::canary::live::{observe_rollout, ObserveRequest};
-use gitops_harness::canary::replay::load;
 use gitops_harness::canary::CanaryError;
-use serde_json::{json, Value};
+use gitops_harness::canary::assert::{CanaryExpectation, assert_promotes};
+use gitops_harness::canary::live::{ObserveRequest, observe_rollout};
+use gitops_harness::canary::replay::load;
+use serde_json::{Value, json};
 
 struct Fake {
     objects: Vec<Value>,
@@ -43,11 +43,7 @@ fn collection_path(o: &Value) -> String {
 
 async fn handle(State(fake): State<Arc<Fake>>, req: Request<Body>) -> Response {
     let path = req.uri().path().to_string();
-    let query: HashMap<String, String> = req
-        .uri()
-        .query()
-        .map(url_pairs)
-        .unwrap_or_default();
+    let query: HashMap<String, String> = req.uri().query().map(url_pairs).unwrap_or_default();
     let json_resp = |v: Value| Response::builder().header("content-type", "application/json").body(Body::from(v.to_string())).unwrap();
     // GET of one object (the initial state).
     for o in &fake.objects[..fake.initial] {
@@ -82,7 +78,9 @@ async fn handle(State(fake): State<Arc<Fake>>, req: Request<Body>) -> Response {
     if let Some((_, first)) = of_this.iter().find(|(i, _)| *i < fake.initial) {
         let api = first["apiVersion"].as_str().unwrap();
         let kind = first["kind"].as_str().unwrap();
-        return json_resp(json!({"apiVersion": api, "kind": format!("{kind}List"), "metadata": {"resourceVersion": "1"}, "items": [first]}));
+        return json_resp(
+            json!({"apiVersion": api, "kind": format!("{kind}List"), "metadata": {"resourceVersion": "1"}, "items": [first]}),
+        );
     }
     Response::builder().status(StatusCode::NOT_FOUND).body(Body::from(format!("no {path}"))).unwrap()
 }
@@ -118,15 +116,12 @@ async fn watches_a_gateway_api_promotion_to_the_end() {
     let mut req = ObserveRequest::new("faces", "face", Duration::from_secs(60));
     req.record_to = Some(dir.path().join("recorded.jsonl"));
     let t = observe_rollout(&client, &req).await.unwrap_or_else(|e| panic!("{e}"));
-    let exp = CanaryExpectation {
-        step_weight: 5.0,
-        max_weight: 50.0,
-        new_image: None,
-        new_env: Some(("ERROR_FRACTION".into(), "20".into())),
-    };
+    let exp =
+        CanaryExpectation { step_weight: 5.0, max_weight: 50.0, new_image: None, new_env: Some(("ERROR_FRACTION".into(), "20".into())) };
     assert_promotes(&t, &exp).unwrap_or_else(|e| panic!("{e}"));
     // What it saw was recorded, and replays to the same verdict.
-    let replayed = gitops_harness::canary::replay::replay_file(&dir.path().join("recorded.jsonl"), "faces", "face", "linkerd", None).unwrap();
+    let replayed =
+        gitops_harness::canary::replay::replay_file(&dir.path().join("recorded.jsonl"), "faces", "face", "linkerd", None).unwrap();
     assert_promotes(&replayed, &exp).unwrap_or_else(|e| panic!("{e}"));
     task.abort();
 }

@@ -11,7 +11,11 @@ fn shared_reference() -> PathBuf {
     let p = std::env::var_os("GITOPS_HARNESS_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference"));
-    assert!(p.is_dir(), "shared reference material not found at {}: clone the repo with `shared/` beside it or set GITOPS_HARNESS_SHARED", p.display());
+    assert!(
+        p.is_dir(),
+        "shared reference material not found at {}: clone the repo with `shared/` beside it or set GITOPS_HARNESS_SHARED",
+        p.display()
+    );
     p
 }
 
@@ -38,7 +42,10 @@ fn crds() -> Vec<Value> {
 
 fn schema_for(crds: &[Value], api_version: &str, kind: &str) -> Option<Value> {
     let (group, version) = api_version.split_once('/')?;
-    let crd = crds.iter().find(|c| c.pointer("/spec/group").and_then(Value::as_str) == Some(group) && c.pointer("/spec/names/kind").and_then(Value::as_str) == Some(kind))?;
+    let crd = crds.iter().find(|c| {
+        c.pointer("/spec/group").and_then(Value::as_str) == Some(group)
+            && c.pointer("/spec/names/kind").and_then(Value::as_str) == Some(kind)
+    })?;
     let v = crd.pointer("/spec/versions")?.as_array()?.iter().find(|v| v.get("name").and_then(Value::as_str) == Some(version))?;
     assert_eq!(v.get("served").and_then(Value::as_bool), Some(true), "{api_version} {kind} is not served");
     v.pointer("/schema/openAPIV3Schema").cloned()
@@ -108,10 +115,18 @@ fn recordings_match_the_real_crds() {
         for (i, line) in std::fs::read_to_string(&p).unwrap().lines().enumerate() {
             let obj: Value = serde_json::from_str(line).unwrap();
             match validate(&crds, &obj) {
-                Ok(true) => *validated.entry(format!("{} {}", obj["apiVersion"].as_str().unwrap(), obj["kind"].as_str().unwrap())).or_default() += 1,
+                Ok(true) => {
+                    *validated.entry(format!("{} {}", obj["apiVersion"].as_str().unwrap(), obj["kind"].as_str().unwrap())).or_default() += 1
+                }
                 Ok(false) => {
                     // Core kinds (Deployment, Ingress) have no CRD here.
-                    assert!(matches!(obj["kind"].as_str(), Some("Deployment" | "Ingress")), "{}:{}: no CRD for {}", p.display(), i + 1, obj["kind"]);
+                    assert!(
+                        matches!(obj["kind"].as_str(), Some("Deployment" | "Ingress")),
+                        "{}:{}: no CRD for {}",
+                        p.display(),
+                        i + 1,
+                        obj["kind"]
+                    );
                 }
                 Err(e) => panic!("{}:{}: {e}", p.display(), i + 1),
             }
@@ -133,7 +148,12 @@ fn the_validation_catches_bad_shapes() {
     let crds = crds();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/recorded/canary");
     let first = |f: &str, kind: &str| -> Value {
-        std::fs::read_to_string(dir.join(f)).unwrap().lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).find(|o| o["kind"] == kind).unwrap()
+        std::fs::read_to_string(dir.join(f))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|o| o["kind"] == kind)
+            .unwrap()
     };
     let mut c = first("face-fails-smi.jsonl", "Canary");
     c["status"]["phase"] = "Exploded".into();

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::Duration;
 use gitops_harness::canary::assert::{
-    assert_ab_promotes, assert_fails_and_rolls_back, assert_promotes, AbExpectation, CanaryExpectation, RollbackExpectation,
+    AbExpectation, CanaryExpectation, RollbackExpectation, assert_ab_promotes, assert_fails_and_rolls_back, assert_promotes,
 };
 use gitops_harness::canary::replay::{load, replay, replay_file};
 use gitops_harness::canary::{CanaryError, Phase, RoutingKind, Timeline};
@@ -88,13 +88,20 @@ fn failing_assertion_shows_expected_seen_and_the_timeline() {
     assert!(msg.contains("  expected: status.failedChecks reaching 3\n"), "{msg}");
     assert!(msg.contains("  seen:     status.failedChecks 0\n"), "{msg}");
     assert!(msg.contains("timeline:\ncanary faces/face (routing: TrafficSplit)\n"), "{msg}");
-    for needle in ["phase", "weight", "routed p/c", "Progressing", "Promoting", "Finalising", "Succeeded", "50/50", "dwflynn/faces-service:0.8.1"] {
+    for needle in
+        ["phase", "weight", "routed p/c", "Progressing", "Promoting", "Finalising", "Succeeded", "50/50", "dwflynn/faces-service:0.8.1"]
+    {
         assert!(msg.contains(needle), "missing {needle:?} in:\n{msg}");
     }
     // The promotion itself, with the wrong image expectation: expected vs seen image.
-    let exp = CanaryExpectation { step_weight: 5.0, max_weight: 50.0, new_image: Some("dwflynn/faces-service:9.9.9".into()), new_env: None };
+    let exp =
+        CanaryExpectation { step_weight: 5.0, max_weight: 50.0, new_image: Some("dwflynn/faces-service:9.9.9".into()), new_env: None };
     let msg = assert_promotes(&t, &exp).unwrap_err().to_string();
-    assert!(msg.contains("expected: primary image dwflynn/faces-service:9.9.9") && msg.contains("seen:     primary image dwflynn/faces-service:0.8.1"), "{msg}");
+    assert!(
+        msg.contains("expected: primary image dwflynn/faces-service:9.9.9")
+            && msg.contains("seen:     primary image dwflynn/faces-service:0.8.1"),
+        "{msg}"
+    );
     // Wrong step weight.
     let exp = CanaryExpectation { step_weight: 10.0, max_weight: 50.0, ..Default::default() };
     let msg = assert_promotes(&t, &exp).unwrap_err().to_string();

@@ -36,7 +36,13 @@ fn trust_anchor_and_issuer_verify() {
     assert!(inter.is_ca());
     assert_eq!(inter.basic_constraints().unwrap().unwrap().value.path_len_constraint, Some(0));
     inter.verify_signature(Some(root.public_key())).expect("issuer signed by the anchor");
-    assert!(inter.verify_signature(Some(X509Certificate::from_der(&parse(&TrustAnchor::generate().unwrap().pair.cert_pem)).unwrap().1.public_key())).is_err());
+    assert!(
+        inter
+            .verify_signature(Some(
+                X509Certificate::from_der(&parse(&TrustAnchor::generate().unwrap().pair.cert_pem)).unwrap().1.public_key()
+            ))
+            .is_err()
+    );
     assert!(issuer.key_pem.contains("PRIVATE KEY"));
 }
 

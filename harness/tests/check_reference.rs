@@ -4,7 +4,7 @@ mod common;
 
 use std::process::Command;
 
-use gitops_harness::check::{self, codes, CheckOptions, Severity};
+use gitops_harness::check::{self, CheckOptions, Severity, codes};
 use gitops_harness::crds::CrdCatalog;
 use gitops_harness::repo::Repo;
 

@@ -27,9 +27,13 @@ async fn reap_removes_only_labelled_objects() {
     let cluster = unique("reaptest");
     let _guard = dockerutil::Reaper(Selector::cluster(&cluster));
 
-    d.create_network(NetworkCreateRequest { name: format!("gh-{cluster}"), labels: Some(labels::labels(&cluster, "network")), ..Default::default() })
-        .await
-        .unwrap();
+    d.create_network(NetworkCreateRequest {
+        name: format!("gh-{cluster}"),
+        labels: Some(labels::labels(&cluster, "network")),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mk = |name: String, labels: Option<HashMap<String, String>>| {
         let d = d.clone();
         let image = image.clone();
@@ -66,7 +70,10 @@ async fn reap_removes_only_labelled_objects() {
     assert_eq!(report.networks, vec![format!("gh-{cluster}")]);
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert!(docker::list_owned(&d, &Selector::cluster(&cluster)).await.unwrap().is_empty());
-    assert!(d.inspect_container(&foreign, None::<bollard::query_parameters::InspectContainerOptions>).await.is_ok(), "unlabelled container was removed");
+    assert!(
+        d.inspect_container(&foreign, None::<bollard::query_parameters::InspectContainerOptions>).await.is_ok(),
+        "unlabelled container was removed"
+    );
     d.remove_container(&foreign, Some(RemoveContainerOptions { force: true, ..Default::default() })).await.unwrap();
 }
 
@@ -93,7 +100,9 @@ async fn k3s_backend_lifecycle_with_stand_in_image() {
     let d = dockerutil::connect().await;
     let files: Vec<std::path::PathBuf> = ["/bin/sh", "/bin/sleep", "/bin/mkdir", "/bin/cat"].iter().map(Into::into).collect();
     let script = "mkdir -p /etc/rancher/k3s && printf 'apiVersion: v1\\nkind: Config\\nclusters:\\n- name: default\\n  cluster:\\n    server: https://127.0.0.1:6443\\ncontexts:\\n- name: default\\n  context:\\n    cluster: default\\n    user: default\\ncurrent-context: default\\nusers:\\n- name: default\\n  user:\\n    token: x\\n' > /etc/rancher/k3s/k3s.yaml && sleep 600";
-    let image = gitops_harness::docker::local_image::import(&d, "gitops-harness-test/fake-k3s:local", &files, &["/bin/sh", "-c", script]).await.unwrap();
+    let image = gitops_harness::docker::local_image::import(&d, "gitops-harness-test/fake-k3s:local", &files, &["/bin/sh", "-c", script])
+        .await
+        .unwrap();
     let name = unique("fakek3s");
     let _guard = dockerutil::Reaper(Selector::cluster(&name));
     let mut spec = ClusterSpec::new(&name);
@@ -115,7 +124,10 @@ async fn k3s_backend_lifecycle_with_stand_in_image() {
     assert!(matches!(again, ClusterError::AlreadyExists { .. }), "{again}");
 
     let report = backend.delete(&name).await.unwrap();
-    assert!(report.removed.iter().any(|r| r.starts_with("container")) && report.removed.iter().any(|r| r.starts_with("network")), "{report:?}");
+    assert!(
+        report.removed.iter().any(|r| r.starts_with("container")) && report.removed.iter().any(|r| r.starts_with("network")),
+        "{report:?}"
+    );
     assert!(docker::list_owned(&d, &Selector::cluster(&name)).await.unwrap().is_empty());
     assert!(!handle.kubeconfig_path.exists());
     assert!(matches!(backend.delete(&name).await, Err(ClusterError::NotFound(_))));
@@ -126,7 +138,14 @@ async fn k3s_backend_lifecycle_with_stand_in_image() {
 async fn failed_start_cleans_up() {
     let d = dockerutil::connect().await;
     let files: Vec<std::path::PathBuf> = ["/bin/sh", "/bin/sleep"].iter().map(Into::into).collect();
-    let image = gitops_harness::docker::local_image::import(&d, "gitops-harness-test/sleeper:local", &files, &["/bin/sh", "-c", "echo starting-but-never-ready; sleep 600"]).await.unwrap();
+    let image = gitops_harness::docker::local_image::import(
+        &d,
+        "gitops-harness-test/sleeper:local",
+        &files,
+        &["/bin/sh", "-c", "echo starting-but-never-ready; sleep 600"],
+    )
+    .await
+    .unwrap();
     let name = unique("nostart");
     let _guard = dockerutil::Reaper(Selector::cluster(&name));
     let mut spec = ClusterSpec::new(&name);

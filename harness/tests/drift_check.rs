@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use gitops_harness::drift::live::LiveState;
-use gitops_harness::drift::{check, DriftKind};
-use gitops_harness::gitops_change::{apply_and_commit, Change, Edit};
+use gitops_harness::drift::{DriftKind, check};
+use gitops_harness::gitops_change::{Change, Edit, apply_and_commit};
 use gitops_harness::gitserver::ServedRepo;
 use gitops_harness::yaml_edit::{ContainerSel, DocSelector};
 

@@ -36,7 +36,10 @@ fn manual_edit_snapshot_exits_1_with_table_and_json() {
     let out = run(&["drift", "--repo", repo.to_str().unwrap(), "--live-snapshot", snap.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("edit  Namespace faces          metadata.annotations.linkerd.io/inject  enabled          disabled"), "{stdout}");
+    assert!(
+        stdout.contains("edit  Namespace faces          metadata.annotations.linkerd.io/inject  enabled          disabled"),
+        "{stdout}"
+    );
     assert!(stdout.contains("2 drift finding(s) in 14 objects and 1 Kustomizations"), "{stdout}");
 
     let out = run(&["drift", "--repo", repo.to_str().unwrap(), "--live-snapshot", snap.to_str().unwrap(), "--format", "json"]);

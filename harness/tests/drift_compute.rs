@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use gitops_harness::drift::{compute, DriftKind, DriftReport};
-use gitops_harness::yaml_edit::{parse_all, ContainerSel, DocSelector, YamlEditor};
+use gitops_harness::drift::{DriftKind, DriftReport, compute};
+use gitops_harness::yaml_edit::{ContainerSel, DocSelector, YamlEditor, parse_all};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
@@ -64,7 +64,12 @@ fn after_failed_canary_reports_rollback_drift() {
     assert_eq!(r.exit_code(), 1);
     assert!(r.items[0].message.contains("Canary faces/face failed and was rolled back"), "{}", r.items[0].message);
     let table = r.table();
-    assert!(table.contains("rollback  Deployment faces/face-primary  spec.template.spec.containers[name=face].env[name=ERROR_FRACTION].value  75   0"), "{table}");
+    assert!(
+        table.contains(
+            "rollback  Deployment faces/face-primary  spec.template.spec.containers[name=face].env[name=ERROR_FRACTION].value  75   0"
+        ),
+        "{table}"
+    );
 }
 
 #[test]
@@ -115,7 +120,12 @@ fn kustomization_behind_head_and_suspended() {
 #[test]
 fn deleted_object_is_missing_once() {
     let r = run("missing", &rendered(&rendered_text()));
-    assert_eq!(summary(&r), vec![(DriftKind::Missing, "Deployment faces/color".to_string(), None, Some("declared".to_string()), None)], "{}", r.table());
+    assert_eq!(
+        summary(&r),
+        vec![(DriftKind::Missing, "Deployment faces/color".to_string(), None, Some("declared".to_string()), None)],
+        "{}",
+        r.table()
+    );
     // Without rendered manifests (e.g. git unreadable), the inventory still finds it.
     let r = run("missing", &[]);
     assert_eq!(r.items.len(), 1);
@@ -133,7 +143,12 @@ fn in_progress_rollout_is_not_drift() {
             o["status"]["phase"] = "Progressing".into();
         }
     }
-    let r = compute(&rendered(ed.text()), &live, &jsonl(&d.join("kustomizations.jsonl")), std::fs::read_to_string(d.join("head")).unwrap().trim());
+    let r = compute(
+        &rendered(ed.text()),
+        &live,
+        &jsonl(&d.join("kustomizations.jsonl")),
+        std::fs::read_to_string(d.join("head")).unwrap().trim(),
+    );
     assert_eq!(r.items.iter().map(|i| i.kind).collect::<Vec<_>>(), vec![DriftKind::RolloutInProgress]);
     assert_eq!(r.exit_code(), 0);
 }

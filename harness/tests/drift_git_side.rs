@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use gitops_harness::drift::git_side::{export_revision, head};
+use gitops_harness::drift::{DriftKind, compute};
+use gitops_harness::gitops_change::{Change, Edit, GitDir, apply_and_commit};
 use gitops_harness::render::render_dir;
-use gitops_harness::drift::{compute, DriftKind};
-use gitops_harness::gitops_change::{apply_and_commit, Change, Edit, GitDir};
-use gitops_harness::yaml_edit::{parse_all, ContainerSel, DocSelector};
+use gitops_harness::yaml_edit::{ContainerSel, DocSelector, parse_all};
 use serde_json::Value;
 
 fn git(dir: &Path, args: &[&str]) {
@@ -72,12 +72,17 @@ fn applied_revision_is_rendered_not_the_head() {
 
     // The drift fixture's rendered manifests are exactly what kubectl builds from the fixture repo.
     let recorded = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/recorded/drift/rendered-faces.yaml");
-    let recorded: Vec<Value> = parse_all(&recorded, &std::fs::read_to_string(&recorded).unwrap()).unwrap().into_iter().filter(|v| !v.is_null()).collect();
-    assert_eq!(at_first, recorded, "fixtures/recorded/drift/rendered-faces.yaml is stale: re-render it with `kubectl kustomize fixtures/gitops-linkerd/apps/faces`");
+    let recorded: Vec<Value> =
+        parse_all(&recorded, &std::fs::read_to_string(&recorded).unwrap()).unwrap().into_iter().filter(|v| !v.is_null()).collect();
+    assert_eq!(
+        at_first, recorded,
+        "fixtures/recorded/drift/rendered-faces.yaml is stale: re-render it with `kubectl kustomize fixtures/gitops-linkerd/apps/faces`"
+    );
 
     // Rendering the head against the cluster left by the failed canary: rollback drift.
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/recorded/drift/after-failed-canary");
-    let jsonl = |f: &str| -> Vec<Value> { std::fs::read_to_string(d.join(f)).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
+    let jsonl =
+        |f: &str| -> Vec<Value> { std::fs::read_to_string(d.join(f)).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect() };
     let r = compute(&at_head, &jsonl("live.jsonl"), &[], "");
     assert_eq!(r.items.iter().map(|i| i.kind).collect::<Vec<_>>(), vec![DriftKind::Rollback], "{}", r.table());
 }

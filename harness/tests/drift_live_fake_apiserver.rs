@@ -10,8 +10,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
-use gitops_harness::drift::live::{gather, LiveState};
-use serde_json::{json, Value};
+use gitops_harness::drift::live::{LiveState, gather};
+use serde_json::{Value, json};
 
 struct Fake {
     objects: Vec<Value>,
@@ -57,7 +57,9 @@ async fn handle(State(fake): State<Arc<Fake>>, req: Request<Body>) -> Response {
     });
     match path.as_str() {
         "/api" => return ok(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []})),
-        "/api/v1" => return ok(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": resources(&gvs["v1"])})),
+        "/api/v1" => {
+            return ok(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": resources(&gvs["v1"])}));
+        }
         "/apis" => {
             let groups: Vec<Value> = gvs
                 .keys()
@@ -70,7 +72,9 @@ async fn handle(State(fake): State<Arc<Fake>>, req: Request<Body>) -> Response {
             return ok(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}));
         }
         "/apis/kustomize.toolkit.fluxcd.io/v1/kustomizations" => {
-            return ok(json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "KustomizationList", "metadata": {"resourceVersion": "9"}, "items": fake.kustomizations}));
+            return ok(
+                json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "KustomizationList", "metadata": {"resourceVersion": "9"}, "items": fake.kustomizations}),
+            );
         }
         _ => {}
     }
@@ -102,7 +106,8 @@ async fn gathers_inventory_objects_and_primaries() {
 
     let live = gather(&client).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(live.kustomizations.len(), 1);
-    let names: Vec<String> = live.objects.iter().map(|o| format!("{} {}", o["kind"].as_str().unwrap(), o["metadata"]["name"].as_str().unwrap())).collect();
+    let names: Vec<String> =
+        live.objects.iter().map(|o| format!("{} {}", o["kind"].as_str().unwrap(), o["metadata"]["name"].as_str().unwrap())).collect();
     // 14 inventory entries, `color` deleted by hand (404 → absent), 4 primaries.
     assert_eq!(names.len(), 13 + 4, "{names:?}");
     assert!(!names.contains(&"Deployment color".to_string()));
@@ -112,7 +117,11 @@ async fn gathers_inventory_objects_and_primaries() {
     assert!(live.objects.iter().all(|o| o.get("apiVersion").is_some() && o.get("kind").is_some()));
 
     let report = tokio::task::spawn_blocking(move || {
-        gitops_harness::drift::check(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/gitops-linkerd"), Some(Path::new("clusters/my-cluster")), &live)
+        gitops_harness::drift::check(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/gitops-linkerd"),
+            Some(Path::new("clusters/my-cluster")),
+            &live,
+        )
     })
     .await
     .unwrap()

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gitops_harness::gitops_change::{apply_and_commit, Change, ChangeError, Edit, GitDir, WorkingCopy};
-use gitops_harness::yaml_edit::{changed_lines, ContainerSel, DocSelector, ScalarValue};
+use gitops_harness::gitops_change::{Change, ChangeError, Edit, GitDir, WorkingCopy, apply_and_commit};
+use gitops_harness::yaml_edit::{ContainerSel, DocSelector, ScalarValue, changed_lines};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git").args(args).current_dir(dir).output().expect("git is installed");
@@ -57,7 +57,8 @@ fn env_change_commits_exactly_one_line() {
     // The commit touches one file, one line.
     assert_eq!(git(&root, &["show", "--name-only", "--format=", "HEAD"]).trim(), "apps/faces/faces.yaml");
     let show = repo.show(&c.sha).unwrap();
-    let changed: Vec<&str> = show.lines().filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---")).collect();
+    let changed: Vec<&str> =
+        show.lines().filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---")).collect();
     assert_eq!(changed, vec![r#"-          value: "0""#, r#"+          value: "75""#], "{show}");
     // Our own diff agrees with git's.
     assert!(c.diff.contains("-          value: \"0\"\n+          value: \"75\"\n"), "{}", c.diff);
@@ -67,7 +68,8 @@ fn env_change_commits_exactly_one_line() {
     let clone = root.parent().unwrap().join("clone");
     git(root.parent().unwrap(), &["clone", "-q", root.to_str().unwrap(), clone.to_str().unwrap()]);
     let text = std::fs::read_to_string(clone.join("apps/faces/faces.yaml")).unwrap();
-    let orig = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/gitops-linkerd/apps/faces/faces.yaml")).unwrap();
+    let orig =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/gitops-linkerd/apps/faces/faces.yaml")).unwrap();
     assert_eq!(changed_lines(&orig, &text), vec![r#"-          value: "0""#, r#"+          value: "75""#]);
 }
 
@@ -102,7 +104,13 @@ fn no_op_and_failing_changes_commit_nothing() {
     let head = repo.head().unwrap();
     let (doc, container) = face();
     let same = Change {
-        edits: vec![Edit::Env { file: "apps/faces/faces.yaml".into(), doc: doc.clone(), container: container.clone(), name: "ERROR_FRACTION".into(), value: "0".into() }],
+        edits: vec![Edit::Env {
+            file: "apps/faces/faces.yaml".into(),
+            doc: doc.clone(),
+            container: container.clone(),
+            name: "ERROR_FRACTION".into(),
+            value: "0".into(),
+        }],
         message: "nothing".into(),
     };
     assert!(matches!(apply_and_commit(&repo, &same), Err(ChangeError::NoChange(_))));
@@ -110,7 +118,12 @@ fn no_op_and_failing_changes_commit_nothing() {
     let broken = Change {
         edits: vec![
             Edit::Env { file: "apps/faces/faces.yaml".into(), doc, container, name: "ERROR_FRACTION".into(), value: "75".into() },
-            Edit::Set { file: "apps/faces/faces.yaml".into(), doc: DocSelector::object("Deployment", "nope"), path: "spec.replicas".into(), value: ScalarValue::Int(2) },
+            Edit::Set {
+                file: "apps/faces/faces.yaml".into(),
+                doc: DocSelector::object("Deployment", "nope"),
+                path: "spec.replicas".into(),
+                value: ScalarValue::Int(2),
+            },
         ],
         message: "broken".into(),
     };

@@ -11,8 +11,8 @@ use axum::extract::State;
 use axum::http::{Method, Request};
 use axum::response::Response;
 use futures::StreamExt;
-use gitops_harness::gitops_change::{reconcile_and_wait, ChangeError, ObjRef};
-use serde_json::{json, Value};
+use gitops_harness::gitops_change::{ChangeError, ObjRef, reconcile_and_wait};
+use serde_json::{Value, json};
 
 const SHA: &str = "3f6c2a9d8e1b4c7a0f5e2d9c8b7a6f5e4d3c2b1a";
 const OLD: &str = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b";
@@ -62,19 +62,21 @@ async fn handle(State(fake): State<Arc<Fake>>, req: Request<Body>) -> Response {
         return json_resp(json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": [item]}));
     }
     // Watch: once the object was asked to reconcile, report the new state.
-    let patched = fake.patches.lock().unwrap().iter().any(|(_, p, _, _)| p.contains(if is_git { "/gitrepositories/" } else { "/kustomizations/" }));
+    let patched =
+        fake.patches.lock().unwrap().iter().any(|(_, p, _, _)| p.contains(if is_git { "/gitrepositories/" } else { "/kustomizations/" }));
     let next = match (is_git, patched, fake.applies) {
         (true, true, _) => Some(gitrepo(SHA)),
         (false, true, true) => Some(ks(SHA, "True", "Applied revision: main@sha1:3f6c2a9d")),
         (false, true, false) => Some(ks(OLD, "False", "Deployment/faces/face dry-run failed: spec.replicas: Invalid value")),
         _ => None,
     };
-    let events = futures::stream::iter(next.into_iter().map(|o| Ok::<_, std::io::Error>(format!("{}\n", json!({"type": "MODIFIED", "object": o})))))
-        .chain(futures::stream::once(async {
-            // Let the watcher come back (it re-watches when a stream ends).
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            Ok(String::new())
-        }));
+    let events =
+        futures::stream::iter(next.into_iter().map(|o| Ok::<_, std::io::Error>(format!("{}\n", json!({"type": "MODIFIED", "object": o})))))
+            .chain(futures::stream::once(async {
+                // Let the watcher come back (it re-watches when a stream ends).
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                Ok(String::new())
+            }));
     Response::builder().header("content-type", "application/json").body(Body::from_stream(events)).unwrap()
 }
 
@@ -95,7 +97,9 @@ async fn serve(applies: bool) -> (kube::Client, Arc<Fake>, tokio::task::JoinHand
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciles_source_then_kustomization_and_waits_for_the_commit() {
     let (client, fake, task) = serve(true).await;
-    reconcile_and_wait(&client, &ObjRef::new("flux-system", "apps"), "main", SHA, Duration::from_secs(20)).await.unwrap_or_else(|e| panic!("{e}"));
+    reconcile_and_wait(&client, &ObjRef::new("flux-system", "apps"), "main", SHA, Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let patches = fake.patches.lock().unwrap().clone();
     let paths: Vec<&str> = patches.iter().map(|(_, p, _, _)| p.as_str()).collect();
     assert_eq!(
@@ -117,7 +121,9 @@ async fn reconciles_source_then_kustomization_and_waits_for_the_commit() {
 async fn deadline_reports_last_revision_and_ready_message() {
     let (client, _fake, task) = serve(false).await;
     let err = reconcile_and_wait(&client, &ObjRef::new("flux-system", "apps"), "main", SHA, Duration::from_secs(2)).await.unwrap_err();
-    let ChangeError::Timeout { ref object, ref last_revision, ref ready, ref message, .. } = err else { panic!("expected a timeout: {err}") };
+    let ChangeError::Timeout { ref object, ref last_revision, ref ready, ref message, .. } = err else {
+        panic!("expected a timeout: {err}")
+    };
     assert_eq!(object, "Kustomization flux-system/apps");
     assert_eq!(last_revision, &format!("main@sha1:{OLD}"));
     assert_eq!(ready, "False");

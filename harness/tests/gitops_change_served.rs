@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 
-use gitops_harness::gitops_change::{apply_and_commit, Change, Edit};
+use gitops_harness::gitops_change::{Change, Edit, apply_and_commit};
 use gitops_harness::gitserver::{GitServer, ServedRepo};
 use gitops_harness::yaml_edit::{ContainerSel, DocSelector};
 
@@ -51,9 +51,13 @@ async fn change_reaches_a_clone_through_the_git_server() {
     .unwrap();
     assert_eq!(
         log.lines().collect::<Vec<_>>(),
-        vec![format!("{} Force ERROR_FRACTION for face to 20%", committed.sha), format!("{before} gitops-harness: initial import of {}", src.display())]
+        vec![
+            format!("{} Force ERROR_FRACTION for face to 20%", committed.sha),
+            format!("{before} gitops-harness: initial import of {}", src.display())
+        ]
     );
-    let changed: Vec<&str> = patch.lines().filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---")).collect();
+    let changed: Vec<&str> =
+        patch.lines().filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---")).collect();
     assert_eq!(changed, vec![r#"-          value: "0""#, r#"+          value: "20""#], "{patch}");
     assert!(patch.starts_with("diff --git a/apps/faces/faces.yaml b/apps/faces/faces.yaml"), "{patch}");
     server.shutdown().await;

@@ -72,7 +72,9 @@ async fn shallow_protocol_v2_clone_like_flux() {
     let server = GitServer::start(&served, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let url = server.url();
     let w = tmp.path().to_path_buf();
-    let out = blocking(move || git(&w, &["-c", "protocol.version=2", "clone", "--quiet", "--depth", "1", "--branch", "main", &url, "shallow"])).await;
+    let out =
+        blocking(move || git(&w, &["-c", "protocol.version=2", "clone", "--quiet", "--depth", "1", "--branch", "main", &url, "shallow"]))
+            .await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(tmp.path().join("shallow/apps/faces/faces-canary.yaml").is_file());
     server.shutdown().await;

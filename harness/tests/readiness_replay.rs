@@ -120,10 +120,15 @@ impl std::io::Write for Buf {
 fn plain_progress_renders_each_change() {
     let buf = Buf::default();
     let mut progress = Progress::plain(Box::new(buf.clone()));
-    let (outcome, _) = readiness::replay(&plan(), &recording("linkerd-missing-trust-anchor.jsonl"), Duration::from_secs(900), |c, _| progress.on_change(c));
+    let (outcome, _) = readiness::replay(&plan(), &recording("linkerd-missing-trust-anchor.jsonl"), Duration::from_secs(900), |c, _| {
+        progress.on_change(c)
+    });
     progress.finish(&outcome);
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    assert!(text.contains("wave 1 Kustomization flux-system/linkerd") && text.contains("waiting     waiting for flux-system/cert-manager"), "{text}");
+    assert!(
+        text.contains("wave 1 Kustomization flux-system/linkerd") && text.contains("waiting     waiting for flux-system/cert-manager"),
+        "{text}"
+    );
     assert!(text.contains("failed      BuildFailed: kustomize build failed"), "{text}");
     assert!(text.lines().last().unwrap().starts_with("✘ Kustomization flux-system/linkerd failed"), "{text}");
 }

@@ -100,6 +100,9 @@ fn cli_exit_codes() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&bad.stdout);
     assert_eq!(bad.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("FAILED   Kustomization flux-system/linkerd") && stdout.contains("skipped  Kustomization faces/faces"), "{stdout}");
+    assert!(
+        stdout.contains("FAILED   Kustomization flux-system/linkerd") && stdout.contains("skipped  Kustomization faces/faces"),
+        "{stdout}"
+    );
     assert!(out.path().join("flux-system_apps.yaml").is_file());
 }

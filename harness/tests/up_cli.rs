@@ -68,7 +68,11 @@ fn demo_urls_come_from_the_repo_ingresses() {
 #[ignore = "needs Docker that can pull rancher/k3s and charts (no registry here): run `gitops-harness up` on a laptop, or `make e2e`"]
 fn up_reaches_all_ready() {
     let home = tempfile::tempdir().unwrap();
-    let out = Command::new(common::bin()).args(["up", "--name", "up-e2e", "--no-serve"]).env("GITOPS_HARNESS_HOME", home.path()).output().unwrap();
+    let out = Command::new(common::bin())
+        .args(["up", "--name", "up-e2e", "--no-serve"])
+        .env("GITOPS_HARNESS_HOME", home.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Faces GUI"));
     let down = Command::new(common::bin()).args(["down", "--name", "up-e2e"]).env("GITOPS_HARNESS_HOME", home.path()).output().unwrap();

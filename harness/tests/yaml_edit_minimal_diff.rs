@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use gitops_harness::yaml_edit::{changed_lines, ContainerSel, DocSelector, EditError, YamlEditor};
+use gitops_harness::yaml_edit::{ContainerSel, DocSelector, EditError, YamlEditor, changed_lines};
 
 fn shared_reference() -> PathBuf {
     let p = std::env::var_os("GITOPS_HARNESS_SHARED")
@@ -104,10 +104,7 @@ fn missing_env_var_is_appended_in_the_list_style_of_the_file() {
     let mut ed = faces_yaml();
     let smiley = DocSelector::object("Deployment", "smiley");
     ed.set_env(&smiley, &name("smiley"), "SMILEY", "HeartEyes").unwrap();
-    assert_eq!(
-        changed_lines(&original(&ed), ed.text()),
-        vec!["+        - name: SMILEY", "+          value: \"HeartEyes\""]
-    );
+    assert_eq!(changed_lines(&original(&ed), ed.text()), vec!["+        - name: SMILEY", "+          value: \"HeartEyes\""]);
     // Appended right after DELAY_BUCKETS' value, before `resources:`.
     assert!(ed.text().contains(
         "          value: \"0,5,10,15,20,50,200,500,1500\"\n        - name: SMILEY\n          value: \"HeartEyes\"\n        resources:"
@@ -116,9 +113,12 @@ fn missing_env_var_is_appended_in_the_list_style_of_the_file() {
     // face's env list ends with commented-out entries: the new entry goes before the comments.
     let mut ed = faces_yaml();
     ed.set_env(&DocSelector::object("Deployment", "face"), &name("face"), "SMILEY", "Cursing").unwrap();
-    assert!(ed.text().contains(
-        "          value: \"20\"\n        - name: SMILEY\n          value: \"Cursing\"\n        # - name: DELAY_BUCKETS"
-    ), "{}", ed.diff());
+    assert!(
+        ed.text()
+            .contains("          value: \"20\"\n        - name: SMILEY\n          value: \"Cursing\"\n        # - name: DELAY_BUCKETS"),
+        "{}",
+        ed.diff()
+    );
 }
 
 #[test]
@@ -127,10 +127,7 @@ fn env_list_is_created_when_the_container_has_none() {
     let mut gui = YamlEditor::open(&root, Path::new("k8s/01-base/faces-gui.yaml")).unwrap();
     let before = gui.text().to_string();
     gui.set_env(&DocSelector::object("Deployment", "faces-gui"), &name("faces-gui"), "COLOR", "lightcyan").unwrap();
-    assert_eq!(
-        changed_lines(&before, gui.text()),
-        vec!["+        env:", "+        - name: COLOR", "+          value: \"lightcyan\""]
-    );
+    assert_eq!(changed_lines(&before, gui.text()), vec!["+        env:", "+        - name: COLOR", "+          value: \"lightcyan\""]);
 }
 
 #[test]
@@ -153,10 +150,7 @@ fn helm_values_existing_and_new_keys() {
     let before = ed.text().to_string();
     let hr = DocSelector::object("HelmRelease", "flagger");
     ed.set_helm_value(&hr, "meshProvider", "gatewayapi:v1beta1").unwrap();
-    assert_eq!(
-        changed_lines(&before, ed.text()),
-        vec!["-    meshProvider: linkerd", "+    meshProvider: gatewayapi:v1beta1"]
-    );
+    assert_eq!(changed_lines(&before, ed.text()), vec!["-    meshProvider: linkerd", "+    meshProvider: gatewayapi:v1beta1"]);
     let mut ed = YamlEditor::new("release.yaml", before.clone());
     ed.set_helm_value(&hr, "podMonitor.enabled", true).unwrap();
     assert_eq!(changed_lines(&before, ed.text()), vec!["+    podMonitor:", "+      enabled: true"]);
@@ -266,9 +260,7 @@ fn errors_name_file_document_path_and_what_was_found() {
     assert!(matches!(err, EditError::DocNotFound { .. }));
     assert!(msg.contains("k8s/01-base/faces.yaml") && msg.contains("Deployment nope") && msg.contains("Deployment face"), "{msg}");
 
-    let err = ed
-        .set(&DocSelector::object("Deployment", "face"), "spec.template.spec.containers[name=fase].image", "x")
-        .unwrap_err();
+    let err = ed.set(&DocSelector::object("Deployment", "face"), "spec.template.spec.containers[name=fase].image", "x").unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("k8s/01-base/faces.yaml")

@@ -61,10 +61,7 @@ pub fn plan_from_env() -> ClusterPlan {
     let name = std::env::var(CLUSTER_ENV).unwrap_or_else(|_| DEFAULT_CLUSTER.to_string());
     let required = std::env::var(E2E_ENV).map(|v| v == "1" || v == "true").unwrap_or(false);
     let target = match std::env::var_os(KUBECONFIG_ENV) {
-        Some(path) => Target {
-            kubeconfig: Some(PathBuf::from(path)),
-            context: std::env::var("GITOPS_HARNESS_CONTEXT").ok(),
-        },
+        Some(path) => Target { kubeconfig: Some(PathBuf::from(path)), context: std::env::var("GITOPS_HARNESS_CONTEXT").ok() },
         None => live::harness_target(&name),
     };
     ClusterPlan { name, target, required }
@@ -73,15 +70,16 @@ pub fn plan_from_env() -> ClusterPlan {
 /// Look for the cluster: its kubeconfig must exist and its API server must answer within `timeout`.
 pub fn detect(plan: ClusterPlan, timeout: Duration) -> Availability {
     if let Some(path) = &plan.target.kubeconfig
-        && !path.is_file() {
-            let reason = format!(
-                "no live cluster: kubeconfig {} does not exist (no cluster can run without a container \
+        && !path.is_file()
+    {
+        let reason = format!(
+            "no live cluster: kubeconfig {} does not exist (no cluster can run without a container \
                  registry; run `make e2e`, or `gitops-harness up --name {}`, or set {KUBECONFIG_ENV})",
-                path.display(),
-                plan.name
-            );
-            return Availability::Unavailable { plan, reason };
-        }
+            path.display(),
+            plan.name
+        );
+        return Availability::Unavailable { plan, reason };
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -93,7 +93,11 @@ mod tests {
     #[test]
     fn failure_reason_is_inside_failure_element() {
         let r = Recorder::default();
-        r.record("canary::face_promotes", Verdict::Failed("expected weight 10, saw 5\ntimeline:\n t=0 Progressing".into()), Duration::from_secs(3));
+        r.record(
+            "canary::face_promotes",
+            Verdict::Failed("expected weight 10, saw 5\ntimeline:\n t=0 Progressing".into()),
+            Duration::from_secs(3),
+        );
         r.record("drift::manual_edit", Verdict::Ignored("no live cluster: x".into()), Duration::ZERO);
         r.record("bootstrap::all_ready", Verdict::Passed, Duration::from_secs(1));
         let xml = r.report("scenarios").to_string().unwrap();

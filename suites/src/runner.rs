@@ -39,19 +39,14 @@ pub fn artifact_dir_for(test: &str) -> PathBuf {
 }
 
 /// Build the trials for `scenarios` given what [`availability`] found.
-pub fn trials(
-    scenarios: &[Scenario],
-    found: &Availability,
-    recorder: &'static Recorder,
-) -> Vec<Trial> {
+pub fn trials(scenarios: &[Scenario], found: &Availability, recorder: &'static Recorder) -> Vec<Trial> {
     scenarios
         .iter()
         .map(|s| {
             let scenario = *s;
             let found = found.clone();
             let ignored = found.reason().is_some() && !found.required();
-            Trial::test(scenario.name, move || run_one(scenario, &found, recorder))
-                .with_ignored_flag(ignored)
+            Trial::test(scenario.name, move || run_one(scenario, &found, recorder)).with_ignored_flag(ignored)
         })
         .collect()
 }

@@ -36,14 +36,9 @@ pub struct World {
 impl World {
     /// Connect to the planned cluster.
     pub fn connect(plan: &ClusterPlan, artifacts: PathBuf) -> anyhow::Result<World> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .context("starting the tokio runtime")?;
-        let client = rt
-            .block_on(live::connect(&plan.target))
-            .with_context(|| format!("connecting to cluster {}", plan.name))?;
+        let rt =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().context("starting the tokio runtime")?;
+        let client = rt.block_on(live::connect(&plan.target)).with_context(|| format!("connecting to cluster {}", plan.name))?;
         Ok(World { rt, client, plan: plan.clone(), artifacts })
     }
 
@@ -61,7 +56,11 @@ impl World {
     pub fn ready(&self) -> anyhow::Result<Value> {
         let path = up::ready_marker(&self.plan.name);
         let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("{} is missing: the cluster was not brought up by `gitops-harness up --name {}` (or it is not Ready yet)", path.display(), self.plan.name)
+            format!(
+                "{} is missing: the cluster was not brought up by `gitops-harness up --name {}` (or it is not Ready yet)",
+                path.display(),
+                self.plan.name
+            )
         })?;
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
@@ -94,7 +93,8 @@ impl World {
     /// Save events, controller and pod logs, and the objects involved; returns the directory.
     pub fn save_artifacts(&self, namespaces: &[&str], failure: &str) -> anyhow::Result<PathBuf> {
         std::fs::create_dir_all(&self.artifacts).with_context(|| format!("creating {}", self.artifacts.display()))?;
-        std::fs::write(self.artifacts.join("failure.txt"), failure).with_context(|| format!("writing {}", self.artifacts.join("failure.txt").display()))?;
+        std::fs::write(self.artifacts.join("failure.txt"), failure)
+            .with_context(|| format!("writing {}", self.artifacts.join("failure.txt").display()))?;
         let keys = vec![
             ObjKey::new("Kustomization", Some(APPS_KUSTOMIZATION.0), APPS_KUSTOMIZATION.1),
             ObjKey::new("Canary", Some(FACES_NS), "face"),

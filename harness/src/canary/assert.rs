@@ -133,7 +133,11 @@ impl Checker<'_> {
         let phases = dedup(rollout.iter().map(|r| r.phase.to_string()));
         let last = rollout.last().map(|r| r.phase.clone()).unwrap_or(Phase::None);
         if last != want {
-            return Err(self.fail(&format!("rollout did not end {want}"), format!("final phase {want}"), format!("phases {}", phases.join(" → "))));
+            return Err(self.fail(
+                &format!("rollout did not end {want}"),
+                format!("final phase {want}"),
+                format!("phases {}", phases.join(" → ")),
+            ));
         }
         Ok(())
     }
@@ -142,12 +146,20 @@ impl Checker<'_> {
         let last = rollout.iter().rev().find_map(|r| r.routed.clone());
         match last {
             Some(r) if (r.primary - 100.0).abs() < 1e-6 && r.canary.abs() < 1e-6 && r.header_match.is_none() => Ok(()),
-            Some(r) => Err(self.fail("routing not back to the primary", "routed 100% primary / 0% canary, no header route", format!("routed {r}"))),
+            Some(r) => {
+                Err(self.fail("routing not back to the primary", "routed 100% primary / 0% canary, no header route", format!("routed {r}")))
+            }
             None => Err(self.fail("routing never observed", "routed 100% primary / 0% canary", "no routing object seen")),
         }
     }
 
-    fn primary_has(&self, rollout: &[Row], image: &Option<String>, env: &Option<(String, String)>, when: &str) -> Result<(), AssertionFailure> {
+    fn primary_has(
+        &self,
+        rollout: &[Row],
+        image: &Option<String>,
+        env: &Option<(String, String)>,
+        when: &str,
+    ) -> Result<(), AssertionFailure> {
         let primary = rollout.iter().rev().find_map(|r| r.primary.clone());
         if image.is_none() && env.is_none() {
             return Ok(());
@@ -156,13 +168,14 @@ impl Checker<'_> {
             return Err(self.fail("primary Deployment never observed", format!("primary {when}"), "no <target>-primary Deployment seen"));
         };
         if let Some(img) = image
-            && p.image.as_deref() != Some(img.as_str()) {
-                return Err(self.fail(
-                    &format!("primary image {when}"),
-                    format!("primary image {img}"),
-                    format!("primary image {}", p.image.as_deref().unwrap_or("(none)")),
-                ));
-            }
+            && p.image.as_deref() != Some(img.as_str())
+        {
+            return Err(self.fail(
+                &format!("primary image {when}"),
+                format!("primary image {img}"),
+                format!("primary image {}", p.image.as_deref().unwrap_or("(none)")),
+            ));
+        }
         if let Some((k, v)) = env {
             let got = p.env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
             if got.as_deref() != Some(v.as_str()) {
@@ -198,7 +211,8 @@ fn fmt_weights(ws: &[f64]) -> String {
 pub fn assert_promotes(t: &Timeline, exp: &CanaryExpectation) -> Result<(), AssertionFailure> {
     let c = Checker { t };
     let rollout = c.rollout()?;
-    let seen: Vec<f64> = dedup_f(rollout.iter().filter(|r| r.phase == Phase::Progressing && r.canary_weight > 0.0).map(|r| r.canary_weight));
+    let seen: Vec<f64> =
+        dedup_f(rollout.iter().filter(|r| r.phase == Phase::Progressing && r.canary_weight > 0.0).map(|r| r.canary_weight));
     let want = exp.expected_weights();
     if seen != want {
         return Err(c.fail(
@@ -218,7 +232,11 @@ pub fn assert_promotes(t: &Timeline, exp: &CanaryExpectation) -> Result<(), Asse
     let last_progressing = rollout.iter().rposition(|r| r.phase == Phase::Progressing).unwrap_or(0);
     if !rollout[last_progressing..].iter().any(|r| matches!(r.phase, Phase::Promoting | Phase::Finalising)) {
         let phases = dedup(rollout.iter().map(|r| r.phase.to_string()));
-        return Err(c.fail("no promotion after the analysis", "Progressing → Promoting/Finalising → Succeeded", format!("phases {}", phases.join(" → "))));
+        return Err(c.fail(
+            "no promotion after the analysis",
+            "Progressing → Promoting/Finalising → Succeeded",
+            format!("phases {}", phases.join(" → ")),
+        ));
     }
     c.final_phase(rollout, Phase::Succeeded)?;
     c.back_to_primary(rollout)?;
@@ -253,7 +271,11 @@ pub fn assert_fails_and_rolls_back(t: &Timeline, exp: &RollbackExpectation) -> R
     c.back_to_primary(rollout)?;
     let primaries = dedup(rollout.iter().filter_map(|r| r.primary.as_ref()).map(|p| format!("{p:?}")));
     if primaries.len() > 1 {
-        return Err(c.fail("primary changed during a failed rollout", "primary spec unchanged", format!("primary specs {}", primaries.join(" → "))));
+        return Err(c.fail(
+            "primary changed during a failed rollout",
+            "primary spec unchanged",
+            format!("primary specs {}", primaries.join(" → ")),
+        ));
     }
     c.primary_has(rollout, &exp.old_image, &exp.old_env, "after rollback")
 }
@@ -264,12 +286,14 @@ pub fn assert_ab_promotes(t: &Timeline, exp: &AbExpectation) -> Result<(), Asser
     let c = Checker { t };
     let rollout = c.rollout()?;
     let routes: Vec<String> = dedup(rollout.iter().filter_map(|r| r.routed.as_ref()).map(|r| r.to_string()));
-    let header_rows: Vec<&Row> = rollout
-        .iter()
-        .filter(|r| r.routed.as_ref().and_then(|x| x.header_match.as_deref()) == Some(exp.header.as_str()))
-        .collect();
+    let header_rows: Vec<&Row> =
+        rollout.iter().filter(|r| r.routed.as_ref().and_then(|x| x.header_match.as_deref()) == Some(exp.header.as_str())).collect();
     if header_rows.is_empty() {
-        return Err(c.fail("header route never set", format!("requests with {} routed to the canary", exp.header), format!("routes {}", routes.join(" → "))));
+        return Err(c.fail(
+            "header route never set",
+            format!("requests with {} routed to the canary", exp.header),
+            format!("routes {}", routes.join(" → ")),
+        ));
     }
     if let Some(r) = header_rows.iter().find(|r| r.routed.as_ref().map(|x| x.canary > 0.0).unwrap_or(false)) {
         return Err(c.fail(
@@ -280,7 +304,11 @@ pub fn assert_ab_promotes(t: &Timeline, exp: &AbExpectation) -> Result<(), Asser
     }
     let max_iter = rollout.iter().map(|r| r.iterations).max().unwrap_or(0);
     if max_iter < exp.iterations {
-        return Err(c.fail("A/B iterations incomplete", format!("status.iterations reaching {}", exp.iterations), format!("at most {max_iter}")));
+        return Err(c.fail(
+            "A/B iterations incomplete",
+            format!("status.iterations reaching {}", exp.iterations),
+            format!("at most {max_iter}"),
+        ));
     }
     c.final_phase(rollout, Phase::Succeeded)?;
     c.back_to_primary(rollout)?;

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use futures::{StreamExt, stream::BoxStream};
+use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::Client;
 use serde_json::Value;
 
-use super::{routing_for, CanaryError, RoutingKind, Timeline, TimelineBuilder};
+use super::{CanaryError, RoutingKind, Timeline, TimelineBuilder, routing_for};
 
 /// What to observe.
 #[derive(Debug, Clone)]
@@ -102,10 +102,11 @@ pub fn header_route_active(t: &Timeline) -> bool {
 pub async fn observe_until(client: &Client, req: &ObserveRequest, done: impl Fn(&Timeline) -> bool) -> Result<Timeline, CanaryError> {
     let key = format!("{}/{}", req.namespace, req.name);
     let canaries: Api<DynamicObject> = Api::namespaced_with(client.clone(), &req.namespace, &canary_resource());
-    let canary = canaries
-        .get(&req.name)
-        .await
-        .map_err(|source| CanaryError::Kube { canary: key.clone(), action: "reading the Canary".into(), source })?;
+    let canary = canaries.get(&req.name).await.map_err(|source| CanaryError::Kube {
+        canary: key.clone(),
+        action: "reading the Canary".into(),
+        source,
+    })?;
     let canary_json = serde_json::to_value(&canary).map_err(|e| CanaryError::Shape(e.to_string()))?;
     let target = canary_json.pointer("/spec/targetRef/name").and_then(Value::as_str).unwrap_or(&req.name).to_string();
     let apex = canary_json.pointer("/spec/service/name").and_then(Value::as_str).unwrap_or(&target).to_string();
@@ -164,7 +165,9 @@ pub async fn observe_until(client: &Client, req: &ObserveRequest, done: impl Fn(
         match tokio::time::timeout_at(settle_until.unwrap_or(until), merged.next()).await {
             Err(_) if settle_until.is_some() => return Ok(builder.timeline()),
             Err(_) => {
-                return Err(builder.timeout(req.deadline.as_secs(), last_error.as_deref().map(|e| format!("last watch error: {e}")).as_deref()));
+                return Err(
+                    builder.timeout(req.deadline.as_secs(), last_error.as_deref().map(|e| format!("last watch error: {e}")).as_deref())
+                );
             }
             Ok(None) if settle_until.is_some() => return Ok(builder.timeline()),
             Ok(None) => return Err(builder.incomplete()),

@@ -16,17 +16,27 @@ pub const SETTLE: Duration = Duration::seconds(2);
 /// Read a `.jsonl` recording: one JSON object per non-blank line.
 pub fn load(path: &Path) -> Result<Vec<Value>, CanaryError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CanaryError::Recording { file: file.clone(), line: 0, message: format!("cannot read: {e}") })?;
+    let text = std::fs::read_to_string(path).map_err(|e| CanaryError::Recording {
+        file: file.clone(),
+        line: 0,
+        message: format!("cannot read: {e}"),
+    })?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(line)
-            .map_err(|e| CanaryError::Recording { file: file.clone(), line: i + 1, message: format!("not a JSON object: {e}") })?;
+        let v: Value = serde_json::from_str(line).map_err(|e| CanaryError::Recording {
+            file: file.clone(),
+            line: i + 1,
+            message: format!("not a JSON object: {e}"),
+        })?;
         if !v.is_object() || v.get("kind").is_none() {
-            return Err(CanaryError::Recording { file: file.clone(), line: i + 1, message: "expected a Kubernetes object with `kind`".into() });
+            return Err(CanaryError::Recording {
+                file: file.clone(),
+                line: i + 1,
+                message: "expected a Kubernetes object with `kind`".into(),
+            });
         }
         out.push(v);
     }
@@ -66,9 +76,10 @@ pub fn replay_until(
             }
         }
         if let (Some(d), Some(s), Some(at)) = (deadline, start, at)
-            && at - s > d {
-                return Err(b.timeout(d.num_seconds().max(0) as u64, None));
-            }
+            && at - s > d
+        {
+            return Err(b.timeout(d.num_seconds().max(0) as u64, None));
+        }
         b.observe(obj, None)?;
         if start.is_none() {
             start = b.timeline().rows.first().map(|r| r.at);
@@ -90,6 +101,12 @@ pub fn replay_until(
 }
 
 /// [`load`] + [`replay`].
-pub fn replay_file(path: &Path, namespace: &str, name: &str, default_provider: &str, deadline: Option<Duration>) -> Result<Timeline, CanaryError> {
+pub fn replay_file(
+    path: &Path,
+    namespace: &str,
+    name: &str,
+    default_provider: &str,
+    deadline: Option<Duration>,
+) -> Result<Timeline, CanaryError> {
     replay(&load(path)?, namespace, name, default_provider, deadline)
 }

@@ -23,7 +23,10 @@ impl ClusterBackend for Existing {
         let text = std::fs::read_to_string(&path).map_err(|source| ClusterError::Io { path: path.clone(), source })?;
         let target = Target { kubeconfig: Some(path.clone()), context: spec.context.clone() };
         live::probe(&target, Duration::from_secs(10)).await.map_err(|e| ClusterError::Invalid(e.to_string()))?;
-        let api_url = live::config(&target).await.map(|c| c.cluster_url.to_string()).unwrap_or_else(|_| kubeconfig::server_of(&text).unwrap_or_default());
+        let api_url = live::config(&target)
+            .await
+            .map(|c| c.cluster_url.to_string())
+            .unwrap_or_else(|_| kubeconfig::server_of(&text).unwrap_or_default());
         let handle = ClusterHandle {
             name: spec.name.clone(),
             backend: BackendKind::Existing,
@@ -49,7 +52,10 @@ impl ClusterBackend for Existing {
     async fn delete(&self, name: &str) -> Result<DeleteReport, ClusterError> {
         // Forget it, never delete it.
         super::remove_state(name)?;
-        Err(ClusterError::NotOwned { name: name.to_string(), why: "it is an existing cluster the harness only used; its record was removed".to_string() })
+        Err(ClusterError::NotOwned {
+            name: name.to_string(),
+            why: "it is an existing cluster the harness only used; its record was removed".to_string(),
+        })
     }
 
     async fn exists(&self, name: &str) -> Result<bool, ClusterError> {

@@ -1,7 +1,7 @@
 //! k3d through its CLI, with `clusters/k3d.yaml`. Node containers get the harness labels
 //! (`--runtime-label`), so `reap` finds them too.
 
-use super::{run_cli, BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterInfo, ClusterSpec, DeleteReport};
+use super::{BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterInfo, ClusterSpec, DeleteReport, run_cli};
 use crate::kubeconfig;
 use crate::labels;
 use crate::tools::{self, Tool};
@@ -56,7 +56,8 @@ impl ClusterBackend for K3d {
         let api_url = kubeconfig::server_of(&raw)?.replace("0.0.0.0", "127.0.0.1");
         let kc = kubeconfig::rewrite(&raw, &api_url, &spec.name)?;
         // k3d adds host.k3d.internal to every node for reaching the host.
-        let handle = ClusterHandle::created_now(&spec.name, BackendKind::K3d, api_url, "host.k3d.internal".to_string(), spec.ingress_http_port);
+        let handle =
+            ClusterHandle::created_now(&spec.name, BackendKind::K3d, api_url, "host.k3d.internal".to_string(), spec.ingress_http_port);
         super::save_state(&handle, &kc)?;
         Ok(handle)
     }

@@ -100,10 +100,18 @@ impl K3s {
             })
             .await
             .map_err(DockerError::api(format!("creating network {net}")))?;
-        let net_info = docker.inspect_network(&net, None::<InspectNetworkOptions>).await.map_err(DockerError::api(format!("inspecting network {net}")))?;
+        let net_info = docker
+            .inspect_network(&net, None::<InspectNetworkOptions>)
+            .await
+            .map_err(DockerError::api(format!("inspecting network {net}")))?;
         let gateway = docker::network_gateway(&net_info).unwrap_or_else(|| "host.docker.internal".to_string());
 
-        let binding = |ip: &str, port: Option<u16>| Some(vec![PortBinding { host_ip: Some(ip.to_string()), host_port: Some(port.map(|p| p.to_string()).unwrap_or_else(|| "0".to_string())) }]);
+        let binding = |ip: &str, port: Option<u16>| {
+            Some(vec![PortBinding {
+                host_ip: Some(ip.to_string()),
+                host_port: Some(port.map(|p| p.to_string()).unwrap_or_else(|| "0".to_string())),
+            }])
+        };
         let port_bindings = HashMap::from([
             ("6443/tcp".to_string(), binding("127.0.0.1", spec.api_port)),
             ("80/tcp".to_string(), binding("0.0.0.0", Some(spec.ingress_http_port))),
@@ -143,7 +151,10 @@ impl K3s {
                 DockerError::Api { what: format!("starting {cname}"), source: e }.into()
             }
         })?;
-        let inspect = docker.inspect_container(&cname, None::<InspectContainerOptions>).await.map_err(DockerError::api(format!("inspecting {cname}")))?;
+        let inspect = docker
+            .inspect_container(&cname, None::<InspectContainerOptions>)
+            .await
+            .map_err(DockerError::api(format!("inspecting {cname}")))?;
         if !self.running(docker, &cname).await {
             return Err(self.exited(docker, &cname, image).await);
         }
@@ -213,7 +224,9 @@ impl ClusterBackend for K3s {
             return Err(ClusterError::NotFound(name.to_string()));
         }
         if let Some(err) = report.errors.first() {
-            return Err(ClusterError::Invalid(format!("could not remove everything of {name}: {err}; retry `gitops-harness down --name {name}`")));
+            return Err(ClusterError::Invalid(format!(
+                "could not remove everything of {name}: {err}; retry `gitops-harness down --name {name}`"
+            )));
         }
         super::remove_state(name)?;
         let mut removed: Vec<String> = report.containers.iter().map(|c| format!("container {c}")).collect();

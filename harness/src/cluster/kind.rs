@@ -1,7 +1,7 @@
 //! kind through its CLI, with `clusters/kind.yaml`. kind cannot label its node containers, so
 //! ownership is the record in the harness state directory: `down` deletes only recorded clusters.
 
-use super::{run_cli, BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterInfo, ClusterSpec, DeleteReport};
+use super::{BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterInfo, ClusterSpec, DeleteReport, run_cli};
 use crate::kubeconfig;
 use crate::tools::{self, Tool};
 

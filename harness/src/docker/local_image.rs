@@ -70,10 +70,7 @@ pub async fn import(docker: &Docker, reference: &str, files: &[PathBuf], entrypo
     let err = |message: String| DockerError::LocalImage { image: reference.to_string(), message };
     let tar = rootfs_tar(files).map_err(err)?;
     let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
-    let mut changes: Vec<String> = labels::labels("test", "test-image")
-        .into_iter()
-        .map(|(k, v)| format!("LABEL {k}={v}"))
-        .collect();
+    let mut changes: Vec<String> = labels::labels("test", "test-image").into_iter().map(|(k, v)| format!("LABEL {k}={v}")).collect();
     changes.push("ENV PATH=/usr/local/bin:/usr/bin:/bin".to_string());
     if !entrypoint.is_empty() {
         let quoted: Vec<String> = entrypoint.iter().map(|c| format!("{c:?}")).collect();

@@ -7,8 +7,8 @@ use std::path::Path;
 use kube::Client;
 use serde_json::Value;
 
-use super::live::{gather, LiveState};
-use super::{compute, git_side, revision_sha, DriftError, DriftReport};
+use super::live::{LiveState, gather};
+use super::{DriftError, DriftReport, compute, git_side, revision_sha};
 use crate::render;
 use crate::repo::Repo;
 
@@ -32,7 +32,8 @@ pub fn check(repo_root: &Path, cluster_dir: Option<&Path>, live: &LiveState) -> 
             exports.insert(applied.clone(), (dir, r));
         }
         let at_revision = if behind { exports.get(&applied).map(|(_, r)| r).unwrap_or(&repo) } else { &repo };
-        let Some(fk) = at_revision.flux_kustomizations().iter().find(|k| k.key.namespace.as_deref() == Some(ns) && k.key.name == name) else {
+        let Some(fk) = at_revision.flux_kustomizations().iter().find(|k| k.key.namespace.as_deref() == Some(ns) && k.key.name == name)
+        else {
             continue;
         };
         if at_revision.local_path_of(fk).is_none() {

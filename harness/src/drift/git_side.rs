@@ -42,7 +42,9 @@ pub fn export_revision(repo: &Path, sha: &str) -> Result<tempfile::TempDir, Drif
     let tar = git(repo, &["archive", "--format=tar", sha]).map_err(|e| match e {
         DriftError::Git { dir, message } => DriftError::Git {
             dir,
-            message: format!("{message}; is revision {sha} in this working copy? Pass the copy Flux pulls from (the harness's served repo) or fetch it"),
+            message: format!(
+                "{message}; is revision {sha} in this working copy? Pass the copy Flux pulls from (the harness's served repo) or fetch it"
+            ),
         },
         other => other,
     })?;

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::discovery::{Discovery, Scope};
-use kube::Client;
 use serde_json::Value;
 
 use super::{DriftError, ObjId};
@@ -30,7 +30,9 @@ impl LiveState {
             text.lines()
                 .enumerate()
                 .filter(|(_, l)| !l.trim().is_empty())
-                .map(|(i, l)| serde_json::from_str(l).map_err(|e| DriftError::Snapshot { path: p.clone(), message: format!("line {}: {e}", i + 1) }))
+                .map(|(i, l)| {
+                    serde_json::from_str(l).map_err(|e| DriftError::Snapshot { path: p.clone(), message: format!("line {}: {e}", i + 1) })
+                })
                 .collect()
         };
         Ok(LiveState { objects: read("live.jsonl")?, kustomizations: read("kustomizations.jsonl")? })
@@ -66,7 +68,8 @@ fn to_json(obj: &DynamicObject, ar: &ApiResource) -> Value {
 /// List Kustomizations and fetch every inventory object (absent ones are simply not returned:
 /// [`super::compute`] reports them as missing).
 pub async fn gather(client: &Client) -> Result<LiveState, DriftError> {
-    let ks_ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"), "kustomizations");
+    let ks_ar =
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"), "kustomizations");
     let ks_api: Api<DynamicObject> = Api::all_with(client.clone(), &ks_ar);
     let list = ks_api
         .list(&ListParams::default())
@@ -95,24 +98,26 @@ pub async fn gather(client: &Client) -> Result<LiveState, DriftError> {
         );
         for entry in ks.pointer("/status/inventory/entries").and_then(Value::as_array).into_iter().flatten() {
             let Some(id) = entry.get("id").and_then(Value::as_str) else { continue };
-            let inv = ObjId::from_inventory(id).ok_or_else(|| DriftError::BadInventoryId { kustomization: key.clone(), id: id.to_string() })?;
-            let (ar, scope) = kinds
-                .get(&(inv.group.clone(), inv.kind.clone()))
-                .ok_or_else(|| DriftError::UnknownKind { kustomization: key.clone(), group: inv.group.clone(), kind: inv.kind.clone() })?;
+            let inv =
+                ObjId::from_inventory(id).ok_or_else(|| DriftError::BadInventoryId { kustomization: key.clone(), id: id.to_string() })?;
+            let (ar, scope) = kinds.get(&(inv.group.clone(), inv.kind.clone())).ok_or_else(|| DriftError::UnknownKind {
+                kustomization: key.clone(),
+                group: inv.group.clone(),
+                kind: inv.kind.clone(),
+            })?;
             let api: Api<DynamicObject> = match scope {
                 Scope::Namespaced => Api::namespaced_with(client.clone(), &inv.namespace, ar),
                 Scope::Cluster => Api::all_with(client.clone(), ar),
             };
-            let got = api
-                .get_opt(&inv.name)
-                .await
-                .map_err(|source| DriftError::Kube { action: format!("reading {inv}"), source })?;
+            let got = api.get_opt(&inv.name).await.map_err(|source| DriftError::Kube { action: format!("reading {inv}"), source })?;
             if let Some(obj) = got {
                 let v = to_json(&obj, ar);
-                if inv.group == "flagger.app" && inv.kind == "Canary"
-                    && let Some(t) = v.pointer("/spec/targetRef/name").and_then(Value::as_str) {
-                        primaries.push((inv.namespace.clone(), format!("{t}-primary")));
-                    }
+                if inv.group == "flagger.app"
+                    && inv.kind == "Canary"
+                    && let Some(t) = v.pointer("/spec/targetRef/name").and_then(Value::as_str)
+                {
+                    primaries.push((inv.namespace.clone(), format!("{t}-primary")));
+                }
                 objects.push(v);
             }
         }
@@ -120,10 +125,8 @@ pub async fn gather(client: &Client) -> Result<LiveState, DriftError> {
     let deploy_ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", "Deployment"), "deployments");
     for (ns, name) in primaries {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &deploy_ar);
-        let got = api
-            .get_opt(&name)
-            .await
-            .map_err(|source| DriftError::Kube { action: format!("reading Deployment {ns}/{name}"), source })?;
+        let got =
+            api.get_opt(&name).await.map_err(|source| DriftError::Kube { action: format!("reading Deployment {ns}/{name}"), source })?;
         if let Some(obj) = got {
             objects.push(to_json(&obj, &deploy_ar));
         }

@@ -3,7 +3,7 @@
 
 use anyhow::anyhow;
 use gitops_harness::abtest::{self, AbRequest, Identify, Marker};
-use gitops_harness::canary::live::{header_route_active, observe_until, ObserveRequest};
+use gitops_harness::canary::live::{ObserveRequest, header_route_active, observe_until};
 use gitops_harness::gitops_change::{self, Change, Edit};
 use gitops_harness::yaml_edit::{ContainerSel, DocSelector};
 
@@ -31,7 +31,9 @@ fn faces_gui_header_routing(world: &World) -> anyhow::Result<()> {
         }],
         message: format!("suites: faces-gui COLOR={color}"),
     };
-    world.block_on(gitops_change::drive(&world.client, &served, &change, &world.apps_kustomization(), world::APPLY_DEADLINE)).map_err(|e| anyhow!("{e}"))?;
+    world
+        .block_on(gitops_change::drive(&world.client, &served, &change, &world.apps_kustomization(), world::APPLY_DEADLINE))
+        .map_err(|e| anyhow!("{e}"))?;
     // Wait (watching, bounded by our deadline) until the header route is in place: Flagger adds
     // it one analysis tick after the canary turns Progressing.
     let observe = ObserveRequest::new(world::FACES_NS, "faces-gui", world::ROLLOUT_DEADLINE);

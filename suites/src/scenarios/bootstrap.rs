@@ -1,6 +1,6 @@
 //! `bootstrap::*`: the repo bootstrapped by the harness reaches all-Ready.
 
-use anyhow::{bail, Context as _};
+use anyhow::{Context as _, bail};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 
 use crate::runner::Scenario;
@@ -15,25 +15,16 @@ pub const ALL_READY: Scenario = Scenario {
 };
 
 fn all_ready(world: &World) -> anyhow::Result<()> {
-    let kinds = [
-        ("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
-        ("helm.toolkit.fluxcd.io", "v2", "HelmRelease"),
-    ];
+    let kinds = [("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"), ("helm.toolkit.fluxcd.io", "v2", "HelmRelease")];
     let mut not_ready = Vec::new();
     let mut seen = 0usize;
     for (group, version, kind) in kinds {
         let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
         let api: Api<DynamicObject> = Api::all_with(world.client.clone(), &ar);
-        let list = world
-            .block_on(api.list(&ListParams::default()))
-            .with_context(|| format!("listing {kind}s ({group}/{version})"))?;
+        let list = world.block_on(api.list(&ListParams::default())).with_context(|| format!("listing {kind}s ({group}/{version})"))?;
         for obj in list.items {
             seen += 1;
-            let name = format!(
-                "{kind} {}/{}",
-                obj.metadata.namespace.as_deref().unwrap_or(""),
-                obj.metadata.name.as_deref().unwrap_or("")
-            );
+            let name = format!("{kind} {}/{}", obj.metadata.namespace.as_deref().unwrap_or(""), obj.metadata.name.as_deref().unwrap_or(""));
             let (ready, message) = ready_condition(&obj);
             if !ready {
                 not_ready.push(format!("{name}: {message}"));
@@ -53,10 +44,7 @@ fn all_ready(world: &World) -> anyhow::Result<()> {
 fn ready_condition(obj: &DynamicObject) -> (bool, String) {
     let status = obj.data.get("status");
     let generation = obj.metadata.generation.unwrap_or(0);
-    let observed = status
-        .and_then(|s| s.get("observedGeneration"))
-        .and_then(|g| g.as_i64())
-        .unwrap_or(-1);
+    let observed = status.and_then(|s| s.get("observedGeneration")).and_then(|g| g.as_i64()).unwrap_or(-1);
     let cond = status
         .and_then(|s| s.get("conditions"))
         .and_then(|c| c.as_array())

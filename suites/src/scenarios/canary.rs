@@ -2,9 +2,9 @@
 //! (DEMO.md: `ERROR_FRACTION` 75 fails the rollout, 20 passes it).
 
 use anyhow::anyhow;
-use gitops_harness::canary::assert::{assert_fails_and_rolls_back, assert_promotes, CanaryExpectation, RollbackExpectation};
-use gitops_harness::canary::live::{change_and_observe, ObserveRequest};
 use gitops_harness::canary::Timeline;
+use gitops_harness::canary::assert::{CanaryExpectation, RollbackExpectation, assert_fails_and_rolls_back, assert_promotes};
+use gitops_harness::canary::live::{ObserveRequest, change_and_observe};
 use gitops_harness::gitops_change::{Change, Committed, Edit};
 use gitops_harness::yaml_edit::{ContainerSel, DocSelector, YamlEditor};
 

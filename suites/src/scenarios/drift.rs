@@ -28,9 +28,7 @@ pub const MANUAL_EDIT: Scenario = Scenario {
 
 fn report(world: &World) -> anyhow::Result<drift::DriftReport> {
     let served = world.served()?;
-    world
-        .block_on(drift::check_cluster(&world.client, served.path(), Some(Path::new(world::CLUSTER_DIR))))
-        .map_err(|e| anyhow!("{e}"))
+    world.block_on(drift::check_cluster(&world.client, served.path(), Some(Path::new(world::CLUSTER_DIR)))).map_err(|e| anyhow!("{e}"))
 }
 
 fn after_failed_canary(world: &World) -> anyhow::Result<()> {

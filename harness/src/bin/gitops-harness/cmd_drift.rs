@@ -67,7 +67,10 @@ pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
         bail!("repository {} is not a directory; pass --repo with the served working copy", crate::display_path(&args.repo).display());
     }
     if git_side::head(&args.repo).is_none() && args.format == crate::Format::Human {
-        eprintln!("note: {} is not a git working copy: revision drift is not checked, manifests are built from the files as they are", args.repo.display());
+        eprintln!(
+            "note: {} is not a git working copy: revision drift is not checked, manifests are built from the files as they are",
+            args.repo.display()
+        );
     }
     let live = gather_live(&args)?;
     let report = drift::check(&args.repo, args.cluster_dir.as_deref(), &live)?;

@@ -72,7 +72,10 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         None => {
             embedded = gitops_harness::embedded::default_repo().context("extracting the embedded gitops-linkerd repo")?;
             eprintln!("using the embedded gitops-linkerd repo (pass --repo to use yours)");
-            (embedded.path().to_path_buf(), Some(args.cluster_dir.clone().unwrap_or_else(|| gitops_harness::embedded::DEFAULT_CLUSTER_DIR.into())))
+            (
+                embedded.path().to_path_buf(),
+                Some(args.cluster_dir.clone().unwrap_or_else(|| gitops_harness::embedded::DEFAULT_CLUSTER_DIR.into())),
+            )
         }
     };
     let req = UpRequest {
