@@ -81,21 +81,7 @@ pub struct GitDir {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String, ChangeError> {
-    let out = duct::cmd("git", args)
-        .dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .map_err(|e| ChangeError::Git { dir: dir.to_path_buf(), message: format!("cannot run git: {e}; install git") })?;
-    if !out.status.success() {
-        return Err(ChangeError::Git {
-            dir: dir.to_path_buf(),
-            message: format!("`git {}` failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    crate::git::run_text(dir, args).map_err(|e| ChangeError::Git { dir: dir.to_path_buf(), message: e.to_string() })
 }
 
 impl GitDir {

@@ -79,22 +79,10 @@ pub struct ServedRepo {
 }
 
 fn git_in(dir: &Path, args: &[&str]) -> Result<String, GitServerError> {
-    let out = duct::cmd("git", args)
-        .dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .map_err(|e| GitServerError::GitMissing(e.to_string()))?;
-    if !out.status.success() {
-        return Err(GitServerError::Git {
-            dir: dir.to_path_buf(),
-            args: args.join(" "),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    crate::git::run_text(dir, args).map_err(|e| match e {
+        crate::git::GitCliError::Missing(m) => GitServerError::GitMissing(m),
+        crate::git::GitCliError::Failed { args, stderr } => GitServerError::Git { dir: dir.to_path_buf(), args, stderr },
+    })
 }
 
 fn copy_repo(src: &Path, dst: &Path) -> Result<(), GitServerError> {

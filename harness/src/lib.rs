@@ -18,6 +18,7 @@ pub mod bootstrap;
 pub mod certs;
 pub mod cluster;
 pub mod docker;
+pub mod git;
 pub mod gitserver;
 pub mod kubeconfig;
 pub mod labels;

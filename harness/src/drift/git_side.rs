@@ -6,20 +6,7 @@ use std::path::{Path, PathBuf};
 use super::DriftError;
 
 fn git(dir: &Path, args: &[&str]) -> Result<Vec<u8>, DriftError> {
-    let out = duct::cmd("git", args)
-        .dir(dir)
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .run()
-        .map_err(|e| DriftError::Git { dir: dir.to_path_buf(), message: format!("cannot run git: {e}; install git") })?;
-    if !out.status.success() {
-        return Err(DriftError::Git {
-            dir: dir.to_path_buf(),
-            message: format!("`git {}`: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()),
-        });
-    }
-    Ok(out.stdout)
+    crate::git::run(dir, args).map_err(|e| DriftError::Git { dir: dir.to_path_buf(), message: e.to_string() })
 }
 
 /// The commit checked out in `repo` (None when `repo` is not the top of a git working copy: a
