@@ -171,6 +171,17 @@ pub enum Edit {
 }
 
 impl Edit {
+    /// Set (or add) env var `name` of `container` in Deployment `deployment` of `file`.
+    pub fn deployment_env(file: impl Into<PathBuf>, deployment: &str, container: &str, name: &str, value: &str) -> Edit {
+        Edit::Env {
+            file: file.into(),
+            doc: DocSelector::object("Deployment", deployment),
+            container: ContainerSel::Name(container.to_string()),
+            name: name.to_string(),
+            value: value.to_string(),
+        }
+    }
+
     fn file(&self) -> &Path {
         match self {
             Edit::Set { file, .. } | Edit::ImageTag { file, .. } | Edit::Env { file, .. } | Edit::HelmValue { file, .. } => file,

@@ -6,7 +6,6 @@ use std::time::Duration;
 use gitops_harness::canary::live::{ObserveRequest, ScenarioError, change_and_observe};
 use gitops_harness::gitops_change::{Change, ChangeError, Edit, ObjRef};
 use gitops_harness::gitserver::ServedRepo;
-use gitops_harness::yaml_edit::{ContainerSel, DocSelector};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_that_edits_nothing_is_reported_and_the_observer_stopped() {
@@ -18,13 +17,7 @@ async fn a_change_that_edits_nothing_is_reported_and_the_observer_stopped() {
     // Nothing listens there: the observer would fail, but the git side fails first.
     let client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap();
     let change = Change {
-        edits: vec![Edit::Env {
-            file: "apps/faces/faces.yaml".into(),
-            doc: DocSelector::object("Deployment", "face"),
-            container: ContainerSel::Name("face".into()),
-            name: "ERROR_FRACTION".into(),
-            value: "0".into(),
-        }],
+        edits: vec![Edit::deployment_env("apps/faces/faces.yaml", "face", "face", "ERROR_FRACTION", "0")],
         message: "no-op".into(),
     };
     let err = change_and_observe(
@@ -60,7 +53,7 @@ mod happy_path {
     use gitops_harness::canary::replay::load;
     use gitops_harness::gitops_change::{Change, Edit, ObjRef};
     use gitops_harness::gitserver::ServedRepo;
-    use gitops_harness::yaml_edit::{ContainerSel, DocSelector};
+
     use serde_json::{Value, json};
 
     struct Fake {
@@ -173,13 +166,7 @@ mod happy_path {
         let client = kube::Client::try_from(kube::Config::new(format!("http://{addr}").parse().unwrap())).unwrap();
 
         let change = Change {
-            edits: vec![Edit::Env {
-                file: "apps/faces/faces.yaml".into(),
-                doc: DocSelector::object("Deployment", "face"),
-                container: ContainerSel::Name("face".into()),
-                name: "ERROR_FRACTION".into(),
-                value: "75".into(),
-            }],
+            edits: vec![Edit::deployment_env("apps/faces/faces.yaml", "face", "face", "ERROR_FRACTION", "75")],
             message: "Force ERROR_FRACTION for face to 75%".into(),
         };
         // Flux "fetches" whatever the served repo's head is when it is asked.

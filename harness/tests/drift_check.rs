@@ -7,7 +7,6 @@ use gitops_harness::drift::live::LiveState;
 use gitops_harness::drift::{DriftKind, check};
 use gitops_harness::gitops_change::{Change, Edit, apply_and_commit};
 use gitops_harness::gitserver::ServedRepo;
-use gitops_harness::yaml_edit::{ContainerSel, DocSelector};
 
 #[test]
 fn failed_canary_in_the_served_repo_is_rollback_drift() {
@@ -17,13 +16,7 @@ fn failed_canary_in_the_served_repo_is_rollback_drift() {
     let c = apply_and_commit(
         &served,
         &Change {
-            edits: vec![Edit::Env {
-                file: "apps/faces/faces.yaml".into(),
-                doc: DocSelector::object("Deployment", "face"),
-                container: ContainerSel::Name("face".into()),
-                name: "ERROR_FRACTION".into(),
-                value: "75".into(),
-            }],
+            edits: vec![Edit::deployment_env("apps/faces/faces.yaml", "face", "face", "ERROR_FRACTION", "75")],
             message: "Force ERROR_FRACTION for face to 75%".into(),
         },
     )

@@ -8,7 +8,7 @@ use gitops_harness::drift::git_side::{export_revision, head};
 use gitops_harness::drift::{DriftKind, compute};
 use gitops_harness::gitops_change::{Change, Edit, GitDir, apply_and_commit};
 use gitops_harness::render::render_dir;
-use gitops_harness::yaml_edit::{ContainerSel, DocSelector, parse_all};
+use gitops_harness::yaml_edit::parse_all;
 use serde_json::Value;
 
 fn git(dir: &Path, args: &[&str]) {
@@ -51,13 +51,7 @@ fn applied_revision_is_rendered_not_the_head() {
     let c = apply_and_commit(
         &repo,
         &Change {
-            edits: vec![Edit::Env {
-                file: "apps/faces/faces.yaml".into(),
-                doc: DocSelector::object("Deployment", "face"),
-                container: ContainerSel::Name("face".into()),
-                name: "ERROR_FRACTION".into(),
-                value: "75".into(),
-            }],
+            edits: vec![Edit::deployment_env("apps/faces/faces.yaml", "face", "face", "ERROR_FRACTION", "75")],
             message: "ERROR_FRACTION 75".into(),
         },
     )

@@ -8,7 +8,6 @@ use std::process::Command;
 
 use gitops_harness::gitops_change::{Change, Edit, apply_and_commit};
 use gitops_harness::gitserver::{GitServer, ServedRepo};
-use gitops_harness::yaml_edit::{ContainerSel, DocSelector};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git").args(args).current_dir(dir).env("GIT_TERMINAL_PROMPT", "0").output().expect("git is installed");
@@ -25,13 +24,7 @@ async fn change_reaches_a_clone_through_the_git_server() {
     let server = GitServer::start(&served, "127.0.0.1:0".parse::<SocketAddr>().unwrap()).await.unwrap();
 
     let change = Change {
-        edits: vec![Edit::Env {
-            file: "apps/faces/faces.yaml".into(),
-            doc: DocSelector::object("Deployment", "face"),
-            container: ContainerSel::Name("face".into()),
-            name: "ERROR_FRACTION".into(),
-            value: "20".into(),
-        }],
+        edits: vec![Edit::deployment_env("apps/faces/faces.yaml", "face", "face", "ERROR_FRACTION", "20")],
         message: "Force ERROR_FRACTION for face to 20%".into(),
     };
     let committed = tokio::task::block_in_place(|| apply_and_commit(&served, &change).map_err(|e| e.to_string())).unwrap();

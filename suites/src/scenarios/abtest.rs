@@ -5,7 +5,6 @@ use anyhow::anyhow;
 use gitops_harness::abtest::{self, AbRequest, Identify, Marker};
 use gitops_harness::canary::live::{ObserveRequest, header_route_active, observe_until};
 use gitops_harness::gitops_change::{self, Change, Edit};
-use gitops_harness::yaml_edit::{ContainerSel, DocSelector};
 
 use crate::runner::Scenario;
 use crate::world::{self, World};
@@ -22,13 +21,7 @@ fn faces_gui_header_routing(world: &World) -> anyhow::Result<()> {
     let served = world.served()?;
     let color = format!("lightcyan{}", std::process::id() % 1000);
     let change = Change {
-        edits: vec![Edit::Env {
-            file: world::faces_gui_file().to_path_buf(),
-            doc: DocSelector::object("Deployment", "faces-gui"),
-            container: ContainerSel::Name("faces-gui".into()),
-            name: "COLOR".into(),
-            value: color.clone(),
-        }],
+        edits: vec![Edit::deployment_env(world::faces_gui_file().to_path_buf(), "faces-gui", "faces-gui", "COLOR", &color)],
         message: format!("suites: faces-gui COLOR={color}"),
     };
     world

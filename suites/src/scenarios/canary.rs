@@ -6,7 +6,7 @@ use gitops_harness::canary::Timeline;
 use gitops_harness::canary::assert::{CanaryExpectation, RollbackExpectation, assert_fails_and_rolls_back, assert_promotes};
 use gitops_harness::canary::live::{ObserveRequest, change_and_observe};
 use gitops_harness::gitops_change::{Change, Committed, Edit};
-use gitops_harness::yaml_edit::{ContainerSel, DocSelector, YamlEditor};
+use gitops_harness::yaml_edit::{DocSelector, YamlEditor};
 
 use crate::runner::Scenario;
 use crate::world::{self, World};
@@ -41,13 +41,7 @@ pub fn current_error_fraction(world: &World) -> anyhow::Result<String> {
 pub fn set_face_error_fraction(world: &World, value: &str) -> anyhow::Result<(Committed, Timeline)> {
     let served = world.served()?;
     let change = Change {
-        edits: vec![Edit::Env {
-            file: world::faces_file().to_path_buf(),
-            doc: DocSelector::object("Deployment", "face"),
-            container: ContainerSel::Name("face".into()),
-            name: "ERROR_FRACTION".into(),
-            value: value.into(),
-        }],
+        edits: vec![Edit::deployment_env(world::faces_file().to_path_buf(), "face", "face", "ERROR_FRACTION", value)],
         message: format!("suites: face ERROR_FRACTION={value}"),
     };
     let observe = ObserveRequest::new(world::FACES_NS, "face", world::ROLLOUT_DEADLINE);
