@@ -2,26 +2,16 @@
 //! (../shared/reference/crds): each Canary / TrafficSplit / HTTPRoute line validates against its
 //! version's openAPIV3Schema, and carries no field the API server would prune.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use serde::Deserialize as _;
 use serde_json::Value;
 
-fn shared_reference() -> PathBuf {
-    let p = std::env::var_os("GITOPS_HARNESS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference"));
-    assert!(
-        p.is_dir(),
-        "shared reference material not found at {}: clone the repo with `shared/` beside it or set GITOPS_HARNESS_SHARED",
-        p.display()
-    );
-    p
-}
-
 /// All CRDs under reference/crds, Helm template lines (`{{ ... }}`) stripped.
 fn crds() -> Vec<Value> {
-    let dir = shared_reference().join("crds");
+    let dir = common::shared_reference().join("crds");
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).unwrap() {
         let p = entry.unwrap().path();

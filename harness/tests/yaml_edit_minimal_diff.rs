@@ -1,28 +1,18 @@
 //! Minimal-diff YAML edits on realistic files: the diff must be exactly the changed line(s).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use gitops_harness::yaml_edit::{ContainerSel, DocSelector, EditError, YamlEditor, changed_lines};
 
-fn shared_reference() -> PathBuf {
-    let p = std::env::var_os("GITOPS_HARNESS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference"));
-    assert!(
-        p.is_dir(),
-        "shared reference material not found at {}: clone the repo with `shared/` beside it or set GITOPS_HARNESS_SHARED",
-        p.display()
-    );
-    p
-}
-
 fn faces_yaml() -> YamlEditor {
-    let root = shared_reference().join("faces-demo-0.8.0");
+    let root = common::shared_reference().join("faces-demo-0.8.0");
     YamlEditor::open(&root, Path::new("k8s/01-base/faces.yaml")).expect("read faces.yaml")
 }
 
 fn faces_sync_yaml() -> YamlEditor {
-    let root = shared_reference().join("gitops-linkerd");
+    let root = common::shared_reference().join("gitops-linkerd");
     YamlEditor::open(&root, Path::new("apps/faces/faces-sync.yaml")).expect("read faces-sync.yaml")
 }
 
@@ -53,9 +43,9 @@ fn env_value_of_one_deployment_changes_one_line() {
 fn original(ed: &YamlEditor) -> String {
     // Re-read what the editor started from: the reference file is read-only and unchanged.
     let p = if ed.file().ends_with("faces.yaml") {
-        shared_reference().join("faces-demo-0.8.0").join(ed.file())
+        common::shared_reference().join("faces-demo-0.8.0").join(ed.file())
     } else {
-        shared_reference().join("gitops-linkerd").join(ed.file())
+        common::shared_reference().join("gitops-linkerd").join(ed.file())
     };
     std::fs::read_to_string(p).unwrap()
 }
@@ -85,7 +75,7 @@ fn image_tag_by_container_name_and_by_repo() {
         vec!["-        image: dwflynn/faces-service:0.8.0", "+        image: dwflynn/faces-service:0.8.1"]
     );
     let mut ed = faces_yaml();
-    let gui_root = shared_reference().join("faces-demo-0.8.0");
+    let gui_root = common::shared_reference().join("faces-demo-0.8.0");
     let mut gui = YamlEditor::open(&gui_root, Path::new("k8s/01-base/faces-gui.yaml")).unwrap();
     let before = gui.text().to_string();
     gui.set_image_tag(&DocSelector::object("Deployment", "faces-gui"), &ContainerSel::ImageRepo("dwflynn/faces-gui".into()), "0.9.0")
@@ -123,7 +113,7 @@ fn missing_env_var_is_appended_in_the_list_style_of_the_file() {
 
 #[test]
 fn env_list_is_created_when_the_container_has_none() {
-    let root = shared_reference().join("faces-demo-0.8.0");
+    let root = common::shared_reference().join("faces-demo-0.8.0");
     let mut gui = YamlEditor::open(&root, Path::new("k8s/01-base/faces-gui.yaml")).unwrap();
     let before = gui.text().to_string();
     gui.set_env(&DocSelector::object("Deployment", "faces-gui"), &name("faces-gui"), "COLOR", "lightcyan").unwrap();
@@ -145,7 +135,7 @@ fn value_inside_an_inline_kustomize_patch() {
 
 #[test]
 fn helm_values_existing_and_new_keys() {
-    let root = shared_reference().join("gitops-linkerd");
+    let root = common::shared_reference().join("gitops-linkerd");
     let mut ed = YamlEditor::open(&root, Path::new("infrastructure/flagger/release.yaml")).unwrap();
     let before = ed.text().to_string();
     let hr = DocSelector::object("HelmRelease", "flagger");
@@ -293,7 +283,7 @@ fn errors_name_file_document_path_and_what_was_found() {
 fn save_writes_only_the_edit() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("k8s")).unwrap();
-    let src = shared_reference().join("faces-demo-0.8.0/k8s/01-base/faces.yaml");
+    let src = common::shared_reference().join("faces-demo-0.8.0/k8s/01-base/faces.yaml");
     std::fs::copy(&src, dir.path().join("k8s/faces.yaml")).unwrap();
     let mut ed = YamlEditor::open(dir.path(), Path::new("k8s/faces.yaml")).unwrap();
     ed.set_env(&DocSelector::object("Deployment", "color"), &name("color"), "ERROR_FRACTION", "75").unwrap();
