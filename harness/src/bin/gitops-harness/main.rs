@@ -10,7 +10,6 @@ mod cmd_render;
 mod cmd_serve_git;
 mod cmd_up;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -59,7 +58,7 @@ pub enum Command {
     Up(cmd_up::UpArgs),
     /// Delete a cluster the harness created (and only that).
     Down(cmd_lifecycle::DownArgs),
-    /// Show harness-owned clusters and their readiness.
+    /// List harness-owned clusters (backend, API URL, containers, age).
     Status(cmd_lifecycle::StatusArgs),
     /// Remove leftovers (containers, networks, volumes) of crashed harness runs.
     Reap(cmd_lifecycle::ReapArgs),
@@ -88,9 +87,4 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// Resolve a user-supplied path for error messages (absolute when possible).
-pub fn display_path(p: &std::path::Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
 }
