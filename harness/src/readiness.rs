@@ -520,11 +520,11 @@ pub async fn watch(
     let ks =
         ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"), "kustomizations");
     let hr = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"), "helmreleases");
-    let stream_of = |ar: &ApiResource| {
+    let stream_of = |ar: &ApiResource, idx: usize| {
         let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
         let (api_version, kind) = (ar.api_version.clone(), ar.kind.clone());
         watcher(api, watcher::Config::default()).default_backoff().applied_objects().map(move |r| {
-            r.map(|o| {
+            let r = r.map(|o| {
                 let mut v = serde_json::to_value(&o).unwrap_or(Value::Null);
                 if let Some(m) = v.as_object_mut() {
                     // List items come without apiVersion/kind.
@@ -532,34 +532,55 @@ pub async fn watch(
                     m.insert("kind".into(), Value::String(kind.clone()));
                 }
                 v
-            })
+            });
+            (idx, r)
         })
     };
-    let mut merged = futures::stream::select(stream_of(&ks).boxed(), stream_of(&hr).boxed());
+    let mut merged = futures::stream::select(stream_of(&ks, 0).boxed(), stream_of(&hr, 1).boxed());
     let start = tokio::time::Instant::now();
     let mut tracker = Tracker::new(plan);
     // Wake up at least every few seconds so the failure grace and the deadline are honoured
     // even when nothing changes.
     let mut ticker = tokio::time::interval(Duration::from_secs(5));
+    // Watch errors are usually transient (API server restart, expired resourceVersion, a CRD
+    // not yet established right after the Flux install): the watcher re-lists after its
+    // backoff, so keep going and let our deadline decide. Only an error that is still the
+    // latest news of its stream when the deadline passes is reported: then the states are stale.
+    let mut last_error: [Option<kube::runtime::watcher::Error>; 2] = [None, None];
     loop {
         tokio::select! {
             item = merged.next() => {
-                let Some(item) = item else { break };
-                let obj = item.map_err(|source| ReadinessError::Watch { what: "Flux Kustomizations and HelmReleases".to_string(), source })?;
-                let at = start.elapsed();
-                if let Some(change) = tracker.observe(at, &obj) {
-                    on_change(&change, &tracker);
+                let Some((idx, item)) = item else { break };
+                match item {
+                    Ok(obj) => {
+                        last_error[idx] = None;
+                        if let Some(change) = tracker.observe(start.elapsed(), &obj) {
+                            on_change(&change, &tracker);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("watching Flux Kustomizations and HelmReleases: {e} (retrying)");
+                        last_error[idx] = Some(e);
+                    }
                 }
             }
             _ = ticker.tick() => tracker.tick(start.elapsed()),
         }
         if let Some(o) = tracker.outcome(deadline) {
-            return Ok((o, tracker));
+            return finish(o, tracker, last_error);
         }
     }
     tracker.tick(start.elapsed().max(deadline));
     let outcome = tracker.outcome(deadline).unwrap_or(Outcome::TimedOut { after: deadline, not_ready: tracker.not_ready() });
-    Ok((outcome, tracker))
+    finish(outcome, tracker, last_error)
+}
+
+/// A timeout while the watch was failing is the watch's error, not a verdict on the components.
+fn finish(outcome: Outcome, tracker: Tracker, last_error: [Option<kube::runtime::watcher::Error>; 2]) -> Result<(Outcome, Tracker), ReadinessError> {
+    match (outcome, last_error.into_iter().flatten().next()) {
+        (Outcome::TimedOut { .. }, Some(source)) => Err(ReadinessError::Watch { what: "Flux Kustomizations and HelmReleases".to_string(), source }),
+        (outcome, _) => Ok((outcome, tracker)),
+    }
 }
 
 #[cfg(test)]
