@@ -576,9 +576,15 @@ pub async fn watch(
 }
 
 /// A timeout while the watch was failing is the watch's error, not a verdict on the components.
-fn finish(outcome: Outcome, tracker: Tracker, last_error: [Option<kube::runtime::watcher::Error>; 2]) -> Result<(Outcome, Tracker), ReadinessError> {
+fn finish(
+    outcome: Outcome,
+    tracker: Tracker,
+    last_error: [Option<kube::runtime::watcher::Error>; 2],
+) -> Result<(Outcome, Tracker), ReadinessError> {
     match (outcome, last_error.into_iter().flatten().next()) {
-        (Outcome::TimedOut { .. }, Some(source)) => Err(ReadinessError::Watch { what: "Flux Kustomizations and HelmReleases".to_string(), source }),
+        (Outcome::TimedOut { .. }, Some(source)) => {
+            Err(ReadinessError::Watch { what: "Flux Kustomizations and HelmReleases".to_string(), source })
+        }
         (outcome, _) => Ok((outcome, tracker)),
     }
 }

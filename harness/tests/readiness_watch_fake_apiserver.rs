@@ -37,7 +37,11 @@ async fn handle(State(fake): State<Arc<Fake>>, req: Request<Body>) -> Response {
     if path == HR && !watching && fake.hr_calls.fetch_add(1, Ordering::SeqCst) < fake.hr_failures {
         // (Not a 503: kube's client retries those itself, so they never reach the watcher.)
         let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": "the server could not find the requested resource", "reason": "NotFound", "details": {}, "code": 404});
-        return Response::builder().status(StatusCode::NOT_FOUND).header("content-type", "application/json").body(Body::from(status.to_string())).unwrap();
+        return Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .header("content-type", "application/json")
+            .body(Body::from(status.to_string()))
+            .unwrap();
     }
     let Some(items) = fake.lists.get(&path) else {
         return Response::builder().status(StatusCode::NOT_FOUND).body(Body::from(format!("no {path}"))).unwrap();
@@ -58,7 +62,11 @@ async fn serve(hr_failures: usize) -> (kube::Client, tokio::task::JoinHandle<()>
     let mut last: BTreeMap<(String, String, String), Value> = BTreeMap::new();
     for ev in events {
         let o = ev.object;
-        let k = (o["kind"].as_str().unwrap().to_string(), o["metadata"]["namespace"].as_str().unwrap().to_string(), o["metadata"]["name"].as_str().unwrap().to_string());
+        let k = (
+            o["kind"].as_str().unwrap().to_string(),
+            o["metadata"]["namespace"].as_str().unwrap().to_string(),
+            o["metadata"]["name"].as_str().unwrap().to_string(),
+        );
         last.insert(k, o);
     }
     let mut lists: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -88,7 +96,8 @@ fn plan() -> graph::Plan {
 async fn transient_watch_errors_do_not_end_the_wait() {
     let (client, task) = serve(2).await;
     let mut changes = 0;
-    let (outcome, tracker) = readiness::watch(client, &plan(), Duration::from_secs(120), |_, _| changes += 1).await.unwrap_or_else(|e| panic!("{e}"));
+    let (outcome, tracker) =
+        readiness::watch(client, &plan(), Duration::from_secs(120), |_, _| changes += 1).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(matches!(outcome, Outcome::AllReady { .. }), "{outcome}");
     assert!(tracker.tracks().keys().any(|k| k.kind == "HelmRelease"), "HelmReleases were seen after the retries");
     assert!(changes > 0);
