@@ -88,3 +88,8 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Resolve a user-supplied path for error messages (absolute when possible).
+pub fn display_path(p: &std::path::Path) -> std::path::PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
