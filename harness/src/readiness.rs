@@ -165,6 +165,9 @@ pub struct Track {
     pub failing_since: Option<Duration>,
     /// Its plan wave, if it is in the plan.
     pub wave: Option<usize>,
+    /// Whether it decides the verdict (in the plan, or required explicitly). Other objects on
+    /// the cluster (an existing cluster's own apps) are shown but neither fail nor hold up a run.
+    pub required: bool,
 }
 
 /// A state change, for progress output.
@@ -262,11 +265,36 @@ impl Tracker {
                         ready_at: None,
                         failing_since: None,
                         wave: Some(i),
+                        required: true,
                     },
                 );
             }
         }
         Tracker { tracks, failure_grace: Duration::from_secs(120), now: Duration::ZERO }
+    }
+
+    /// Also require `key` (not in the plan, e.g. the root `flux-system` Kustomization that the
+    /// bootstrap creates) to be Ready; its failure fails the run.
+    pub fn require(mut self, key: ObjKey) -> Tracker {
+        self.tracks
+            .entry(key)
+            .or_insert(Track {
+                state: ComponentState::Pending,
+                first_seen: None,
+                started: None,
+                ready_at: None,
+                failing_since: None,
+                wave: None,
+                required: true,
+            })
+            .required = true;
+        self
+    }
+
+    /// The tracks that decide the verdict: the required ones, or all when none is required.
+    fn deciding(&self) -> impl Iterator<Item = (&ObjKey, &Track)> {
+        let any_required = self.tracks.values().any(|t| t.required);
+        self.tracks.iter().filter(move |(_, t)| t.required || !any_required)
     }
 
     /// Feed one object seen at `at`; returns the change if its state changed.
@@ -281,6 +309,7 @@ impl Tracker {
             ready_at: None,
             failing_since: None,
             wave: None,
+            required: false,
         });
         track.first_seen.get_or_insert(at);
         if matches!(state, ComponentState::Reconciling { .. } | ComponentState::Ready { .. } | ComponentState::Failed { .. }) {
@@ -316,7 +345,7 @@ impl Tracker {
 
     /// The verdict now.
     pub fn verdict(&self) -> Verdict {
-        for (key, t) in &self.tracks {
+        for (key, t) in self.deciding() {
             match (&t.state, t.failing_since) {
                 (ComponentState::Stalled { .. }, _) => return Verdict::Failed { key: key.clone(), state: t.state.clone() },
                 (ComponentState::Failed { .. }, Some(since)) if self.now.saturating_sub(since) >= self.failure_grace => {
@@ -325,7 +354,8 @@ impl Tracker {
                 _ => {}
             }
         }
-        if !self.tracks.is_empty() && self.tracks.values().all(|t| matches!(t.state, ComponentState::Ready { .. })) {
+        let mut deciding = self.deciding().peekable();
+        if deciding.peek().is_some() && deciding.all(|(_, t)| matches!(t.state, ComponentState::Ready { .. })) {
             Verdict::AllReady
         } else {
             Verdict::InProgress
@@ -337,10 +367,9 @@ impl Tracker {
         &self.tracks
     }
 
-    /// Components not Ready, with their states.
+    /// Components that decide the verdict and are not Ready, with their states.
     pub fn not_ready(&self) -> Vec<(ObjKey, ComponentState)> {
-        self.tracks
-            .iter()
+        self.deciding()
             .filter(|(_, t)| !matches!(t.state, ComponentState::Ready { .. }))
             .map(|(k, t)| (k.clone(), t.state.clone()))
             .collect()
@@ -468,13 +497,17 @@ pub fn load_recording(path: &Path) -> Result<Vec<RecordedEvent>, ReadinessError>
 
 /// Replay recorded events through a tracker until the outcome is decided or the recording ends
 /// (then the deadline decides). `on_change` sees every state change, as progress output would.
-pub fn replay(
-    plan: &Plan,
+pub fn replay(plan: &Plan, events: &[RecordedEvent], deadline: Duration, on_change: impl FnMut(&Change, &Tracker)) -> (Outcome, Tracker) {
+    replay_with(Tracker::new(plan), events, deadline, on_change)
+}
+
+/// [`replay`] into a prepared tracker (e.g. with [`Tracker::require`]d components).
+pub fn replay_with(
+    mut tracker: Tracker,
     events: &[RecordedEvent],
     deadline: Duration,
     mut on_change: impl FnMut(&Change, &Tracker),
 ) -> (Outcome, Tracker) {
-    let mut tracker = Tracker::new(plan);
     for ev in events {
         let at = Duration::from_secs_f64(ev.t);
         if at > deadline {
@@ -511,6 +544,16 @@ pub async fn watch(
     client: kube::Client,
     plan: &Plan,
     deadline: Duration,
+    on_change: impl FnMut(&Change, &Tracker),
+) -> Result<(Outcome, Tracker), ReadinessError> {
+    watch_with(client, Tracker::new(plan), deadline, on_change).await
+}
+
+/// [`watch`] into a prepared tracker (e.g. with [`Tracker::require`]d components).
+pub async fn watch_with(
+    client: kube::Client,
+    mut tracker: Tracker,
+    deadline: Duration,
     mut on_change: impl FnMut(&Change, &Tracker),
 ) -> Result<(Outcome, Tracker), ReadinessError> {
     use futures::StreamExt;
@@ -538,7 +581,6 @@ pub async fn watch(
     };
     let mut merged = futures::stream::select(stream_of(&ks, 0).boxed(), stream_of(&hr, 1).boxed());
     let start = tokio::time::Instant::now();
-    let mut tracker = Tracker::new(plan);
     // Wake up at least every few seconds so the failure grace and the deadline are honoured
     // even when nothing changes.
     let mut ticker = tokio::time::interval(Duration::from_secs(5));

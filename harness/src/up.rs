@@ -246,8 +246,11 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
     log(&format!("flux: installed from {} ({} objects applied)", outcome.components_from, outcome.applied.len()));
 
     // 6. Readiness.
-    let mut progress = Progress::for_stderr(&readiness::Tracker::new(&plan));
-    let (result, tracker) = readiness::watch(client.clone(), &plan, req.timeout, |c, _| progress.on_change(c)).await?;
+    // The root Kustomization the bootstrap created is not in the repo's plan, but if it cannot
+    // fetch or build the repo nothing else will ever reconcile: fail on it at once.
+    let tracker = readiness::Tracker::new(&plan).require(ObjKey::new("Kustomization", Some("flux-system"), "flux-system"));
+    let mut progress = Progress::for_stderr(&tracker);
+    let (result, tracker) = readiness::watch_with(client.clone(), tracker, req.timeout, |c, _| progress.on_change(c)).await?;
     progress.finish(&result);
     let timeline = readiness::render_timeline(&tracker.timeline());
     if !matches!(result, Outcome::AllReady { .. }) {

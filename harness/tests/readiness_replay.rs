@@ -9,7 +9,7 @@ use gitops_harness::crds::CrdCatalog;
 use gitops_harness::graph;
 use gitops_harness::progress::Progress;
 use gitops_harness::readiness::{self, ComponentState, Outcome};
-use gitops_harness::repo::Repo;
+use gitops_harness::repo::{ObjKey, Repo};
 
 fn plan() -> graph::Plan {
     let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), None).unwrap();
@@ -131,4 +131,61 @@ fn plain_progress_renders_each_change() {
     );
     assert!(text.contains("failed      BuildFailed: kustomize build failed"), "{text}");
     assert!(text.lines().last().unwrap().starts_with("✘ Kustomization flux-system/linkerd failed"), "{text}");
+}
+
+/// A watch event for `(kind, namespace, name)` with Ready `(status, reason, message)`.
+fn event(
+    t: f64,
+    (kind, ns, name): (&str, &str, &str),
+    (ready, reason, message): (&str, &str, &str),
+    stalled: bool,
+) -> readiness::RecordedEvent {
+    let api = if kind == "Kustomization" { "kustomize.toolkit.fluxcd.io/v1" } else { "helm.toolkit.fluxcd.io/v2" };
+    let mut conditions = vec![serde_json::json!({"type": "Ready", "status": ready, "reason": reason, "message": message,
+        "lastTransitionTime": "2026-11-20T10:00:05Z", "observedGeneration": 1})];
+    if stalled {
+        conditions.push(serde_json::json!({"type": "Stalled", "status": "True", "reason": reason, "message": message,
+            "lastTransitionTime": "2026-11-20T10:00:05Z", "observedGeneration": 1}));
+    }
+    serde_json::from_value(serde_json::json!({"t": t, "type": "MODIFIED", "object": {"apiVersion": api, "kind": kind,
+        "metadata": {"name": name, "namespace": ns, "generation": 1},
+        "status": {"observedGeneration": 1, "conditions": conditions}}}))
+    .unwrap()
+}
+
+#[test]
+fn objects_outside_the_plan_neither_fail_nor_hold_up_the_run() {
+    // An existing cluster's own app, broken and stuck, next to a bootstrap that succeeds.
+    let mut events = vec![
+        event(1.0, ("Kustomization", "team-a", "legacy"), ("False", "BuildFailed", "kustomize build failed: accumulating resources"), true),
+        event(2.0, ("HelmRelease", "team-b", "slow"), ("Unknown", "Progressing", "Running 'install' action with timeout of 5m0s"), false),
+    ];
+    events.extend(recording("all-ready.jsonl"));
+    events.sort_by(|a, b| a.t.total_cmp(&b.t));
+    let (outcome, tracker) = readiness::replay(&plan(), &events, Duration::from_secs(900), |_, _| {});
+    assert!(matches!(outcome, Outcome::AllReady { .. }), "{outcome}");
+    // Still shown (progress and timeline), just not deciding.
+    let legacy = tracker.tracks().iter().find(|(k, _)| k.name == "legacy").expect("tracked");
+    assert!(!legacy.1.required && matches!(legacy.1.state, ComponentState::Stalled { .. }));
+}
+
+#[test]
+fn a_required_root_kustomization_outside_the_plan_fails_at_once() {
+    // The bootstrap's root Kustomization cannot fetch the repo from the harness git server.
+    let root = ObjKey::new("Kustomization", Some("flux-system"), "flux-system");
+    let msg = "failed to checkout and determine revision: unable to clone 'http://172.17.0.1:8765/repo.git': connection refused";
+    let events = vec![event(5.0, ("Kustomization", "flux-system", "flux-system"), ("False", "ArtifactFailed", msg), true)];
+    let tracker = readiness::Tracker::new(&plan()).require(root.clone());
+    let (outcome, _) = readiness::replay_with(tracker, &events, Duration::from_secs(900), |_, _| {});
+    match &outcome {
+        Outcome::Failed { key, state: ComponentState::Stalled { message, .. }, elapsed } => {
+            assert_eq!(key, &root);
+            assert!(message.contains("connection refused"), "{message}");
+            assert_eq!(*elapsed, Duration::from_secs(5));
+        }
+        other => panic!("expected the root to fail, got {other}"),
+    }
+    // Without requiring it, the same recording only times out.
+    let (outcome, _) = readiness::replay(&plan(), &events, Duration::from_secs(900), |_, _| {});
+    assert!(matches!(outcome, Outcome::TimedOut { .. }), "{outcome}");
 }
