@@ -85,6 +85,9 @@ pub fn split_documents(text: &str) -> Vec<(usize, String)> {
     let mut docs = Vec::new();
     let mut start = 1usize;
     let mut current = String::new();
+    // Editors on Windows may save a byte-order mark; left in, it hides a leading `---` separator
+    // and shifts every reported line of the first documents.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, line) in text.lines().enumerate() {
         let lineno = i + 1;
         let is_separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
@@ -178,6 +181,18 @@ pub fn is_yaml(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_order_mark_and_crlf_keep_separators_and_lines() {
+        let text = "\u{feff}---\r\nkind: A\r\n--- # two\r\nkind: B\r\nbad: [\r\n";
+        let docs = split_documents(text);
+        assert_eq!(docs.iter().map(|d| d.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+        let err = parse_str(Path::new("f.yaml"), "\u{feff}---\nkind: A\n---\nkind: B\nbad: [x\n  y: z\n").unwrap_err();
+        assert_eq!(err.file(), Path::new("f.yaml"));
+        assert!(err.line() >= 4, "error line {} should be in the second document (line 4+)", err.line());
+        let ok = parse_str(Path::new("f.yaml"), "\u{feff}---\r\nkind: A\r\n---\r\nkind: B\r\n").unwrap();
+        assert_eq!(ok.iter().map(|d| d.line).collect::<Vec<_>>(), vec![2, 4]);
+    }
 
     #[test]
     fn splits_multi_doc_with_lines_and_skips_empty() {
