@@ -1,9 +1,14 @@
 //! Container, network and label handling against the real Docker Engine, with an image built
 //! here from host binaries (no registry is reachable).
+//!
+//! libtest-mimic trials (`harness = false`): when no Docker Engine answers, the Docker trials are
+//! reported as ignored and `docker::engine_availability` says why (see `common/trials.rs`).
 
 mod common;
 #[path = "common/docker.rs"]
 mod dockerutil;
+#[path = "common/trials.rs"]
+mod trials;
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -16,11 +21,24 @@ use gitops_harness::cluster::{BackendKind, ClusterBackend, ClusterError, Cluster
 use gitops_harness::docker::{self, DockerError};
 use gitops_harness::labels::{self, Selector};
 
+use trials::{Flavor, Trials};
+
+fn main() -> std::process::ExitCode {
+    let mut t = Trials::probe();
+    t.docker("reap_removes_only_labelled_objects", Flavor::CurrentThread, reap_removes_only_labelled_objects)
+        .docker("missing_image_fails_fast_and_leaves_nothing", Flavor::CurrentThread, missing_image_fails_fast_and_leaves_nothing)
+        .docker("k3s_backend_lifecycle_with_stand_in_image", Flavor::CurrentThread, k3s_backend_lifecycle_with_stand_in_image)
+        .docker("failed_start_cleans_up", Flavor::CurrentThread, failed_start_cleans_up)
+        .docker("exiting_node_reports_its_logs", Flavor::CurrentThread, exiting_node_reports_its_logs)
+        .docker("missing_node_image_fails_fast_and_leaves_nothing", Flavor::CurrentThread, missing_node_image_fails_fast_and_leaves_nothing)
+        .plain("unreachable_daemon_is_a_clear_error", unreachable_daemon_is_a_clear_error);
+    t.run()
+}
+
 fn unique(prefix: &str) -> String {
     format!("{prefix}-{}-{:04x}", std::process::id(), rand::random::<u16>())
 }
 
-#[tokio::test]
 async fn reap_removes_only_labelled_objects() {
     let d = dockerutil::connect().await;
     let image = dockerutil::shell_image(&d).await;
@@ -77,7 +95,6 @@ async fn reap_removes_only_labelled_objects() {
     d.remove_container(&foreign, Some(RemoveContainerOptions { force: true, ..Default::default() })).await.unwrap();
 }
 
-#[tokio::test]
 async fn missing_image_fails_fast_and_leaves_nothing() {
     let d = dockerutil::connect().await;
     let name = unique("noimage");
@@ -95,7 +112,6 @@ async fn missing_image_fails_fast_and_leaves_nothing() {
 /// The whole k3s backend lifecycle with a stand-in node image: it writes a kubeconfig where k3s
 /// would, so create publishes ports, reads the kubeconfig out, rewrites it to the mapped API
 /// port and records the cluster; delete removes container, network and state.
-#[tokio::test]
 async fn k3s_backend_lifecycle_with_stand_in_image() {
     let d = dockerutil::connect().await;
     let files: Vec<std::path::PathBuf> = ["/bin/sh", "/bin/sleep", "/bin/mkdir", "/bin/cat"].iter().map(Into::into).collect();
@@ -134,7 +150,6 @@ async fn k3s_backend_lifecycle_with_stand_in_image() {
 }
 
 /// A node that never becomes ready: create times out, and what it made is removed.
-#[tokio::test]
 async fn failed_start_cleans_up() {
     let d = dockerutil::connect().await;
     let files: Vec<std::path::PathBuf> = ["/bin/sh", "/bin/sleep"].iter().map(Into::into).collect();
@@ -159,7 +174,6 @@ async fn failed_start_cleans_up() {
 }
 
 /// A node that exits at once: the error carries its logs, and nothing is left.
-#[tokio::test]
 async fn exiting_node_reports_its_logs() {
     let d = dockerutil::connect().await;
     let image = dockerutil::shell_image(&d).await; // runs `sh -c server ...`: exits 127
@@ -174,7 +188,28 @@ async fn exiting_node_reports_its_logs() {
     assert!(docker::list_owned(&d, &Selector::cluster(&name)).await.unwrap().is_empty());
 }
 
-#[test]
+/// `gitops-harness up` where no node image is available (moved here from `up_cli.rs`, as it checks
+/// the Docker Engine): it fails fast, names the image and how to load it, and leaves no
+/// container, network or state behind.
+async fn missing_node_image_fails_fast_and_leaves_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    let name = format!("upnoimage-{}", std::process::id());
+    let port = std::net::TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port().to_string();
+    let out = Command::new(common::bin())
+        .args(["up", "--name", &name, "--ingress-port", &port, "--image", "rancher/k3s:v0.0.0-gitops-harness-missing"])
+        .env("GITOPS_HARNESS_HOME", home.path())
+        .env_remove("GITOPS_HARNESS_K3S_IMAGE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("image rancher/k3s:v0.0.0-gitops-harness-missing is not available") && err.contains("docker load"), "{err}");
+    assert!(err.contains("nothing was created"), "{err}");
+    let d = dockerutil::connect().await;
+    assert!(docker::list_owned(&d, &Selector::cluster(&name)).await.unwrap().is_empty(), "containers or networks left behind");
+    assert!(!home.path().join("clusters").join(&name).exists(), "state left behind");
+}
+
 fn unreachable_daemon_is_a_clear_error() {
     let out = Command::new(common::bin()).args(["reap"]).env("DOCKER_HOST", "unix:///nonexistent/docker.sock").output().unwrap();
     assert_eq!(out.status.code(), Some(2));

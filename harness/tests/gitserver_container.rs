@@ -1,9 +1,15 @@
 //! A real `git clone` from inside a container on the Docker Engine, through the harness git
 //! server listening on the Docker bridge gateway — the path a cluster node's Flux takes.
 
+//!
+//! A libtest-mimic trial (`harness = false`): when no Docker Engine answers it is reported as
+//! ignored and `docker::engine_availability` says why (see `common/trials.rs`).
+
 mod common;
 #[path = "common/docker.rs"]
 mod dockerutil;
+#[path = "common/trials.rs"]
+mod trials;
 
 use std::net::SocketAddr;
 
@@ -13,7 +19,12 @@ use futures::StreamExt;
 use gitops_harness::gitserver::{GitServer, ServedRepo};
 use gitops_harness::labels::{self, Selector};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+fn main() -> std::process::ExitCode {
+    let mut t = trials::Trials::probe();
+    t.docker("clone_from_inside_a_container", trials::Flavor::MultiThread(2), clone_from_inside_a_container);
+    t.run()
+}
+
 async fn clone_from_inside_a_container() {
     let d = dockerutil::connect().await;
     let image = dockerutil::git_image(&d).await;

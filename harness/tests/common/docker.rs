@@ -7,7 +7,8 @@ use bollard::Docker;
 use gitops_harness::docker::{self, local_image};
 use gitops_harness::labels::Selector;
 
-/// Connect, or fail loudly: CI machines have a Docker Engine and these tests prove real handling.
+/// Connect, or fail loudly. Called only inside Docker trials (`trials.rs`), which run only after
+/// the start-up probe found an engine; when none answers they are ignored with the reason.
 pub async fn connect() -> Docker {
     docker::connect().await.unwrap_or_else(|e| panic!("these tests need the Docker Engine: {e}"))
 }
