@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::discovery::{Discovery, Scope};
+use kube::discovery::Scope;
 use serde_json::{Value, json};
 
 use crate::certs::{self, CertPair};
 use crate::gitserver::ServedRepo;
+use crate::kinds::{KindError, KindResolver};
 use crate::tools::{self, Tool};
 use crate::yaml_docs;
 
@@ -44,9 +45,14 @@ pub enum BootstrapError {
         /// Cause.
         source: kube::Error,
     },
-    /// A kind is not known to the cluster.
-    #[error("the cluster does not know {0}; were its CRDs applied?")]
-    UnknownKind(String),
+    /// A kind is not known to the cluster, or its API cannot be read.
+    #[error("applying {what}: {source}")]
+    Kind {
+        /// Which object.
+        what: String,
+        /// Cause.
+        source: KindError,
+    },
     /// CRDs did not become Established.
     #[error("CRDs not Established within {secs}s: {names}; check the API server")]
     CrdsNotEstablished {
@@ -73,6 +79,9 @@ pub struct BootstrapRequest {
     pub branch: String,
     /// The Linkerd trust anchor to create as a Secret, when the repo reads one it does not create.
     pub trust_anchor: Option<CertPair>,
+    /// The backend already installed Flux (sim: CRDs applied, controllers running as host
+    /// processes), so only the `flux-system` namespace, the source and the root are applied.
+    pub flux_provided: bool,
 }
 
 /// What the bootstrap applied.
@@ -192,6 +201,10 @@ pub fn rewrite_gotk_sync(served: &ServedRepo, cluster_dir: &Path, url: &str, bra
     Ok(Some(served.commit_all("gitops-harness: point flux-system at the harness git server")?))
 }
 
+/// What the bootstrap applies of Flux itself when the backend installed it.
+const PROVIDED_COMPONENTS: &str =
+    "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n  labels:\n    app.kubernetes.io/managed-by: gitops-harness\n";
+
 /// Every object the bootstrap applies, in order.
 pub fn manifests(req: &BootstrapRequest, components: &str) -> Result<Vec<Value>, BootstrapError> {
     let mut docs = order_for_apply(parse_manifest(components, "flux components")?);
@@ -213,19 +226,15 @@ fn describe(v: &Value) -> String {
     )
 }
 
-/// Server-side apply one object, resolving its kind through discovery.
-pub async fn apply(client: &kube::Client, discovery: &Discovery, obj: &Value) -> Result<String, BootstrapError> {
+/// Server-side apply one object, resolving its kind one group-version at a time (an unrelated
+/// unavailable aggregated API does not stop the bootstrap).
+pub async fn apply(client: &kube::Client, kinds: &mut KindResolver, obj: &Value) -> Result<String, BootstrapError> {
     let what = describe(obj);
     let api_version = obj["apiVersion"].as_str().unwrap_or("v1");
     let kind = obj["kind"].as_str().unwrap_or("");
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let (ar, caps) = discovery
-        .groups()
-        .filter(|g| g.name() == group)
-        .flat_map(|g| g.versioned_resources(version))
-        .find(|(ar, _)| ar.kind == kind)
-        .ok_or_else(|| BootstrapError::UnknownKind(format!("{api_version} {kind}")))?;
-    let api: Api<DynamicObject> = match caps.scope {
+    let resolved = kinds.resolve(api_version, kind).await.map_err(|source| BootstrapError::Kind { what: what.clone(), source })?;
+    let ar = resolved.resource;
+    let api: Api<DynamicObject> = match resolved.scope {
         Scope::Namespaced => {
             Api::namespaced_with(client.clone(), obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default"), &ar)
         }
@@ -250,22 +259,24 @@ async fn wait_crds_established(client: &kube::Client, names: &[String], timeout:
 
 /// Bootstrap Flux into the cluster of `client` (idempotent: re-running re-applies).
 pub async fn bootstrap(client: kube::Client, req: &BootstrapRequest) -> Result<BootstrapOutcome, BootstrapError> {
-    let (components, from) = flux_components(&req.repo_dir, &req.cluster_dir)?;
+    let (components, from) = if req.flux_provided {
+        (PROVIDED_COMPONENTS.to_string(), "the backend (Flux CRDs applied, controllers running)".to_string())
+    } else {
+        flux_components(&req.repo_dir, &req.cluster_dir)?
+    };
     let docs = manifests(req, &components)?;
     let mut applied = Vec::new();
-    // CRDs first, then re-discover so the new kinds resolve.
+    let mut kinds = KindResolver::new(client.clone());
+    // CRDs first, then forget the cache so the new kinds resolve.
     let crds: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "CustomResourceDefinition").collect();
-    let discovery =
-        Discovery::new(client.clone()).run().await.map_err(|source| BootstrapError::Apply { what: "API discovery".to_string(), source })?;
     for d in &crds {
-        applied.push(apply(&client, &discovery, d).await?);
+        applied.push(apply(&client, &mut kinds, d).await?);
     }
     let names: Vec<String> = crds.iter().filter_map(|d| d.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string)).collect();
     wait_crds_established(&client, &names, Duration::from_secs(120)).await?;
-    let discovery =
-        Discovery::new(client.clone()).run().await.map_err(|source| BootstrapError::Apply { what: "API discovery".to_string(), source })?;
+    kinds.refresh();
     for d in docs.iter().filter(|d| d["kind"] != "CustomResourceDefinition") {
-        applied.push(apply(&client, &discovery, d).await?);
+        applied.push(apply(&client, &mut kinds, d).await?);
     }
     Ok(BootstrapOutcome { components_from: from, applied })
 }

@@ -86,6 +86,14 @@ pub enum DriftError {
         /// Kind.
         kind: String,
     },
+    /// An inventory kind's API could not be read.
+    #[error("Kustomization {kustomization}: {source}")]
+    Kinds {
+        /// `ns/name`.
+        kustomization: String,
+        /// Cause.
+        source: crate::kinds::KindError,
+    },
 }
 
 /// What kind of drift.

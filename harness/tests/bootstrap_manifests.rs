@@ -30,6 +30,7 @@ fn upstream_components_are_ordered_crds_first() {
         cluster_dir: "clusters/my-cluster".into(),
         git_url: "http://h:1/repo.git".into(),
         branch: "main".into(),
+        flux_provided: false,
         trust_anchor: Some(TrustAnchor::generate().unwrap().pair),
     };
     let docs = bootstrap::manifests(&req, &text).unwrap();
@@ -80,6 +81,7 @@ async fn live_bootstrap_applies_flux() {
         cluster_dir: "clusters/my-cluster".into(),
         git_url: "http://host.docker.internal:8765/repo.git".into(),
         branch: "main".into(),
+        flux_provided: false,
         trust_anchor: None,
     };
     let out = bootstrap::bootstrap(client, &req).await.unwrap();

@@ -2,14 +2,13 @@
 //! inventories (`status.inventory.entries[].id` = `<ns>_<name>_<group>_<kind>`), and the
 //! `<target>-primary` Deployments Flagger creates for canaries (not in any inventory).
 
-use std::collections::BTreeMap;
-
 use kube::Client;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
-use kube::discovery::{Discovery, Scope};
+use kube::discovery::Scope;
 use serde_json::Value;
 
 use super::{DriftError, ObjId};
+use crate::kinds::KindResolver;
 
 /// What the cluster runs.
 #[derive(Debug, Clone, Default)]
@@ -77,16 +76,9 @@ pub async fn gather(client: &Client) -> Result<LiveState, DriftError> {
         .map_err(|source| DriftError::Kube { action: "listing Flux Kustomizations (is Flux installed?)".into(), source })?;
     let kustomizations: Vec<Value> = list.items.iter().map(|o| to_json(o, &ks_ar)).collect();
 
-    let discovery = Discovery::new(client.clone())
-        .run()
-        .await
-        .map_err(|source| DriftError::Kube { action: "discovering the cluster's API resources".into(), source })?;
-    let mut kinds: BTreeMap<(String, String), (ApiResource, Scope)> = BTreeMap::new();
-    for group in discovery.groups() {
-        for (ar, caps) in group.recommended_resources() {
-            kinds.entry((ar.group.clone(), ar.kind.clone())).or_insert((ar, caps.scope));
-        }
-    }
+    // Kinds are resolved one group at a time: an unavailable aggregated API elsewhere in the
+    // cluster does not stop the drift check.
+    let mut kinds = KindResolver::new(client.clone());
 
     let mut objects = Vec::new();
     let mut primaries = Vec::new();
@@ -100,12 +92,15 @@ pub async fn gather(client: &Client) -> Result<LiveState, DriftError> {
             let Some(id) = entry.get("id").and_then(Value::as_str) else { continue };
             let inv =
                 ObjId::from_inventory(id).ok_or_else(|| DriftError::BadInventoryId { kustomization: key.clone(), id: id.to_string() })?;
-            let (ar, scope) = kinds.get(&(inv.group.clone(), inv.kind.clone())).ok_or_else(|| DriftError::UnknownKind {
-                kustomization: key.clone(),
-                group: inv.group.clone(),
-                kind: inv.kind.clone(),
-            })?;
-            let api: Api<DynamicObject> = match scope {
+            let resolved = match kinds.resolve_group_kind(&inv.group, &inv.kind).await {
+                Ok(r) => r,
+                Err(crate::kinds::KindError::Unknown { .. }) => {
+                    return Err(DriftError::UnknownKind { kustomization: key.clone(), group: inv.group.clone(), kind: inv.kind.clone() });
+                }
+                Err(source) => return Err(DriftError::Kinds { kustomization: key.clone(), source }),
+            };
+            let ar = &resolved.resource;
+            let api: Api<DynamicObject> = match resolved.scope {
                 Scope::Namespaced => Api::namespaced_with(client.clone(), &inv.namespace, ar),
                 Scope::Cluster => Api::all_with(client.clone(), ar),
             };
