@@ -161,13 +161,73 @@ pub struct Track {
     pub started: Option<Duration>,
     /// When it became Ready (the last time).
     pub ready_at: Option<Duration>,
-    /// Since when it is in a failed state.
+    /// Since when it has been failing: set by its first failure and kept while Flux retries
+    /// (a retry shows Reconciling/Progressing between failures); cleared by Ready or by a new
+    /// generation of its spec.
     pub failing_since: Option<Duration>,
+    /// The last failure seen (reported when the grace ends, even mid-retry).
+    pub last_failure: Option<ComponentState>,
+    /// The generation that was failing.
+    failing_generation: Option<i64>,
+    /// Its own grace: one retry interval (`spec.retryInterval`, else `spec.interval`) plus a
+    /// margin, so a failure that survives Flux's retry ends the wait; capped by the tracker's.
+    pub grace: Option<Duration>,
     /// Its plan wave, if it is in the plan.
     pub wave: Option<usize>,
     /// Whether it decides the verdict (in the plan, or required explicitly). Other objects on
     /// the cluster (an existing cluster's own apps) are shown but neither fail nor hold up a run.
     pub required: bool,
+}
+
+impl Track {
+    fn new(wave: Option<usize>, required: bool) -> Track {
+        Track {
+            state: ComponentState::Pending,
+            first_seen: None,
+            started: None,
+            ready_at: None,
+            failing_since: None,
+            last_failure: None,
+            failing_generation: None,
+            grace: None,
+            wave,
+            required,
+        }
+    }
+}
+
+/// A Go duration as Flux writes them (`1m`, `30s`, `1h30m`, `500ms`).
+pub fn parse_go_duration(text: &str) -> Option<Duration> {
+    let mut total = 0f64;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let mult = match &rest[..unit_end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            "us" | "µs" => 0.000_001,
+            "ns" => 0.000_000_001,
+            _ => return None,
+        };
+        total += n * mult;
+        rest = &rest[unit_end..];
+    }
+    Some(Duration::from_secs_f64(total))
+}
+
+/// How long a failure of `obj` may last before it counts: one retry interval plus 10 s.
+fn own_grace(obj: &Value) -> Option<Duration> {
+    let spec = obj.get("spec")?;
+    let retry = spec.get("retryInterval").or_else(|| spec.get("interval")).and_then(Value::as_str).and_then(parse_go_duration)?;
+    Some(retry.max(Duration::from_secs(5)) + Duration::from_secs(10))
 }
 
 /// A state change, for progress output.
@@ -256,18 +316,7 @@ impl Tracker {
         let mut tracks = BTreeMap::new();
         for (i, wave) in plan.waves.iter().enumerate() {
             for k in wave {
-                tracks.insert(
-                    k.clone(),
-                    Track {
-                        state: ComponentState::Pending,
-                        first_seen: None,
-                        started: None,
-                        ready_at: None,
-                        failing_since: None,
-                        wave: Some(i),
-                        required: true,
-                    },
-                );
+                tracks.insert(k.clone(), Track::new(Some(i), true));
             }
         }
         Tracker { tracks, failure_grace: Duration::from_secs(120), now: Duration::ZERO }
@@ -276,18 +325,7 @@ impl Tracker {
     /// Also require `key` (not in the plan, e.g. the root `flux-system` Kustomization that the
     /// bootstrap creates) to be Ready; its failure fails the run.
     pub fn require(mut self, key: ObjKey) -> Tracker {
-        self.tracks
-            .entry(key)
-            .or_insert(Track {
-                state: ComponentState::Pending,
-                first_seen: None,
-                started: None,
-                ready_at: None,
-                failing_since: None,
-                wave: None,
-                required: true,
-            })
-            .required = true;
+        self.tracks.entry(key).or_insert(Track::new(None, true)).required = true;
         self
     }
 
@@ -302,16 +340,16 @@ impl Tracker {
         self.now = self.now.max(at);
         let key = key_of(obj)?;
         let state = classify(obj);
-        let track = self.tracks.entry(key.clone()).or_insert(Track {
-            state: ComponentState::Pending,
-            first_seen: None,
-            started: None,
-            ready_at: None,
-            failing_since: None,
-            wave: None,
-            required: false,
-        });
+        let track = self.tracks.entry(key.clone()).or_insert(Track::new(None, false));
         track.first_seen.get_or_insert(at);
+        track.grace = own_grace(obj);
+        let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64);
+        if track.failing_generation.is_some() && track.failing_generation != generation {
+            // A new spec is a new attempt: its failures start their own grace.
+            track.failing_since = None;
+            track.last_failure = None;
+            track.failing_generation = None;
+        }
         if matches!(state, ComponentState::Reconciling { .. } | ComponentState::Ready { .. } | ComponentState::Failed { .. }) {
             track.started.get_or_insert(at);
         }
@@ -321,13 +359,17 @@ impl Tracker {
                     track.ready_at = Some(at);
                 }
                 track.failing_since = None;
+                track.last_failure = None;
+                track.failing_generation = None;
             }
             ComponentState::Failed { .. } | ComponentState::Stalled { .. } => {
                 track.failing_since.get_or_insert(at);
+                track.last_failure = Some(state.clone());
+                track.failing_generation = generation;
                 track.ready_at = None;
             }
             _ => {
-                track.failing_since = None;
+                // Reconciling between retries does not end a failure: keep its start.
                 track.ready_at = None;
             }
         }
@@ -346,12 +388,13 @@ impl Tracker {
     /// The verdict now.
     pub fn verdict(&self) -> Verdict {
         for (key, t) in self.deciding() {
-            match (&t.state, t.failing_since) {
-                (ComponentState::Stalled { .. }, _) => return Verdict::Failed { key: key.clone(), state: t.state.clone() },
-                (ComponentState::Failed { .. }, Some(since)) if self.now.saturating_sub(since) >= self.failure_grace => {
-                    return Verdict::Failed { key: key.clone(), state: t.state.clone() };
-                }
-                _ => {}
+            if let ComponentState::Stalled { .. } = t.state {
+                return Verdict::Failed { key: key.clone(), state: t.state.clone() };
+            }
+            if let (Some(since), Some(failure)) = (t.failing_since, &t.last_failure)
+                && self.now.saturating_sub(since) >= self.grace_of(t)
+            {
+                return Verdict::Failed { key: key.clone(), state: failure.clone() };
             }
         }
         let mut deciding = self.deciding().peekable();
@@ -360,6 +403,11 @@ impl Tracker {
         } else {
             Verdict::InProgress
         }
+    }
+
+    /// The grace of one track: its own, capped by the tracker's.
+    fn grace_of(&self, t: &Track) -> Duration {
+        t.grace.map(|g| g.min(self.failure_grace)).unwrap_or(self.failure_grace)
     }
 
     /// Every component's track.
@@ -528,7 +576,7 @@ pub fn replay_with(
         }
     }
     // Nothing more happened: let the clock run to the deadline (a failure's grace may end first).
-    let fail_at = tracker.tracks.values().filter_map(|t| t.failing_since).map(|s| s + tracker.failure_grace).min();
+    let fail_at = tracker.tracks.values().filter_map(|t| t.failing_since.map(|s| s + tracker.grace_of(t))).min();
     tracker.tick(fail_at.map(|f| f.min(deadline)).unwrap_or(deadline));
     if let Some(o) = tracker.outcome(deadline) {
         return (o, tracker);
@@ -646,5 +694,60 @@ mod tests {
         let obj = serde_json::json!({"kind":"Kustomization","metadata":{"name":"a","namespace":"flux-system","generation":2},
             "status":{"observedGeneration":1,"conditions":[{"type":"Ready","status":"True","reason":"ReconciliationSucceeded","message":"ok"}]}});
         assert!(matches!(classify(&obj), ComponentState::Reconciling { .. }));
+    }
+
+    fn ks(generation: i64, status: &str, reason: &str, message: &str) -> Value {
+        serde_json::json!({"kind":"Kustomization","metadata":{"name":"app","namespace":"flux-system","generation":generation},
+            "spec":{"interval":"10m","retryInterval":"20s"},
+            "status":{"observedGeneration":generation,"conditions":[{"type":"Ready","status":status,"reason":reason,"message":message}]}})
+    }
+
+    fn tracker() -> Tracker {
+        Tracker { tracks: BTreeMap::new(), failure_grace: Duration::from_secs(120), now: Duration::ZERO }.require(ObjKey::new(
+            "Kustomization",
+            Some("flux-system"),
+            "app",
+        ))
+    }
+
+    /// Flux retries a failure: Failed, then Progressing while it runs again, then Failed. The
+    /// grace runs from the first failure (it used to restart at each retry, so a failure only
+    /// ended at the global deadline).
+    #[test]
+    fn failure_grace_survives_retries() {
+        let mut t = tracker();
+        t.observe(Duration::from_secs(1), &ks(1, "False", "HealthCheckFailed", "timeout waiting for: [Deployment/x]"));
+        t.observe(Duration::from_secs(21), &ks(1, "Unknown", "Progressing", "Running health checks"));
+        t.tick(Duration::from_secs(25));
+        assert!(matches!(t.verdict(), Verdict::InProgress));
+        // retryInterval 20s + 10s: the failure is confirmed at 31s even though Flux is mid-retry.
+        t.tick(Duration::from_secs(31));
+        match t.verdict() {
+            Verdict::Failed { state: ComponentState::Failed { reason, message }, .. } => {
+                assert_eq!(reason, "HealthCheckFailed");
+                assert!(message.contains("timeout waiting for"));
+            }
+            v => panic!("expected the failure after its own grace, got {v:?}"),
+        }
+    }
+
+    #[test]
+    fn ready_or_a_new_generation_clears_a_failure() {
+        let mut t = tracker();
+        t.observe(Duration::from_secs(1), &ks(1, "False", "BuildFailed", "kustomization path not found"));
+        t.observe(Duration::from_secs(5), &ks(2, "Unknown", "Progressing", "new spec"));
+        t.tick(Duration::from_secs(100));
+        assert!(matches!(t.verdict(), Verdict::InProgress), "a new generation starts over");
+        t.observe(Duration::from_secs(101), &ks(2, "True", "ReconciliationSucceeded", "Applied revision"));
+        assert!(matches!(t.verdict(), Verdict::AllReady));
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("1m"), Some(Duration::from_secs(60)));
+        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("10x"), None);
+        assert_eq!(parse_go_duration(""), None);
     }
 }
