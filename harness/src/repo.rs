@@ -295,6 +295,14 @@ pub enum RepoError {
         /// Candidate directories under `clusters/`.
         choices: String,
     },
+    /// Several cluster directories and none chosen: loading them together would mix clusters.
+    #[error("{root} has several cluster directories ({choices}); pass --cluster-dir with the one to check")]
+    AmbiguousClusterDir {
+        /// Root.
+        root: PathBuf,
+        /// Candidate directories under `clusters/`.
+        choices: String,
+    },
 }
 
 /// The loaded repository.
@@ -367,7 +375,8 @@ struct Visit {
 impl Repo {
     /// Load the repo at `root` as a bootstrap of `cluster_dir` would apply it.
     ///
-    /// `cluster_dir` defaults to the only directory under `clusters/`, else the root.
+    /// `cluster_dir` defaults to the only directory under `clusters/`, else the root; with
+    /// several directories under `clusters/` one must be chosen.
     pub fn load(root: &Path, cluster_dir: Option<&Path>) -> Result<Repo, RepoError> {
         let root = std::fs::canonicalize(root).map_err(|_| RepoError::NotADirectory(root.to_path_buf()))?;
         if !root.is_dir() {
@@ -381,7 +390,7 @@ impl Repo {
                 }
                 normalize(&rel)
             }
-            None => default_cluster_dir(&root),
+            None => default_cluster_dir(&root)?,
         };
         let mut repo = Repo {
             root: root.clone(),
@@ -706,7 +715,15 @@ impl Repo {
             ("helm.toolkit.fluxcd.io", "HelmRelease") => {
                 let chart_spec = spec.get("chart").and_then(|c| c.get("spec"));
                 let (chart, chart_source) = match (chart_spec, spec.get("chartRef")) {
-                    (Some(cs), _) => (cs.get("chart").and_then(Value::as_str).unwrap_or("").to_string(), source_ref(cs.get("sourceRef"))),
+                    (Some(cs), _) => {
+                        let src = source_ref(cs.get("sourceRef"));
+                        let chart = cs.get("chart").and_then(Value::as_str).unwrap_or("").to_string();
+                        // From a GitRepository or Bucket the chart is a path; its name is in
+                        // Chart.yaml (what source-controller packages).
+                        let from_files = src.as_ref().is_some_and(|s| s.kind == "GitRepository" || s.kind == "Bucket");
+                        let chart = if from_files { chart_yaml_name(&self.root, &chart).unwrap_or(chart) } else { chart };
+                        (chart, src)
+                    }
                     (None, Some(cr)) => (cr.get("name").and_then(Value::as_str).unwrap_or("").to_string(), source_ref(Some(cr))),
                     (None, None) => (String::new(), None),
                 };
@@ -851,14 +868,30 @@ fn cluster_choices(root: &Path) -> String {
     if dirs.is_empty() { "(no clusters/ directory; use .)".to_string() } else { dirs.join(", ") }
 }
 
-fn default_cluster_dir(root: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(root.join("clusters"))
+fn default_cluster_dir(root: &Path) -> Result<PathBuf, RepoError> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join("clusters"))
         .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).map(|e| PathBuf::from("clusters").join(e.file_name())).collect())
         .unwrap_or_default();
+    dirs.sort();
     match dirs.as_slice() {
-        [only] => only.clone(),
-        _ => PathBuf::new(),
+        [only] => Ok(only.clone()),
+        [] => Ok(PathBuf::new()),
+        _ => Err(RepoError::AmbiguousClusterDir {
+            root: root.to_path_buf(),
+            choices: dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+        }),
     }
+}
+
+/// The `name` in `<root>/<path>/Chart.yaml`, for a chart given as a path in a git source.
+fn chart_yaml_name(root: &Path, path: &str) -> Option<String> {
+    let rel = Path::new(path.trim_start_matches("./"));
+    if rel.is_absolute() || rel.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return None;
+    }
+    let text = std::fs::read_to_string(root.join(rel).join("Chart.yaml")).ok()?;
+    let v: Value = serde_norway::from_str(&text).ok()?;
+    v.get("name").and_then(Value::as_str).map(str::to_string)
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ fn upstream_repo_gets_ca_files_in_the_served_copy_only() {
 fn fixture_needs_the_secret_created() {
     let tmp = tempfile::tempdir().unwrap();
     let served = ServedRepo::prepare(&common::fixtures().join("gitops-linkerd"), &tmp.path().join("served")).unwrap();
-    let model = Repo::load(served.path(), None).unwrap();
+    let model = Repo::load(served.path(), Some(std::path::Path::new("clusters/my-cluster"))).unwrap();
     let out = certs::ensure_linkerd_certs(&served, &model).unwrap();
     assert!(out.written.is_empty() && out.commit.is_none());
     assert!(out.needs_secret);

@@ -10,17 +10,38 @@ use gitops_harness::crds::CrdCatalog;
 use gitops_harness::repo::Repo;
 
 fn run(root: &Path) -> check::Report {
-    let repo = Repo::load(root, None).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+    run_in(root, None)
+}
+
+fn run_in(root: &Path, cluster_dir: Option<&Path>) -> check::Report {
+    let repo = Repo::load(root, cluster_dir).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
     let crds = CrdCatalog::load_dir(&common::crds_dir()).unwrap();
     check::run(&repo, &CheckOptions { crds: Some(crds), ..Default::default() })
 }
 
 #[test]
 fn clean_fixture_has_no_findings() {
-    let r = run(&common::fixtures().join("gitops-linkerd"));
+    let r = run_in(&common::fixtures().join("gitops-linkerd"), Some(Path::new("clusters/my-cluster")));
     assert!(r.findings.is_empty(), "{:#?}", r.findings);
     let names: Vec<Vec<String>> = r.plan.waves_short();
     assert_eq!(names[0], vec!["flux-system/cert-manager"], "{names:?}");
+}
+
+/// The sim cluster directory (same apps, infrastructure sim can provide) checks clean too.
+#[test]
+fn sim_cluster_dir_has_no_findings() {
+    let r = run_in(&common::fixtures().join("gitops-linkerd"), Some(Path::new("clusters/sim")));
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    let names: Vec<Vec<String>> = r.plan.waves_short();
+    assert_eq!(names[0], vec!["flux-system/linkerd"], "{names:?}");
+    assert!(names.iter().flatten().any(|n| n == "flux-system/apps"), "{names:?}");
+}
+
+/// With several cluster directories and none chosen, loading asks which instead of mixing them.
+#[test]
+fn several_cluster_dirs_ask_which() {
+    let err = Repo::load(&common::fixtures().join("gitops-linkerd"), None).unwrap_err().to_string();
+    assert!(err.contains("clusters/my-cluster, clusters/sim") && err.contains("--cluster-dir"), "{err}");
 }
 
 #[test]

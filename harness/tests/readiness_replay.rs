@@ -12,7 +12,7 @@ use gitops_harness::readiness::{self, ComponentState, Outcome};
 use gitops_harness::repo::{ObjKey, Repo};
 
 fn plan() -> graph::Plan {
-    let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), None).unwrap();
+    let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), Some(std::path::Path::new("clusters/my-cluster"))).unwrap();
     graph::plan(&repo).unwrap()
 }
 

@@ -88,7 +88,7 @@ async fn serve(hr_failures: usize) -> (kube::Client, tokio::task::JoinHandle<()>
 }
 
 fn plan() -> graph::Plan {
-    let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), None).unwrap();
+    let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), Some(std::path::Path::new("clusters/my-cluster"))).unwrap();
     graph::plan(&repo).unwrap()
 }
 

@@ -18,7 +18,7 @@ fn kubectl_is_there_with_kustomize_v5() {
 
 #[test]
 fn fixture_builds_and_objects_match_the_crds() {
-    let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), None).unwrap();
+    let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), Some(std::path::Path::new("clusters/my-cluster"))).unwrap();
     let crds = CrdCatalog::load_dir(&common::crds_dir()).unwrap();
     let mut kinds = std::collections::BTreeSet::new();
     for ks in repo.flux_kustomizations() {
@@ -38,7 +38,7 @@ fn fixture_builds_and_objects_match_the_crds() {
 
 #[test]
 fn faces_objects_land_in_the_faces_namespace() {
-    let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), None).unwrap();
+    let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), Some(std::path::Path::new("clusters/my-cluster"))).unwrap();
     let apps = repo.flux_kustomizations().iter().find(|k| k.key.name == "apps").unwrap();
     let r = render::render_kustomization(&repo, apps).unwrap();
     let canaries: Vec<&serde_json::Value> = r.objects.iter().filter(|o| o["kind"] == "Canary").collect();
@@ -88,7 +88,12 @@ fn render_dir_error_names_dir() {
 
 #[test]
 fn cli_exit_codes() {
-    let ok = Command::new(common::bin()).args(["render"]).arg(common::fixtures().join("gitops-linkerd")).output().unwrap();
+    let ok = Command::new(common::bin())
+        .args(["render"])
+        .arg(common::fixtures().join("gitops-linkerd"))
+        .args(["--cluster-dir", "clusters/my-cluster"])
+        .output()
+        .unwrap();
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
     let out = tempfile::tempdir().unwrap();
     let bad = Command::new(common::bin())

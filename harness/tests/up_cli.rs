@@ -40,7 +40,9 @@ fn taken_ingress_port_is_named() {
 
 #[test]
 fn demo_urls_come_from_the_repo_ingresses() {
-    let repo = gitops_harness::repo::Repo::load(&common::fixtures().join("gitops-linkerd"), None).unwrap();
+    let repo =
+        gitops_harness::repo::Repo::load(&common::fixtures().join("gitops-linkerd"), Some(std::path::Path::new("clusters/my-cluster")))
+            .unwrap();
     let urls = gitops_harness::up::urls(&repo, 8081);
     assert!(urls.contains(&("Faces GUI".to_string(), "http://faces.localhost:8081/".to_string())), "{urls:?}");
     assert!(urls.contains(&("Linkerd dashboard".to_string(), "http://linkerd.localhost:8081/".to_string())), "{urls:?}");
