@@ -4,7 +4,7 @@ TOOLS := $(CURDIR)/.tools/bin
 export PATH := $(TOOLS):$(PATH)
 NEXTEST_PROFILE ?= ci
 
-.PHONY: all tools build test e2e check bench fmt lint reap clean
+.PHONY: all tools sim-tools build test e2e check bench fmt lint reap clean
 
 all: build
 
@@ -12,12 +12,18 @@ all: build
 tools:
 	./scripts/install-tools.sh
 
+## sim-tools: build the sim tier's programs from their Go modules (cached outside the repo;
+##            without Go it says so and the sim suites report themselves ignored)
+sim-tools:
+	@if command -v go >/dev/null; then ./scripts/sim-tools.sh; else echo "sim-tools: Go is not installed; skipping (sim scenarios will be ignored)"; fi
+
 build:
 	cargo build --workspace --all-targets
 
-## test: everything this machine can prove (no live cluster needed; cluster scenarios report ignored)
-test: tools
-	cargo nextest run --workspace --no-fail-fast --profile $(NEXTEST_PROFILE)
+## test: everything this machine can prove: unit and integration tests, and the scenario suites
+##       on a sim cluster (real control plane and Flux, kwok nodes) inside a loopback-only netns
+test: tools sim-tools
+	./scripts/test.sh
 
 ## e2e: the scenario suites against one fresh shared cluster (needs Docker that can pull images;
 ##      BACKEND=k3d|kind|existing, KEEP_CLUSTER=1 to keep it)

@@ -1,5 +1,6 @@
 //! Cluster backends behind one trait: k3s in a Docker container (the default: needs only Docker),
-//! k3d and kind through their CLIs, and an existing cluster from a kubeconfig.
+//! k3d and kind through their CLIs, an existing cluster from a kubeconfig, and sim (a real control
+//! plane and Flux as host processes, kwok nodes).
 //!
 //! Every cluster the harness creates is recorded in its state directory
 //! (`<state>/clusters/<name>/`: `kubeconfig`, `owner.json`); Docker objects carry the harness
@@ -9,6 +10,7 @@ pub mod existing;
 pub mod k3d;
 pub mod k3s;
 pub mod kind;
+pub mod sim;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,8 @@ pub enum BackendKind {
     Kind,
     /// A cluster the user already has.
     Existing,
+    /// Real control plane and Flux as host processes, kwok nodes (no containers).
+    Sim,
 }
 
 impl std::fmt::Display for BackendKind {
@@ -41,6 +45,7 @@ impl std::fmt::Display for BackendKind {
             BackendKind::K3d => "k3d",
             BackendKind::Kind => "kind",
             BackendKind::Existing => "existing",
+            BackendKind::Sim => "sim",
         })
     }
 }
@@ -208,6 +213,9 @@ pub enum ClusterError {
     /// Bad input.
     #[error("{0}")]
     Invalid(String),
+    /// The sim backend.
+    #[error(transparent)]
+    Sim(#[from] sim::SimError),
 }
 
 /// One way of getting a cluster.
@@ -343,6 +351,8 @@ pub enum AnyBackend {
     Kind(kind::Kind),
     /// existing.
     Existing(existing::Existing),
+    /// sim.
+    Sim(sim::Sim),
 }
 
 impl AnyBackend {
@@ -353,6 +363,7 @@ impl AnyBackend {
             BackendKind::K3d => AnyBackend::K3d(k3d::K3d),
             BackendKind::Kind => AnyBackend::Kind(kind::Kind),
             BackendKind::Existing => AnyBackend::Existing(existing::Existing),
+            BackendKind::Sim => AnyBackend::Sim(sim::Sim::default()),
         }
     }
 }
@@ -364,6 +375,7 @@ macro_rules! dispatch {
             AnyBackend::K3d($b) => $e,
             AnyBackend::Kind($b) => $e,
             AnyBackend::Existing($b) => $e,
+            AnyBackend::Sim($b) => $e,
         }
     };
 }

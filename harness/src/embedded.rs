@@ -4,6 +4,8 @@ use std::path::Path;
 
 /// Cluster directory of the embedded repo.
 pub const DEFAULT_CLUSTER_DIR: &str = "clusters/my-cluster";
+/// The cluster directory of the embedded repo for `--backend sim` (same apps, sim infrastructure).
+pub const SIM_CLUSTER_DIR: &str = "clusters/sim";
 
 static FILES: include_dir::Dir<'_> = include_dir::include_dir!("$CARGO_MANIFEST_DIR/../fixtures/gitops-linkerd");
 

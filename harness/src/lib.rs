@@ -7,6 +7,7 @@ pub mod crds;
 pub mod embedded;
 pub mod flux_versions;
 pub mod graph;
+pub mod kinds;
 pub mod render;
 pub mod repo;
 pub mod tools;

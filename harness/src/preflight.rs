@@ -43,7 +43,7 @@ pub fn tools_for(backend: BackendKind) -> Vec<Tool> {
     match backend {
         BackendKind::K3d => t.push(Tool::K3d),
         BackendKind::Kind => t.extend([Tool::Kind, Tool::Docker]),
-        BackendKind::K3s | BackendKind::Existing => {}
+        BackendKind::K3s | BackendKind::Existing | BackendKind::Sim => {}
     }
     t
 }
@@ -66,6 +66,11 @@ pub fn run(req: &PreflightRequest) -> Vec<PreflightFailure> {
         if let Err(e) = tools::find(tool) {
             out.push(PreflightFailure { check: "tool", message: e.to_string() });
         }
+    }
+    if req.backend == BackendKind::Sim
+        && let Err(e) = crate::cluster::sim::toolset::Toolset::locate()
+    {
+        out.push(PreflightFailure { check: "sim-tools", message: e.to_string() });
     }
     if req.backend == BackendKind::Existing {
         let path = req.kubeconfig.clone().unwrap_or_else(crate::kubeconfig::user_kubeconfig_path);

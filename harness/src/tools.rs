@@ -94,6 +94,12 @@ fn is_executable(p: &Path) -> bool {
     p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
+/// The first executable named `exe` on `PATH`.
+pub fn on_path(exe: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|dir| dir.join(exe)).find(|p| is_executable(p))
+}
+
 /// Find a tool.
 pub fn find(tool: Tool) -> Result<PathBuf, ToolError> {
     if let Some(p) = std::env::var_os(tool.env_override()) {
@@ -102,13 +108,8 @@ pub fn find(tool: Tool) -> Result<PathBuf, ToolError> {
             return Ok(p);
         }
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            let cand = dir.join(tool.exe());
-            if is_executable(&cand) {
-                return Ok(cand);
-            }
-        }
+    if let Some(found) = on_path(tool.exe()) {
+        return Ok(found);
     }
     let local = local_tools_dir().join(tool.exe());
     if is_executable(&local) {

@@ -16,7 +16,7 @@ use crate::artifacts;
 use crate::bootstrap::{self, BootstrapError, BootstrapRequest};
 use crate::certs::{self, CertError};
 use crate::check::{self, CheckOptions};
-use crate::cluster::{self, AnyBackend, BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterSpec};
+use crate::cluster::{self, AnyBackend, BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterSpec, sim};
 use crate::crds::CrdCatalog;
 use crate::docker::{self, DockerError};
 use crate::gitserver::{GitServer, GitServerError, ServedRepo};
@@ -57,6 +57,8 @@ pub struct UpRequest {
     pub git_port: u16,
     /// Node image override.
     pub image: Option<String>,
+    /// Go on when `check` finds errors (to rehearse how Flux itself fails on them).
+    pub allow_check_errors: bool,
 }
 
 /// Errors of `up`, each saying what to do.
@@ -94,6 +96,14 @@ pub enum UpError {
     /// Bootstrap.
     #[error(transparent)]
     Bootstrap(#[from] BootstrapError),
+    /// A sim process exited while `up` was running; the cluster was stopped.
+    #[error("{source}\nthe sim cluster {name} was stopped and removed (no process or port is left)")]
+    SimProcessDied {
+        /// Cluster.
+        name: String,
+        /// Which process, how it ended, its log tail.
+        source: sim::SimError,
+    },
     /// Readiness watch.
     #[error(transparent)]
     Readiness(#[from] readiness::ReadinessError),
@@ -116,8 +126,9 @@ pub enum UpError {
 pub struct UpSession {
     /// The cluster.
     pub handle: ClusterHandle,
-    /// The git server (stop it with `shutdown`).
-    pub server: GitServer,
+    /// The git server in this process (stop it with `shutdown`); `None` for sim, whose git
+    /// server is one of the cluster's recorded background processes.
+    pub server: Option<GitServer>,
     /// The served copy.
     pub served: ServedRepo,
     /// Timeline table.
@@ -173,7 +184,10 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
     let crds = crate::crds::discover_dir(&repo.root).and_then(|d| CrdCatalog::load_dir(&d).ok());
     let report = check::run(&repo, &CheckOptions { crds, ..Default::default() });
     if report.errors() > 0 {
-        return Err(UpError::Check { errors: report.errors(), report: check::render_human(&report, &req.repo) });
+        if !req.allow_check_errors {
+            return Err(UpError::Check { errors: report.errors(), report: check::render_human(&report, &req.repo) });
+        }
+        log(&format!("check: {} error finding(s), going on as asked (--allow-check-errors): Flux will report them", report.errors()));
     }
     let plan = graph::plan(&repo).unwrap_or_default();
     log(&format!("check: {} ok ({} Kustomizations/HelmReleases in {} waves)", req.repo.display(), plan.nodes.len(), plan.waves.len()));
@@ -181,13 +195,14 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
     // 2. Preflight.
     let existing = cluster::load_state(&req.name);
     let reusing = req.reuse && existing.is_some();
+    let is_sim = req.backend == BackendKind::Sim;
     let mut ports = Vec::new();
-    if !reusing && req.backend != BackendKind::Existing {
+    if !reusing && !matches!(req.backend, BackendKind::Existing | BackendKind::Sim) {
         ports.push((req.ingress_port, "ingress"));
     }
     ports.push((req.git_port, "git server"));
     let mut failures = preflight::run(&PreflightRequest { backend: req.backend, ports, kubeconfig: req.kubeconfig.clone() });
-    if req.backend != BackendKind::Existing
+    if !matches!(req.backend, BackendKind::Existing | BackendKind::Sim)
         && let Err(e) = docker::connect().await
     {
         failures.push(PreflightFailure { check: "docker", message: e.to_string() });
@@ -196,9 +211,21 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
         return Err(UpError::Preflight(failures));
     }
     log("preflight: ok");
+    if is_sim {
+        log(sim::WHAT_IS_SIMULATED);
+    }
 
     // 3. Cluster.
     let backend = AnyBackend::new(req.backend);
+    if reusing
+        && let Some(record) = sim::SimRecord::load(&req.name)
+        && let Some(dead) = record.first_dead()
+    {
+        return Err(UpError::Cluster(ClusterError::Invalid(format!(
+            "cannot reuse sim cluster {0}: {dead}\nremove it with `gitops-harness down --name {0}`, then run `up` again",
+            req.name
+        ))));
+    }
     let (handle, created) = match existing {
         Some(h) if req.reuse => {
             log(&format!("cluster: reusing {} ({})", h.name, h.backend));
@@ -227,8 +254,15 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
     if !certs_out.written.is_empty() {
         log("certs: generated the Linkerd trust anchor into the served copy (your repo is untouched)");
     }
-    let server = GitServer::start(&served, git_bind(&handle.host_gateway, req.git_port)).await?;
-    let git_url = server.url_for_host(&handle.host_gateway);
+    let (server, git_url) = if handle.backend == BackendKind::Sim {
+        // The sim cluster outlives this process: its git server is a recorded background process.
+        let url = sim::start_git_server(&req.name, served.path(), req.git_port).await.map_err(ClusterError::from)?;
+        (None, url)
+    } else {
+        let server = GitServer::start(&served, git_bind(&handle.host_gateway, req.git_port)).await?;
+        let url = server.url_for_host(&handle.host_gateway);
+        (Some(server), url)
+    };
     log(&format!("git: serving {} at {git_url} (read-only)", served.path().display()));
     bootstrap::rewrite_gotk_sync(&served, &repo.cluster_dir, &git_url, served.branch())?;
 
@@ -241,16 +275,37 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
         git_url: git_url.clone(),
         branch: served.branch().to_string(),
         trust_anchor: certs_out.needs_secret.then(|| certs_out.anchor.clone()),
+        flux_provided: handle.backend == BackendKind::Sim,
     };
     let outcome = bootstrap::bootstrap(client.clone(), &boot).await?;
     log(&format!("flux: installed from {} ({} objects applied)", outcome.components_from, outcome.applied.len()));
+    if handle.backend == BackendKind::Sim {
+        log(&format!(
+            "flux: kustomize- and helm-controller re-check unready dependencies every {} (Flux's default is 30s)",
+            sim::components::REQUEUE_DEPENDENCY
+        ));
+    }
 
     // 6. Readiness.
     // The root Kustomization the bootstrap created is not in the repo's plan, but if it cannot
     // fetch or build the repo nothing else will ever reconcile: fail on it at once.
     let tracker = readiness::Tracker::new(&plan).require(ObjKey::new("Kustomization", Some("flux-system"), "flux-system"));
     let mut progress = Progress::for_stderr(&tracker);
-    let (result, tracker) = readiness::watch_with(client.clone(), tracker, req.timeout, |c, _| progress.on_change(c)).await?;
+    let watch = readiness::watch_with(client.clone(), tracker, req.timeout, |c, _| progress.on_change(c));
+    let (result, tracker) = if handle.backend == BackendKind::Sim {
+        // A sim process that exits mid-way ends the wait at once, named, with its log tail.
+        tokio::select! {
+            r = watch => r?,
+            died = sim::watch_processes(&req.name) => {
+                if created {
+                    let _ = sim::stop_and_forget(&req.name);
+                }
+                return Err(UpError::SimProcessDied { name: req.name.clone(), source: died });
+            }
+        }
+    } else {
+        watch.await?
+    };
     progress.finish(&result);
     let timeline = readiness::render_timeline(&tracker.timeline());
     if !matches!(result, Outcome::AllReady { .. }) {
@@ -258,11 +313,17 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
         let namespaces: Vec<String> = keys.iter().filter_map(|k| k.namespace.clone()).collect();
         let dir = req.artifacts.join(format!("up-{}", req.name));
         let saved = artifacts::collect(client, &dir, &result.to_string(), &keys, &namespaces).await;
+        if handle.backend == BackendKind::Sim {
+            // Controllers run as processes on sim: their logs are files, not pod logs.
+            sim::copy_logs(&req.name, &dir.join("processes"));
+        }
         let artifacts = match saved {
             Ok(s) => s.dir.display().to_string(),
             Err(e) => format!("(could not save: {e})"),
         };
-        server.shutdown().await;
+        if let Some(server) = server {
+            server.shutdown().await;
+        }
         return Err(UpError::NotReady { outcome: result, artifacts, name: req.name.clone() });
     }
 
@@ -278,7 +339,16 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
         ));
     }
     let urls = urls(&repo, handle.ingress_http_port);
-    let marker = json!({"git_url": git_url, "served_repo": served.path(), "ingress_port": handle.ingress_http_port, "urls": urls});
+    let marker = json!({
+        "git_url": git_url,
+        "served_repo": served.path(),
+        "ingress_port": handle.ingress_http_port,
+        "urls": urls,
+        "backend": handle.backend,
+        "cluster_dir": repo.cluster_dir,
+        // What the scenarios may rely on: sim has no requests on the wire.
+        "data_plane": handle.backend != BackendKind::Sim,
+    });
     std::fs::write(ready_marker(&req.name), marker.to_string())
         .map_err(|source| ClusterError::Io { path: ready_marker(&req.name), source })?;
     Ok(UpSession { handle, server, served, timeline, urls, created })
@@ -309,8 +379,25 @@ pub fn leftovers(name: &str, existed_before: bool) -> Option<String> {
     ))
 }
 
+/// Undo what an interrupted or failed `up` created: a sim cluster's processes are stopped and
+/// its state removed (it cannot outlive the run that started it half-way); other backends keep
+/// what they created and [`leftovers`] says how to remove it. Returns what was removed.
+pub fn abort_created(name: &str, existed_before: bool) -> Option<Vec<String>> {
+    if existed_before {
+        return None;
+    }
+    let is_sim = cluster::load_state(name).map(|h| h.backend == BackendKind::Sim).unwrap_or(false) || sim::SimRecord::load(name).is_some();
+    if !is_sim {
+        return None;
+    }
+    sim::stop_and_forget(name).ok().map(|r| r.removed)
+}
+
 /// `down`: delete the cluster (only if the harness created it) and its state.
 pub async fn down(name: &str) -> Result<cluster::DeleteReport, ClusterError> {
-    let backend = cluster::load_state(name).map(|h| h.backend).unwrap_or(BackendKind::K3s);
+    let backend = cluster::load_state(name)
+        .map(|h| h.backend)
+        .or_else(|| sim::SimRecord::load(name).map(|_| BackendKind::Sim))
+        .unwrap_or(BackendKind::K3s);
     AnyBackend::new(backend).delete(name).await
 }

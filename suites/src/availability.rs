@@ -14,6 +14,46 @@ pub const KUBECONFIG_ENV: &str = "GITOPS_HARNESS_KUBECONFIG";
 /// Name of the cluster `make e2e` creates and the scenarios share.
 pub const DEFAULT_CLUSTER: &str = "gitops-harness-e2e";
 
+/// What the cluster offers beyond Flux, from `up`'s ready marker.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    /// Backend name (`sim`, `k3s`, …; `existing` when not created by the harness).
+    pub backend: String,
+    /// Flagger runs against it.
+    pub flagger: bool,
+    /// Requests can be sent through its ingress.
+    pub data_plane: bool,
+}
+
+impl Default for Capabilities {
+    /// A cluster not created by `up` (e.g. `GITOPS_HARNESS_KUBECONFIG`): assumed complete.
+    fn default() -> Self {
+        Capabilities { backend: "existing".into(), flagger: true, data_plane: true }
+    }
+}
+
+impl Capabilities {
+    /// Whether it meets `need`.
+    pub fn has(&self, need: crate::runner::Need) -> bool {
+        match need {
+            crate::runner::Need::Flagger => self.flagger,
+            crate::runner::Need::DataPlane => self.data_plane,
+        }
+    }
+
+    /// Read `up`'s ready marker of cluster `name` (absent: [`Capabilities::default`]).
+    pub fn of_cluster(name: &str) -> Capabilities {
+        let Ok(text) = std::fs::read_to_string(gitops_harness::up::ready_marker(name)) else { return Capabilities::default() };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { return Capabilities::default() };
+        let backend = v.get("backend").and_then(|b| b.as_str()).unwrap_or("existing").to_string();
+        Capabilities {
+            flagger: v.get("flagger").and_then(|b| b.as_bool()).unwrap_or(backend != "sim"),
+            data_plane: v.get("data_plane").and_then(|b| b.as_bool()).unwrap_or(backend != "sim"),
+            backend,
+        }
+    }
+}
+
 /// How the suites reach their cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterPlan {
@@ -23,6 +63,8 @@ pub struct ClusterPlan {
     pub target: Target,
     /// Whether the run demands a cluster (`GITOPS_HARNESS_E2E=1`): then absence is a failure.
     pub required: bool,
+    /// What the cluster offers (read when it answers).
+    pub capabilities: Capabilities,
 }
 
 /// Outcome of looking for a cluster.
@@ -64,7 +106,7 @@ pub fn plan_from_env() -> ClusterPlan {
         Some(path) => Target { kubeconfig: Some(PathBuf::from(path)), context: std::env::var("GITOPS_HARNESS_CONTEXT").ok() },
         None => live::harness_target(&name),
     };
-    ClusterPlan { name, target, required }
+    ClusterPlan { name, target, required, capabilities: Capabilities::default() }
 }
 
 /// Look for the cluster: its kubeconfig must exist and its API server must answer within `timeout`.
@@ -73,8 +115,8 @@ pub fn detect(plan: ClusterPlan, timeout: Duration) -> Availability {
         && !path.is_file()
     {
         let reason = format!(
-            "no live cluster: kubeconfig {} does not exist (no cluster can run without a container \
-                 registry; run `make e2e`, or `gitops-harness up --name {}`, or set {KUBECONFIG_ENV})",
+            "no live cluster: kubeconfig {} does not exist (`make test` brings up a sim cluster when the sim tools \
+                 are built; or run `make e2e`, or `gitops-harness up --name {}`, or set {KUBECONFIG_ENV})",
             path.display(),
             plan.name
         );
@@ -88,7 +130,13 @@ pub fn detect(plan: ClusterPlan, timeout: Duration) -> Availability {
         }
     };
     match rt.block_on(live::probe(&plan.target, timeout)) {
-        Ok(_) => Availability::Available(plan),
+        Ok(_) => {
+            let mut plan = plan;
+            if std::env::var_os(KUBECONFIG_ENV).is_none() {
+                plan.capabilities = Capabilities::of_cluster(&plan.name);
+            }
+            Availability::Available(plan)
+        }
         Err(e) => Availability::Unavailable { reason: format!("no live cluster: {e}"), plan },
     }
 }

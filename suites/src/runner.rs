@@ -11,6 +11,27 @@ use crate::availability::{self, Availability};
 use crate::junit::{Recorder, Verdict};
 use crate::world::World;
 
+/// Something a scenario needs beyond a bootstrapped cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Flagger running against the cluster.
+    Flagger,
+    /// Requests on the wire through the ingress (Docker tier only: sim has no data plane).
+    DataPlane,
+}
+
+impl Need {
+    /// Why a cluster without it cannot run the scenario.
+    pub fn missing_reason(self, backend: &str) -> String {
+        match self {
+            Need::Flagger => format!("needs Flagger, which the {backend} cluster does not run"),
+            Need::DataPlane => {
+                format!("needs requests on the wire through the ingress; the {backend} backend has no data plane (Docker tier only)")
+            }
+        }
+    }
+}
+
 /// One end-to-end scenario.
 #[derive(Clone, Copy)]
 pub struct Scenario {
@@ -20,8 +41,16 @@ pub struct Scenario {
     pub about: &'static str,
     /// Objects whose state, events and logs are saved when the scenario fails (`ns/name`).
     pub involved_namespaces: &'static [&'static str],
+    /// What it needs beyond a bootstrapped cluster.
+    pub needs: &'static [Need],
     /// The scenario body.
     pub run: fn(&World) -> anyhow::Result<()>,
+}
+
+/// Why `scenario` cannot run on the cluster found, if it cannot (a missing capability).
+pub fn unmet_need(scenario: &Scenario, found: &Availability) -> Option<String> {
+    let Availability::Available(plan) = found else { return None };
+    scenario.needs.iter().find(|n| !plan.capabilities.has(**n)).map(|n| n.missing_reason(&plan.capabilities.backend))
 }
 
 /// Directory that receives JUnit files and per-test artifacts (`$GITOPS_HARNESS_ARTIFACTS`, else
@@ -45,7 +74,7 @@ pub fn trials(scenarios: &[Scenario], found: &Availability, recorder: &'static R
         .map(|s| {
             let scenario = *s;
             let found = found.clone();
-            let ignored = found.reason().is_some() && !found.required();
+            let ignored = (found.reason().is_some() && !found.required()) || unmet_need(&scenario, &found).is_some();
             Trial::test(scenario.name, move || run_one(scenario, &found, recorder)).with_ignored_flag(ignored)
         })
         .collect()
@@ -63,6 +92,12 @@ fn run_one(scenario: Scenario, found: &Availability, recorder: &Recorder) -> Res
             return Err(msg.into());
         }
     };
+    if let Some(why) = unmet_need(&scenario, found) {
+        // Reached only when ignored trials are forced to run: never a pass.
+        let msg = format!("{}: cannot run: {why}", scenario.name);
+        recorder.record(scenario.name, Verdict::Failed(msg.clone()), started.elapsed());
+        return Err(msg.into());
+    }
     let artifacts = artifact_dir_for(scenario.name);
     let result = World::connect(&plan, artifacts.clone()).and_then(|world| {
         let outcome = (scenario.run)(&world);
@@ -98,11 +133,16 @@ pub const AVAILABILITY_TRIAL: &str = "suite::cluster_availability";
 /// A trial that always runs and states the cluster verdict on stdout (nextest shows it: see
 /// `.config/nextest.toml`), so an ignored scenario's reason is visible in every runner's output.
 /// It fails when the run demands a cluster (`GITOPS_HARNESS_E2E=1`) and none answers.
-fn availability_trial(count: usize, found: &Availability) -> Trial {
+fn availability_trial(scenarios: &[Scenario], found: &Availability) -> Trial {
     let found = found.clone();
+    let count = scenarios.len();
+    let unmet: Vec<String> = scenarios.iter().filter_map(|s| unmet_need(s, &found).map(|why| format!("{} {why}", s.name))).collect();
     Trial::test(AVAILABILITY_TRIAL, move || match &found {
         Availability::Available(plan) => {
-            println!("cluster {} reachable: {count} scenarios run", plan.name);
+            println!("cluster {} ({}) reachable: {} of {count} scenarios run", plan.name, plan.capabilities.backend, count - unmet.len());
+            for u in &unmet {
+                println!("  ignored: {u}");
+            }
             Ok(())
         }
         Availability::Unavailable { reason, .. } if found.required() => {
@@ -126,7 +166,7 @@ pub fn main(suite: &str, scenarios: &[Scenario]) -> ExitCode {
         eprintln!("gitops-harness suites: {} cluster scenarios {what}: {reason}", scenarios.len());
     }
     let recorder: &'static Recorder = Box::leak(Box::default());
-    let mut all = vec![availability_trial(scenarios.len(), &found)];
+    let mut all = vec![availability_trial(scenarios, &found)];
     all.extend(trials(scenarios, &found, recorder));
     let conclusion = libtest_mimic::run(&args, all);
     if !args.list && !recorder.is_empty() {

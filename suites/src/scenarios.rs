@@ -11,6 +11,8 @@ use crate::runner::Scenario;
 pub fn all() -> Vec<Scenario> {
     vec![
         bootstrap::ALL_READY,
+        bootstrap::SURVIVES_UNAVAILABLE_AGGREGATED_API,
+        drift::NONE_AFTER_BOOTSTRAP,
         canary::FACE_PROMOTES,
         canary::FACE_FAILS_AND_ROLLS_BACK,
         abtest::FACES_GUI_HEADER_ROUTING,

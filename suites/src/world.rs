@@ -71,6 +71,14 @@ impl World {
         ServedRepo::open(&self.served_repo_dir()).map_err(|e| anyhow!("{e}"))
     }
 
+    /// The cluster directory `up` bootstrapped (from its ready marker; default [`CLUSTER_DIR`]).
+    pub fn cluster_dir(&self) -> PathBuf {
+        self.ready()
+            .ok()
+            .and_then(|v| v.get("cluster_dir").and_then(Value::as_str).map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(CLUSTER_DIR))
+    }
+
     /// The Kustomization applying the Faces app.
     pub fn apps_kustomization(&self) -> ObjRef {
         ObjRef::new(APPS_KUSTOMIZATION.0, APPS_KUSTOMIZATION.1)

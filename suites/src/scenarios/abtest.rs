@@ -6,7 +6,7 @@ use gitops_harness::abtest::{self, AbRequest, Identify, Marker};
 use gitops_harness::canary::live::{ObserveRequest, header_route_active, observe_until};
 use gitops_harness::gitops_change::{self, Change, Edit};
 
-use crate::runner::Scenario;
+use crate::runner::{Need, Scenario};
 use crate::world::{self, World};
 
 /// Requests with `x-faces-user: testuser` reach the canary, others the primary.
@@ -14,6 +14,7 @@ pub const FACES_GUI_HEADER_ROUTING: Scenario = Scenario {
     name: "abtest::faces_gui_header_routing",
     about: "during the A/B analysis, the header routes to the canary",
     involved_namespaces: &["faces", "flagger-system", "ingress-nginx"],
+    needs: &[Need::Flagger, Need::DataPlane],
     run: faces_gui_header_routing,
 };
 

@@ -11,8 +11,73 @@ pub const ALL_READY: Scenario = Scenario {
     name: "bootstrap::all_ready",
     about: "every Flux Kustomization and HelmRelease is Ready",
     involved_namespaces: &["flux-system", "linkerd", "cert-manager", "ingress-nginx", "flagger-system", "faces"],
+    needs: &[],
     run: all_ready,
 };
+
+/// An aggregated API that is unavailable (a real k3s's metrics-server answers 503 for its first
+/// minute) must not stop the harness from applying objects or checking drift.
+pub const SURVIVES_UNAVAILABLE_AGGREGATED_API: Scenario = Scenario {
+    name: "bootstrap::survives_unavailable_aggregated_api",
+    about: "applying and drift work while an APIService is unavailable",
+    involved_namespaces: &["flux-system"],
+    needs: &[],
+    run: survives_unavailable_aggregated_api,
+};
+
+fn survives_unavailable_aggregated_api(world: &World) -> anyhow::Result<()> {
+    use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
+    use kube::api::{DeleteParams, PostParams};
+    let api: Api<APIService> = Api::all(world.client.clone());
+    let name = "v1beta1.metrics.k8s.io";
+    let svc: APIService = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apiregistration.k8s.io/v1",
+        "kind": "APIService",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "gitops-harness-suites"}},
+        // No such Service: the aggregator marks it unavailable without dialling anything.
+        "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "service": {"namespace": "kube-system", "name": "no-metrics-server"},
+                 "insecureSkipTLSVerify": true, "groupPriorityMinimum": 100, "versionPriority": 100}
+    }))?;
+    world.block_on(api.create(&PostParams::default(), &svc)).with_context(|| format!("creating APIService {name}"))?;
+    let result = (|| {
+        // Wait until the aggregator has marked it unavailable.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let got = world.block_on(api.get(name))?;
+            let unavailable =
+                got.status.and_then(|s| s.conditions).is_some_and(|cs| cs.iter().any(|c| c.type_ == "Available" && c.status == "False"));
+            if unavailable {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("APIService {name} was not marked unavailable within 60s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+        // Full discovery fails on it: this is the situation the harness must survive.
+        let full = world.block_on(kube::Discovery::new(world.client.clone()).run());
+        let full_discovery = match &full {
+            Ok(_) => "full discovery happened to succeed".to_string(),
+            Err(e) => format!("full discovery fails: {e}"),
+        };
+        let mut kinds = gitops_harness::kinds::KindResolver::new(world.client.clone());
+        let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "gitops-harness-suites-probe", "namespace": "flux-system"}, "data": {"probe": "1"}});
+        world
+            .block_on(gitops_harness::bootstrap::apply(&world.client, &mut kinds, &cm))
+            .map_err(|e| anyhow::anyhow!("applying a ConfigMap while {name} is unavailable ({full_discovery}): {e}"))?;
+        let served = world.served()?;
+        world
+            .block_on(gitops_harness::drift::check_cluster(&world.client, served.path(), Some(&world.cluster_dir())))
+            .map_err(|e| anyhow::anyhow!("drift check while {name} is unavailable ({full_discovery}): {e}"))?;
+        println!("with {name} unavailable: {full_discovery}; apply and drift still work");
+        Ok(())
+    })();
+    let _ = world.block_on(api.delete(name, &DeleteParams::default()));
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(world.client.clone(), "flux-system");
+    let _ = world.block_on(cms.delete("gitops-harness-suites-probe", &DeleteParams::default()));
+    result
+}
 
 fn all_ready(world: &World) -> anyhow::Result<()> {
     let kinds = [("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"), ("helm.toolkit.fluxcd.io", "v2", "HelmRelease")];

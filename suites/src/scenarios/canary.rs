@@ -8,7 +8,7 @@ use gitops_harness::canary::live::{ObserveRequest, change_and_observe};
 use gitops_harness::gitops_change::{Change, Committed, Edit};
 use gitops_harness::yaml_edit::{DocSelector, YamlEditor};
 
-use crate::runner::Scenario;
+use crate::runner::{Need, Scenario};
 use crate::world::{self, World};
 
 /// Setting `ERROR_FRACTION` to 20 on `face` promotes the canary.
@@ -16,6 +16,7 @@ pub const FACE_PROMOTES: Scenario = Scenario {
     name: "canary::face_promotes",
     about: "a healthy change to face is promoted step by step",
     involved_namespaces: &["faces", "flagger-system", "flux-system"],
+    needs: &[Need::Flagger],
     run: face_promotes,
 };
 
@@ -24,6 +25,7 @@ pub const FACE_FAILS_AND_ROLLS_BACK: Scenario = Scenario {
     name: "canary::face_fails_and_rolls_back",
     about: "a failing change to face is rolled back, primary keeps the old spec",
     involved_namespaces: &["faces", "flagger-system", "flux-system"],
+    needs: &[Need::Flagger],
     run: face_fails_and_rolls_back,
 };
 

@@ -1,12 +1,10 @@
 //! `drift::*`: what git declares vs what the cluster runs.
 
-use std::path::Path;
-
 use anyhow::anyhow;
 use gitops_harness::drift::{self, DriftKind};
 use kube::api::{Api, Patch, PatchParams};
 
-use crate::runner::Scenario;
+use crate::runner::{Need, Scenario};
 use crate::scenarios::canary;
 use crate::world::{self, World};
 
@@ -15,6 +13,7 @@ pub const AFTER_FAILED_CANARY: Scenario = Scenario {
     name: "drift::after_failed_canary",
     about: "rollback drift is reported after a failed canary",
     involved_namespaces: &["faces", "flux-system"],
+    needs: &[Need::Flagger],
     run: after_failed_canary,
 };
 
@@ -23,12 +22,35 @@ pub const MANUAL_EDIT: Scenario = Scenario {
     name: "drift::manual_edit",
     about: "a manual edit of an applied object is reported",
     involved_namespaces: &["faces", "flux-system"],
+    needs: &[],
     run: manual_edit,
 };
 
+/// Right after the bootstrap nothing has drifted: fields the API server defaults and fields other
+/// controllers own are not edits.
+pub const NONE_AFTER_BOOTSTRAP: Scenario = Scenario {
+    name: "drift::none_after_bootstrap",
+    about: "a freshly bootstrapped cluster shows no drift",
+    involved_namespaces: &["faces", "flux-system"],
+    needs: &[],
+    run: none_after_bootstrap,
+};
+
+fn none_after_bootstrap(world: &World) -> anyhow::Result<()> {
+    let r = report(world)?;
+    let drift: Vec<_> = r.items.iter().filter(|i| i.kind.is_drift()).collect();
+    if !drift.is_empty() {
+        return Err(anyhow!("expected no drift after the bootstrap ({} objects checked), saw:\n{}", r.objects_checked, r.table()));
+    }
+    if r.objects_checked == 0 {
+        return Err(anyhow!("the drift check compared no objects: was the repo rendered?"));
+    }
+    Ok(())
+}
+
 fn report(world: &World) -> anyhow::Result<drift::DriftReport> {
     let served = world.served()?;
-    world.block_on(drift::check_cluster(&world.client, served.path(), Some(Path::new(world::CLUSTER_DIR)))).map_err(|e| anyhow!("{e}"))
+    world.block_on(drift::check_cluster(&world.client, served.path(), Some(&world.cluster_dir()))).map_err(|e| anyhow!("{e}"))
 }
 
 fn after_failed_canary(world: &World) -> anyhow::Result<()> {
@@ -62,6 +84,11 @@ fn manual_edit(world: &World) -> anyhow::Result<()> {
         let edits = r.of_kind(DriftKind::Edit);
         if !edits.iter().any(|i| i.object.contains("Namespace") && i.object.contains("faces")) {
             return Err(anyhow!("expected edit drift on Namespace faces (linkerd.io/inject enabled -> disabled), saw:\n{}", r.table()));
+        }
+        let others: Vec<_> =
+            r.items.iter().filter(|i| i.kind.is_drift() && !(i.object.contains("Namespace") && i.object.contains("faces"))).collect();
+        if !others.is_empty() {
+            return Err(anyhow!("expected only the edit of Namespace faces, the report also has other drift:\n{}", r.table()));
         }
         Ok(())
     })();

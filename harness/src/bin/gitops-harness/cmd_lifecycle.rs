@@ -42,8 +42,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Run `down`: delete what the harness created for that cluster, and nothing else.
 pub fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
-    let backend = cluster::load_state(&args.name).map(|h| h.backend).unwrap_or(BackendKind::K3s);
-    let result = runtime()?.block_on(AnyBackend::new(backend).delete(&args.name));
+    let result = runtime()?.block_on(gitops_harness::up::down(&args.name));
     match result {
         Ok(report) => {
             for r in &report.removed {
@@ -68,10 +67,15 @@ pub fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
 pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let rt = runtime()?;
     let mut infos = Vec::new();
-    // k3s clusters are found by their Docker labels; the others by their records.
+    // k3s clusters are found by their Docker labels, sim clusters by their process records,
+    // the others by their records.
     match rt.block_on(AnyBackend::new(BackendKind::K3s).list_owned()) {
         Ok(list) => infos.extend(list),
-        Err(e) => eprintln!("warning: {e}"),
+        Err(e) if cluster::recorded().iter().any(|h| h.backend == BackendKind::K3s) => eprintln!("warning: {e}"),
+        Err(_) => {}
+    }
+    if let Ok(list) = rt.block_on(AnyBackend::new(BackendKind::Sim).list_owned()) {
+        infos.extend(list);
     }
     for h in cluster::recorded() {
         if !infos.iter().any(|i: &cluster::ClusterInfo| i.name == h.name) {
@@ -105,13 +109,43 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Run `reap`: remove Docker objects of crashed runs (only those with the harness owner label).
+/// Run `reap`: stop the recorded processes of sim clusters, and remove Docker objects with the
+/// harness owner label (nothing else).
 pub fn reap(args: ReapArgs) -> anyhow::Result<ExitCode> {
+    let verb = if args.dry_run { "would stop" } else { "stopped" };
+    let mut sim_count = 0;
+    for rec in gitops_harness::cluster::sim::recorded_clusters() {
+        if args.cluster.as_deref().is_some_and(|c| c != rec.name) || args.run_id.as_deref().is_some_and(|r| r != rec.run_id) {
+            continue;
+        }
+        sim_count += 1;
+        if args.dry_run {
+            for p in rec.processes.iter().filter(|p| p.is_alive()) {
+                println!("{verb} sim {} process {} (pid {})", rec.name, p.name, p.pid);
+            }
+            continue;
+        }
+        match gitops_harness::cluster::sim::stop_and_forget(&rec.name) {
+            Ok(report) => report.removed.iter().for_each(|r| println!("{verb} sim {}: {r}", rec.name)),
+            Err(e) => eprintln!("could not reap sim cluster {}: {e}", rec.name),
+        }
+    }
     let sel = Selector { run_id: args.run_id.clone(), cluster: args.cluster.clone() };
-    let report = runtime()?.block_on(async {
-        let d = docker::connect().await?;
-        docker::reap(&d, &sel, args.dry_run).await
-    })?;
+    let docker = runtime()?.block_on(docker::connect());
+    let d = match docker {
+        Ok(d) => d,
+        // Docker is expected (DOCKER_HOST set, or its socket is there) but does not answer.
+        Err(e) if std::env::var_os("DOCKER_HOST").is_some() || std::path::Path::new("/var/run/docker.sock").exists() => {
+            return Err(e.into());
+        }
+        Err(_) => {
+            if sim_count == 0 {
+                println!("nothing to reap: no sim cluster records, and no Docker Engine on this machine");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+    };
+    let report = runtime()?.block_on(docker::reap(&d, &sel, args.dry_run))?;
     let verb = if args.dry_run { "would remove" } else { "removed" };
     for c in &report.containers {
         println!("{verb} container {c}");
@@ -128,7 +162,7 @@ pub fn reap(args: ReapArgs) -> anyhow::Result<ExitCode> {
     for e in &report.errors {
         eprintln!("could not remove {e}");
     }
-    if report.count() == 0 && report.errors.is_empty() {
+    if report.count() == 0 && report.errors.is_empty() && sim_count == 0 {
         println!("nothing to reap: no Docker objects with the gitops-harness owner label");
     }
     Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })

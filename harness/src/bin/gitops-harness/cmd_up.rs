@@ -16,7 +16,8 @@ pub struct UpArgs {
     /// Gitops repository to bootstrap (default: the embedded gitops-linkerd fixture).
     #[arg(long)]
     pub repo: Option<PathBuf>,
-    /// Cluster directory inside the repo.
+    /// Cluster directory inside the repo (embedded repo: `clusters/my-cluster`, or
+    /// `clusters/sim` with `--backend sim`).
     #[arg(long)]
     pub cluster_dir: Option<PathBuf>,
     /// Cluster name.
@@ -49,6 +50,9 @@ pub struct UpArgs {
     /// Node image (k3s: default rancher/k3s pinned; also $GITOPS_HARNESS_K3S_IMAGE).
     #[arg(long)]
     pub image: Option<String>,
+    /// Go on when `check` finds errors, to see how Flux itself reports them.
+    #[arg(long)]
+    pub allow_check_errors: bool,
     /// Stop once everything is Ready instead of serving git until Ctrl-C (Flux then keeps the
     /// last revision it fetched).
     #[arg(long)]
@@ -61,6 +65,7 @@ fn backend(b: crate::BackendArg) -> BackendKind {
         crate::BackendArg::K3d => BackendKind::K3d,
         crate::BackendArg::Kind => BackendKind::Kind,
         crate::BackendArg::Existing => BackendKind::Existing,
+        crate::BackendArg::Sim => BackendKind::Sim,
     }
 }
 
@@ -74,7 +79,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             eprintln!("using the embedded gitops-linkerd repo (pass --repo to use yours)");
             (
                 embedded.path().to_path_buf(),
-                Some(args.cluster_dir.clone().unwrap_or_else(|| gitops_harness::embedded::DEFAULT_CLUSTER_DIR.into())),
+                Some(args.cluster_dir.clone().unwrap_or_else(|| {
+                    if args.backend == crate::BackendArg::Sim {
+                        gitops_harness::embedded::SIM_CLUSTER_DIR.into()
+                    } else {
+                        gitops_harness::embedded::DEFAULT_CLUSTER_DIR.into()
+                    }
+                })),
             )
         }
     };
@@ -92,6 +103,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         ingress_port: args.ingress_port,
         git_port: args.git_port,
         image: args.image.clone(),
+        allow_check_errors: args.allow_check_errors,
     };
     let existed_before = cluster::load_state(&args.name).is_some();
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -102,7 +114,12 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             r = up::up(&req, &mut log) => r,
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("\ninterrupted: stopped cleanly.");
-                if let Some(left) = up::leftovers(&args.name, existed_before) {
+                if let Some(removed) = up::abort_created(&args.name, existed_before) {
+                    for r in removed {
+                        eprintln!("stopped {r}");
+                    }
+                    eprintln!("nothing was left behind.");
+                } else if let Some(left) = up::leftovers(&args.name, existed_before) {
                     eprintln!("{left}");
                 } else {
                     eprintln!("nothing was left behind.");
@@ -118,14 +135,22 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
                     println!("  {label:<20} {url}");
                 }
                 println!("kubectl: KUBECONFIG={} kubectl get kustomizations -A", session.handle.kubeconfig_path.display());
+                let Some(server) = session.server else {
+                    // sim: the cluster and its git server run in the background.
+                    println!(
+                        "the sim cluster {0} runs in the background (its git server too); `gitops-harness down --name {0}` stops every process it started",
+                        args.name
+                    );
+                    return Ok(ExitCode::SUCCESS);
+                };
                 if args.no_serve {
-                    session.server.shutdown().await;
+                    server.shutdown().await;
                     println!("git server stopped (--no-serve); the cluster keeps its last revision. `gitops-harness down --name {}` removes it.", args.name);
                     return Ok(ExitCode::SUCCESS);
                 }
                 println!("serving git to the cluster; press Ctrl-C to stop serving (the cluster keeps running; `gitops-harness down --name {}` removes it)", args.name);
                 let _ = tokio::signal::ctrl_c().await;
-                session.server.shutdown().await;
+                server.shutdown().await;
                 let _ = std::fs::remove_file(up::ready_marker(&args.name));
                 eprintln!("git server stopped.");
                 Ok(ExitCode::SUCCESS)
@@ -133,10 +158,15 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
             Err(e) => {
                 let not_ready = matches!(e, up::UpError::NotReady { .. });
                 eprintln!("error: {e}");
-                if !not_ready
-                    && let Some(left) = up::leftovers(&args.name, existed_before) {
+                if !not_ready {
+                    if let Some(removed) = up::abort_created(&args.name, existed_before) {
+                        for r in removed {
+                            eprintln!("stopped {r}");
+                        }
+                    } else if let Some(left) = up::leftovers(&args.name, existed_before) {
                         eprintln!("{left}");
                     }
+                }
                 Ok(ExitCode::from(if not_ready { 1 } else { 2 }))
             }
         }

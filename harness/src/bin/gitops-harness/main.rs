@@ -8,6 +8,7 @@ mod cmd_drift;
 mod cmd_lifecycle;
 mod cmd_render;
 mod cmd_serve_git;
+mod cmd_sim;
 mod cmd_up;
 
 use std::process::ExitCode;
@@ -36,7 +37,7 @@ pub enum Format {
 /// Cluster backend choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum BackendArg {
-    /// k3s in a Docker container via testcontainers (needs only Docker).
+    /// k3s in a Docker container through the Docker API (needs Docker).
     #[default]
     K3s,
     /// k3d CLI.
@@ -45,6 +46,9 @@ pub enum BackendArg {
     Kind,
     /// An existing cluster from a kubeconfig/context.
     Existing,
+    /// Real control plane and Flux controllers as host processes, kwok nodes: no containers
+    /// (needs the tools `scripts/sim-tools.sh` builds).
+    Sim,
 }
 
 /// Subcommands.
@@ -60,15 +64,21 @@ pub enum Command {
     Down(cmd_lifecycle::DownArgs),
     /// List harness-owned clusters (backend, API URL, containers, age).
     Status(cmd_lifecycle::StatusArgs),
-    /// Remove leftovers (containers, networks, volumes) of crashed harness runs.
+    /// Remove leftovers of crashed harness runs (labelled Docker objects, recorded sim processes).
     Reap(cmd_lifecycle::ReapArgs),
     /// Serve a gitops repository over smart HTTP (read-only) for a cluster to pull.
     ServeGit(cmd_serve_git::ServeGitArgs),
     /// Compare what git declares with what the cluster runs.
     Drift(cmd_drift::DriftArgs),
+    /// The sim backend's tools (pinned versions, cache, what is built).
+    Sim(cmd_sim::SimArgs),
 }
 
 fn main() -> ExitCode {
+    // Like other Unix CLIs, end quietly when the reader of our output goes away (`| head`)
+    // instead of panicking on a write to a closed pipe.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread is started.
+    let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Check(a) => cmd_check::run(a),
@@ -79,6 +89,7 @@ fn main() -> ExitCode {
         Command::Reap(a) => cmd_lifecycle::reap(a),
         Command::ServeGit(a) => cmd_serve_git::run(a),
         Command::Drift(a) => cmd_drift::run(a),
+        Command::Sim(a) => cmd_sim::run(a),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,65 @@
+//! `gitops-harness sim …`: the sim tier's tools.
+use std::process::ExitCode;
+
+use gitops_harness::cluster::sim::toolset::{self, Component, Toolset};
+
+/// Arguments of `sim`.
+#[derive(Debug, clap::Args)]
+pub struct SimArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: SimCommand,
+}
+
+/// `sim` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum SimCommand {
+    /// Show the pinned versions, the tool cache and what is built (build them with
+    /// `scripts/sim-tools.sh`).
+    Tools {
+        /// Print only what is missing; exit 1 when something is.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// Run `sim`.
+pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        SimCommand::Tools { check } => {
+            let found = Toolset::locate();
+            if check {
+                return Ok(match found {
+                    Ok(_) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        println!("{e}");
+                        ExitCode::from(1)
+                    }
+                });
+            }
+            println!("cache: {}", toolset::cache_dir().display());
+            for c in Component::ALL {
+                let entry = toolset::cache_dir().join(format!("{}-{}", c.name(), c.version()));
+                let built = entry.join(".complete").is_file();
+                let secs = std::fs::read_to_string(entry.join("build-seconds")).ok().and_then(|s| s.trim().parse::<u64>().ok());
+                println!(
+                    "  {:<22} {:<9} {}",
+                    c.name(),
+                    c.version(),
+                    match (built, secs) {
+                        (true, Some(s)) => format!("built ({s}s)"),
+                        (true, None) => "built".to_string(),
+                        (false, _) => "missing".to_string(),
+                    }
+                );
+            }
+            Ok(match found {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    println!("{e}");
+                    ExitCode::from(1)
+                }
+            })
+        }
+    }
+}

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# Build the sim tier's programs from their Go modules into a cache outside the repo.
+#
+#   scripts/sim-tools.sh            build what is missing, print each build's time
+#   scripts/sim-tools.sh --print    print the cache directory and exit
+#
+# Versions are pinned in harness/sim-versions.env (one place, read by the harness too).
+# Cache: $GITOPS_HARNESS_SIM_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/gitops-harness/sim.
+# Each component goes to <cache>/<name>-<version>/; it is built in a temporary directory beside
+# it and renamed into place only when complete, so an interrupted run leaves nothing half-built
+# and the next run starts that component again. Nothing here is committed to the repo.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=../harness/sim-versions.env
+source "$root/harness/sim-versions.env"
+
+cache="${GITOPS_HARNESS_SIM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gitops-harness/sim}"
+if [ "${1:-}" = "--print" ]; then echo "$cache"; exit 0; fi
+
+if ! command -v go >/dev/null; then
+  echo "error: Go is not installed; the sim tier builds its programs from Go modules." >&2
+  echo "       Install Go ${GO_MIN} or newer (https://go.dev/doc/install), then run this again." >&2
+  exit 2
+fi
+mkdir -p "$cache"
+export GOFLAGS="-buildvcs=false -mod=mod"
+export CGO_ENABLED=0
+# A lower toolchain in go.mod must not trigger a toolchain download.
+export GOTOOLCHAIN=local
+ldflags_common="-s -w"
+total_start=$(date +%s)
+
+# build NAME VERSION FUNCTION: run FUNCTION in a fresh staging dir unless the cache has it.
+build() {
+  local name="$1" version="$2" fn="$3"
+  local dest="$cache/$name-$version"
+  if [ -f "$dest/.complete" ]; then
+    echo "sim-tools: $name $version cached ($dest)"
+    return 0
+  fi
+  local stage="$cache/.staging-$name-$version.$$"
+  rm -rf "$stage"
+  mkdir -p "$stage/bin" "$stage/src"
+  # Remove the staging dir on interrupt; the cache entry only appears on success.
+  trap 'rm -rf "$stage"' EXIT INT TERM
+  local start
+  start=$(date +%s)
+  echo "sim-tools: building $name $version ..."
+  (cd "$stage/src" && "$fn" "$stage" "$version") > "$stage/build.log" 2>&1 || {
+    echo "error: building $name $version failed; last lines of the log:" >&2
+    tail -30 "$stage/build.log" >&2
+    rm -rf "$stage"
+    exit 1
+  }
+  rm -rf "$stage/src"
+  local secs=$(( $(date +%s) - start ))
+  echo "$secs" > "$stage/build-seconds"
+  touch "$stage/.complete"
+  rm -rf "$dest"
+  mv "$stage" "$dest"
+  trap - EXIT INT TERM
+  echo "sim-tools: built $name $version in ${secs}s"
+}
+
+# Directory of a module in the module cache (downloading it).
+moddir() { go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'; }
+
+build_etcd() {
+  local stage="$1" v="$2"
+  go mod init sim.local/etcd
+  go get "go.etcd.io/etcd/server/v3@$v"
+  go build -trimpath -ldflags "$ldflags_common" -o "$stage/bin/etcd" go.etcd.io/etcd/server/v3
+}
+
+build_kubernetes() {
+  local stage="$1" v="$2" minor staging
+  minor="${v#v1.}"; minor="${minor%%.*}"
+  staging="v0.${v#v1.}"
+  go mod init sim.local/kubernetes
+  local kdir
+  kdir="$(moddir "k8s.io/kubernetes@$v")"
+  # Kubernetes requires its staging modules at v0.0.0 with replaces to ./staging; a wrapper must
+  # replace each with the published v0.Y.Z instead.
+  local reps
+  reps="$(go mod edit -json "$kdir/go.mod" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for r in d.get("Replace") or []:
+    p = r["Old"]["Path"]
+    if r["New"]["Path"].startswith("./staging/"):
+        print(p)
+')"
+  local args=("-require=k8s.io/kubernetes@$v")
+  for m in $reps; do args+=("-replace=$m=$m@$staging"); done
+  go mod edit "${args[@]}"
+  cat > tools.go <<'EOF'
+//go:build tools
+
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+)
+EOF
+  go mod tidy -e
+  local date ld=""
+  date="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  # Without these the binaries say v0.0.0-master, which Flagger's start-up check rejects.
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+    ld+=" -X $pkg.gitCommit=0000000000000000000000000000000000000000 -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
+  done
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+    local s
+    s=$(date +%s)
+    go build -trimpath -ldflags "$ldflags_common $ld" -o "$stage/bin/$cmd" "k8s.io/kubernetes/cmd/$cmd"
+    echo "sim-tools:   $cmd in $(( $(date +%s) - s ))s" >&3
+  done
+}
+
+build_kwok() {
+  local stage="$1" v="$2"
+  GOBIN="$stage/bin" go install -trimpath -ldflags "$ldflags_common" "sigs.k8s.io/kwok/cmd/kwok@$v"
+  local d
+  d="$(moddir "sigs.k8s.io/kwok@$v")"
+  mkdir -p "$stage/stages"
+  # The "fast" set kwokctl loads by default (kustomize/stage/fast): node init, heartbeat with a
+  # lease, pod ready/complete/delete. No chaos stages.
+  local f
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+           pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    cp "$d/kustomize/stage/$f" "$stage/stages/"
+  done
+  chmod -R u+w "$stage/stages"
+}
+
+# Flux controllers: build from a writable copy of the module with only the ./api replace dropped.
+build_flux_controller() {
+  local stage="$1" v="$2" mod="$3" name="$4"
+  local d
+  d="$(moddir "$mod@$v")"
+  cp -r "$d/." .
+  chmod -R u+w .
+  go mod edit -dropreplace="$mod/api"
+  go build -trimpath -ldflags "$ldflags_common" -o "$stage/bin/$name" .
+  mkdir -p "$stage/crds"
+  cp "$d"/config/crd/bases/*.yaml "$stage/crds/"
+  chmod -R u+w "$stage/crds"
+}
+build_source_controller() { build_flux_controller "$1" "$2" github.com/fluxcd/source-controller source-controller; }
+build_kustomize_controller() { build_flux_controller "$1" "$2" github.com/fluxcd/kustomize-controller kustomize-controller; }
+build_helm_controller() { build_flux_controller "$1" "$2" github.com/fluxcd/helm-controller helm-controller; }
+
+build_flagger() {
+  local stage="$1" v="$2"
+  GOBIN="$stage/bin" go install -trimpath -ldflags "$ldflags_common" "github.com/fluxcd/flagger/cmd/flagger@$v"
+  local d
+  d="$(moddir "github.com/fluxcd/flagger@$v")"
+  mkdir -p "$stage/crds"
+  cp "$d/artifacts/flagger/crd.yaml" "$stage/crds/flagger.yaml"
+  chmod -R u+w "$stage/crds"
+}
+
+exec 3>&1
+only="${SIM_TOOLS_ONLY:-etcd kubernetes kwok source-controller kustomize-controller helm-controller flagger}"
+for c in $only; do
+  case "$c" in
+    etcd) build etcd "$ETCD_VERSION" build_etcd ;;
+    kubernetes) build kubernetes "$KUBERNETES_VERSION" build_kubernetes ;;
+    kwok) build kwok "$KWOK_VERSION" build_kwok ;;
+    source-controller) build source-controller "$SOURCE_CONTROLLER_VERSION" build_source_controller ;;
+    kustomize-controller) build kustomize-controller "$KUSTOMIZE_CONTROLLER_VERSION" build_kustomize_controller ;;
+    helm-controller) build helm-controller "$HELM_CONTROLLER_VERSION" build_helm_controller ;;
+    flagger) build flagger "$FLAGGER_VERSION" build_flagger ;;
+    *) echo "error: unknown component $c" >&2; exit 2 ;;
+  esac
+done
+echo "sim-tools: all present in $cache (this run: $(( $(date +%s) - total_start ))s)"

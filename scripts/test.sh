@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# `make test`: every test this machine can run.
+#   1. build every test binary (the only step that needs crates.io);
+#   2. when the sim tools are built (scripts/sim-tools.sh), bring up one shared sim cluster for
+#      the scenario suites with `gitops-harness up --backend sim`;
+#   3. run nextest; 4. stop the cluster (`down`), whatever happened.
+# Steps 2-4 run inside a network namespace that has only loopback when this user may create one
+# (root: `unshare --net`): no process of the sim tier can reach anything off this machine, and a
+# dial to a fake ClusterIP or pod IP fails at once. Elsewhere they run as they are, with a warning.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+profile="${NEXTEST_PROFILE:-ci}"
+
+if [ "${GITOPS_HARNESS_IN_NETNS:-}" != "1" ]; then
+  echo "== build (test binaries)"
+  cargo build --workspace --bins
+  cargo nextest run --workspace --profile "$profile" --no-run
+  if [ "$(id -u)" = "0" ] && unshare --net true 2>/dev/null; then
+    echo "== tests, in a network namespace with only loopback"
+    exec unshare --net -- env GITOPS_HARNESS_IN_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
+  fi
+  echo "warning: cannot create a network namespace (needs root and unshare); running the sim tier on the host network" >&2
+fi
+
+bin="$root/target/debug/gitops-harness"
+state="$(mktemp -d -t gitops-harness-test.XXXXXX)"
+export GITOPS_HARNESS_HOME="$state"
+export CARGO_NET_OFFLINE=true
+sim_name=gitops-harness-sim
+up_status=0
+cleanup() {
+  if [ -f "$state/clusters/$sim_name/sim.json" ]; then
+    echo "== down: $sim_name"
+    "$bin" down --name "$sim_name" || true
+  fi
+  rm -rf "$state"
+}
+trap cleanup EXIT
+
+if sim_missing="$("$bin" sim tools --check 2>&1)"; then
+  echo "== sim cluster for the scenario suites"
+  # The suites then must run: a missing cluster fails them instead of ignoring them.
+  export GITOPS_HARNESS_E2E_CLUSTER="$sim_name" GITOPS_HARNESS_E2E=1
+  start=$(date +%s)
+  if ! "$bin" up --backend sim --name "$sim_name" --timeout 300 --artifacts "$root/artifacts"; then
+    up_status=1
+    echo "error: gitops-harness up --backend sim failed; the scenario suites will fail with its reason" >&2
+  fi
+  echo "sim cluster: up took $(( $(date +%s) - start ))s"
+else
+  echo "note: no sim cluster, the scenario suites report themselves ignored: $sim_missing"
+fi
+
+echo "== tests"
+set +e
+cargo nextest run --workspace --no-fail-fast --profile "$profile"
+status=$?
+set -e
+if [ "$status" = 0 ] && [ "$up_status" != 0 ]; then status=1; fi
+exit "$status"
