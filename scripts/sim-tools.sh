@@ -46,12 +46,19 @@ build() {
   local start
   start=$(date +%s)
   echo "sim-tools: building $name $version ..."
-  (cd "$stage/src" && "$fn" "$stage" "$version") > "$stage/build.log" 2>&1 || {
-    echo "error: building $name $version failed; last lines of the log:" >&2
-    tail -30 "$stage/build.log" >&2
-    rm -rf "$stage"
+  # A background subshell keeps `set -e` in force inside the build function (it is ignored in
+  # any command that is part of an `||` list).
+  ( set -e; cd "$stage/src"; "$fn" "$stage" "$version" ) > "$stage/build.log" 2>&1 &
+  if ! wait $! || [ -z "$(ls -A "$stage/bin")" ]; then
+    cp "$stage/build.log" "$cache/$name-$version.failed.log"
+    echo "error: building $name $version failed; last lines of $cache/$name-$version.failed.log:" >&2
+    grep -v '^go: downloading' "$stage/build.log" | tail -30 >&2
     exit 1
-  }
+  fi
+  if [ -s "$stage/substitutions.txt" ]; then
+    echo "sim-tools: $name $version: the module proxy does not serve some pinned dependencies; built with:" 
+    sed 's/^/sim-tools:     /' "$stage/substitutions.txt"
+  fi
   rm -rf "$stage/src"
   local secs=$(( $(date +%s) - start ))
   echo "$secs" > "$stage/build-seconds"
@@ -136,6 +143,58 @@ build_kwok() {
   chmod -R u+w "$stage/stages"
 }
 
+# Run a build in the current module; when the module proxy refuses a pinned dependency
+# ("403 ... This module version is not available"), substitute it and try again, recording each
+# substitution in $stage/substitutions.txt:
+#   - a module that is only the target of a `replace` (a fork, e.g. Flux's helm fork) is dropped:
+#     the upstream module at the version go.mod requires is used;
+#   - any other module is replaced by the highest version the proxy serves with the same
+#     major.minor that is not newer than the one pinned.
+build_substituting() {
+  local stage="$1"; shift
+  local try
+  for try in 1 2 3 4 5 6; do
+    if "$@" > "$stage/try.log" 2>&1; then cat "$stage/try.log"; return 0; fi
+    cat "$stage/try.log"
+    local refused
+    refused="$(grep -oE '[^ :]+@v[^ :]+: reading [^ ]+: 403 Forbidden' "$stage/try.log" | sed 's/: reading.*//' | sort -u)"
+    [ -n "$refused" ] || return 1
+    local mv mod ver
+    for mv in $refused; do
+      mod="${mv%@*}"; ver="${mv#*@}"
+      local replaced
+      replaced="$(go mod edit -json | python3 -c '
+import json, sys
+mod, ver = sys.argv[1], sys.argv[2]
+for r in json.load(sys.stdin).get("Replace") or []:
+    if r["New"]["Path"] == mod and r["New"].get("Version") == ver:
+        print(r["Old"]["Path"])
+' "$mod" "$ver")"
+      if [ -n "$replaced" ]; then
+        go mod edit -dropreplace="$replaced"
+        echo "$replaced: dropped the replace with $mod@$ver (not served); upstream $replaced at the version go.mod requires" >> "$stage/substitutions.txt"
+        continue
+      fi
+      local mm best
+      mm="$(echo "$ver" | cut -d. -f1-2)."
+      best="$(go list -m -versions "$mod" 2>/dev/null | tr ' ' '\n' | grep -F "$mm" | python3 -c '
+import sys
+want = sys.argv[1]
+def key(v):
+    core = v.lstrip("v").split("-")[0].split("+")[0]
+    return tuple(int(x) for x in core.split(".")[:3] if x.isdigit())
+vs = [v.strip() for v in sys.stdin if v.strip() and "-" not in v.strip()]
+ok = [v for v in vs if key(v) <= key(want)]
+print(max(ok, key=key) if ok else "")
+' "$ver")"
+      [ -n "$best" ] || { echo "no served version of $mod like $ver" >&2; return 1; }
+      go mod edit -replace="$mod=$mod@$best"
+      echo "$mod: $best instead of $ver (not served)" >> "$stage/substitutions.txt"
+    done
+  done
+  return 1
+}
+
 # Flux controllers: build from a writable copy of the module with only the ./api replace dropped.
 build_flux_controller() {
   local stage="$1" v="$2" mod="$3" name="$4"
@@ -144,7 +203,7 @@ build_flux_controller() {
   cp -r "$d/." .
   chmod -R u+w .
   go mod edit -dropreplace="$mod/api"
-  go build -trimpath -ldflags "$ldflags_common" -o "$stage/bin/$name" .
+  build_substituting "$stage" go build -trimpath -ldflags "$ldflags_common" -o "$stage/bin/$name" .
   mkdir -p "$stage/crds"
   cp "$d"/config/crd/bases/*.yaml "$stage/crds/"
   chmod -R u+w "$stage/crds"

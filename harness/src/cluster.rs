@@ -67,6 +67,8 @@ pub struct ClusterSpec {
     pub kubeconfig: Option<PathBuf>,
     /// Context of an existing cluster.
     pub context: Option<String>,
+    /// sim: run Flagger with these settings (from the repo's Flagger HelmRelease).
+    pub sim_flagger: Option<sim::flagger::FlaggerSettings>,
 }
 
 impl ClusterSpec {
@@ -80,6 +82,7 @@ impl ClusterSpec {
             config_file: None,
             kubeconfig: None,
             context: None,
+            sim_flagger: None,
         }
     }
 }

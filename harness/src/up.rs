@@ -237,6 +237,15 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
             spec.image = req.image.clone();
             spec.kubeconfig = req.kubeconfig.clone();
             spec.context = req.context.clone();
+            if req.backend == BackendKind::Sim {
+                spec.sim_flagger = sim::flagger::FlaggerSettings::from_repo(&repo);
+                if let Some(f) = &spec.sim_flagger {
+                    log(&format!(
+                        "sim: Flagger runs on the host (mesh provider {}, selector labels {}); its metrics and webhooks are answered by the harness stand-ins",
+                        f.mesh_provider, f.selector_labels
+                    ));
+                }
+            }
             log(&format!("cluster: creating {} with {} (this takes a minute)", req.name, req.backend));
             (backend.create(&spec).await?, true)
         }
@@ -327,7 +336,10 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
         return Err(UpError::NotReady { outcome: result, artifacts, name: req.name.clone() });
     }
 
-    // 7. Hand-over.
+    // 7. Canaries: ready only once Flagger has initialized each (primary created, routing set).
+    wait_canaries_initialized(&client, Duration::from_secs(120), log).await?;
+
+    // 8. Hand-over.
     if req.write_kubeconfig {
         let kc = std::fs::read_to_string(&handle.kubeconfig_path)
             .map_err(|source| ClusterError::Io { path: handle.kubeconfig_path.clone(), source })?;
@@ -348,10 +360,57 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
         "cluster_dir": repo.cluster_dir,
         // What the scenarios may rely on: sim has no requests on the wire.
         "data_plane": handle.backend != BackendKind::Sim,
+        "flagger": handle.backend != BackendKind::Sim || sim::SimRecord::load(&req.name).is_some_and(|r| r.flagger.is_some()),
     });
     std::fs::write(ready_marker(&req.name), marker.to_string())
         .map_err(|source| ClusterError::Io { path: ready_marker(&req.name), source })?;
     Ok(UpSession { handle, server, served, timeline, urls, created })
+}
+
+/// Wait until every Canary in the cluster is Initialized (or Succeeded); a cluster without
+/// Flagger's CRD has none to wait for.
+async fn wait_canaries_initialized(client: &kube::Client, within: Duration, log: &mut (dyn FnMut(&str) + Send)) -> Result<(), UpError> {
+    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("flagger.app", "v1beta1", "Canary"), "canaries");
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let deadline = tokio::time::Instant::now() + within;
+    let mut announced = false;
+    loop {
+        let Ok(list) = api.list(&Default::default()).await else { return Ok(()) };
+        let pending: Vec<String> = list
+            .items
+            .iter()
+            .filter_map(|c| {
+                let phase = c.data.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+                (!matches!(phase, "Initialized" | "Succeeded")).then(|| {
+                    format!(
+                        "{}/{} ({})",
+                        c.metadata.namespace.as_deref().unwrap_or(""),
+                        c.metadata.name.as_deref().unwrap_or(""),
+                        if phase.is_empty() { "no status yet" } else { phase }
+                    )
+                })
+            })
+            .collect();
+        if pending.is_empty() {
+            if announced || !list.items.is_empty() {
+                log(&format!("flagger: {} canaries initialized", list.items.len()));
+            }
+            return Ok(());
+        }
+        if !announced {
+            log(&format!("flagger: waiting for {} canaries to be initialized", pending.len()));
+            announced = true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(UpError::Cluster(ClusterError::Timeout {
+                what: format!("Flagger initializing canaries ({})", pending.join(", ")),
+                secs: within.as_secs(),
+                hint: "check the Canaries' status and Flagger's log (`kubectl describe canary -A`)".to_string(),
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// Wait until the API server answers (a fresh k3s needs a few seconds after writing its kubeconfig).

@@ -211,7 +211,14 @@ async fn missing_node_image_fails_fast_and_leaves_nothing() {
 }
 
 fn unreachable_daemon_is_a_clear_error() {
-    let out = Command::new(common::bin()).args(["reap"]).env("DOCKER_HOST", "unix:///nonexistent/docker.sock").output().unwrap();
+    // Its own state directory: `reap` must not see (let alone touch) anyone else's clusters.
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(common::bin())
+        .args(["reap"])
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("GITOPS_HARNESS_HOME", home.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not reachable") && err.contains("unix:///nonexistent/docker.sock") && err.contains("DOCKER_HOST"), "{err}");

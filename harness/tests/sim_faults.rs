@@ -217,6 +217,10 @@ fn up_then_down_leaves_nothing() -> TestResult {
         if !dials.is_empty() {
             return Err(fail(format!("sim processes tried to dial off loopback: {dials:?}")));
         }
+        let reap = text(&sb.run(&["reap"]));
+        if !reap.contains("kept sim cluster updown") || !sb.state().join("sim.json").exists() {
+            return Err(fail(format!("reap must keep a healthy sim cluster:\n{reap}")));
+        }
         let status = text(&sb.run(&["status"]));
         if !status.contains("updown") || !status.contains("sim") || !status.contains("kube-apiserver:running") {
             return Err(fail(format!("status does not list the running sim cluster:\n{status}")));
@@ -275,6 +279,28 @@ fn ctrl_c_during_up_leaves_nothing() -> TestResult {
     }
     // Processes started after our snapshot are in the final record, which is removed: re-read
     // nothing; the snapshot's processes and ports must be gone.
+    sb.assert_nothing_left(&seen)
+}
+
+/// `up` killed outright (no chance to clean up) leaves processes; `reap` stops exactly those.
+fn reap_removes_what_a_killed_up_left() -> TestResult {
+    let sb = Sandbox::new("killed");
+    let mut child = sb.spawn(&["up", "--backend", "sim", "--name", "killed", "--timeout", "120"]);
+    if let Err(e) = sb.wait_for_process("kube-scheduler", Duration::from_secs(60)) {
+        let _ = child.kill();
+        return Err(e);
+    }
+    let _ = child.kill(); // SIGKILL: no handler runs
+    let _ = child.wait();
+    let seen = sb.record().ok_or_else(|| fail("no record"))?;
+    if !seen.processes.iter().any(|p| p.is_alive()) {
+        return Err(fail("expected the killed up to leave processes running"));
+    }
+    let out = sb.run(&["reap"]);
+    let t = text(&out);
+    if !out.status.success() || !t.contains("creation never finished") {
+        return Err(fail(format!("expected reap to remove the unfinished cluster, got {:?}:\n{t}", out.status.code())));
+    }
     sb.assert_nothing_left(&seen)
 }
 
@@ -348,6 +374,7 @@ fn main() -> std::process::ExitCode {
         ("sim::up_then_down_leaves_nothing", up_then_down_leaves_nothing),
         ("sim::process_dies_during_up", process_dies_during_up),
         ("sim::ctrl_c_during_up_leaves_nothing", ctrl_c_during_up_leaves_nothing),
+        ("sim::reap_removes_what_a_killed_up_left", reap_removes_what_a_killed_up_left),
         ("sim::kustomization_path_missing_fails_fast", kustomization_path_missing_fails_fast),
         ("sim::health_check_never_passes_fails_fast", health_check_never_passes_fails_fast),
     ];

@@ -118,15 +118,21 @@ pub fn reap(args: ReapArgs) -> anyhow::Result<ExitCode> {
         if args.cluster.as_deref().is_some_and(|c| c != rec.name) || args.run_id.as_deref().is_some_and(|r| r != rec.run_id) {
             continue;
         }
+        // A complete sim cluster whose processes all run is not a leftover: `down` removes it.
+        let Some(why) = gitops_harness::cluster::sim::leftover_reason(&rec) else {
+            println!("kept sim cluster {} (healthy; `gitops-harness down --name {}` removes it)", rec.name, rec.name);
+            continue;
+        };
         sim_count += 1;
         if args.dry_run {
+            println!("{verb} sim cluster {} ({why}):", rec.name);
             for p in rec.processes.iter().filter(|p| p.is_alive()) {
-                println!("{verb} sim {} process {} (pid {})", rec.name, p.name, p.pid);
+                println!("  process {} (pid {})", p.name, p.pid);
             }
             continue;
         }
         match gitops_harness::cluster::sim::stop_and_forget(&rec.name) {
-            Ok(report) => report.removed.iter().for_each(|r| println!("{verb} sim {}: {r}", rec.name)),
+            Ok(report) => report.removed.iter().for_each(|r| println!("{verb} sim {} ({why}): {r}", rec.name)),
             Err(e) => eprintln!("could not reap sim cluster {}: {e}", rec.name),
         }
     }

@@ -21,11 +21,31 @@ pub enum SimCommand {
         #[arg(long)]
         check: bool,
     },
+    /// Serve the stand-ins Flagger talks to on sim (started by `up --backend sim`).
+    #[command(hide = true)]
+    Standins {
+        /// Kubeconfig of the sim cluster.
+        #[arg(long)]
+        kubeconfig: std::path::PathBuf,
+        /// Address to listen on.
+        #[arg(long)]
+        addr: std::net::SocketAddr,
+    },
 }
 
 /// Run `sim`.
 pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
     match args.command {
+        SimCommand::Standins { kubeconfig, addr } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let target = gitops_harness::live::Target { kubeconfig: Some(kubeconfig), context: None };
+                let client = gitops_harness::live::connect(&target).await?;
+                gitops_harness::cluster::sim::standins::serve(addr, client).await?;
+                Ok::<_, anyhow::Error>(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         SimCommand::Tools { check } => {
             let found = Toolset::locate();
             if check {

@@ -130,9 +130,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
         match result {
             Ok(session) => {
                 eprintln!("\n{}", session.timeline);
-                println!("ready in {:.0}s. Open:", started.elapsed().as_secs_f64());
-                for (label, url) in &session.urls {
-                    println!("  {label:<20} {url}");
+                if session.handle.backend == cluster::BackendKind::Sim {
+                    println!("ready in {:.0}s (sim: no URLs to open, nothing serves traffic).", started.elapsed().as_secs_f64());
+                } else {
+                    println!("ready in {:.0}s. Open:", started.elapsed().as_secs_f64());
+                    for (label, url) in &session.urls {
+                        println!("  {label:<20} {url}");
+                    }
                 }
                 println!("kubectl: KUBECONFIG={} kubectl get kustomizations -A", session.handle.kubeconfig_path.display());
                 let Some(server) = session.server else {

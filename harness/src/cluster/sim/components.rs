@@ -40,6 +40,12 @@ pub struct Ports {
     pub helm: [u16; 2],
     /// The harness git server.
     pub git: u16,
+    /// The stand-ins (Flagger's proxy: metrics and webhooks); 0 when Flagger does not run.
+    #[serde(default)]
+    pub standins: u16,
+    /// Flagger's own HTTP port; 0 when Flagger does not run.
+    #[serde(default)]
+    pub flagger: u16,
 }
 
 impl Ports {
@@ -50,6 +56,8 @@ impl Ports {
         v.extend(self.kustomize.iter().map(|p| (*p, "kustomize-controller")));
         v.extend(self.helm.iter().map(|p| (*p, "helm-controller")));
         v.push((self.git, "git server"));
+        v.push((self.standins, "stand-ins"));
+        v.push((self.flagger, "flagger"));
         v
     }
 }
@@ -287,7 +295,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let tools = Toolset::for_tests(dir.path());
         let layout = Layout { root: dir.path().to_path_buf() };
-        let ports = Ports { etcd: 1, etcd_peer: 2, apiserver: 3, source: [4, 5, 6], kustomize: [7, 8], helm: [9, 10], git: 11 };
+        let ports = Ports {
+            etcd: 1,
+            etcd_peer: 2,
+            apiserver: 3,
+            source: [4, 5, 6],
+            kustomize: [7, 8],
+            helm: [9, 10],
+            git: 11,
+            standins: 12,
+            flagger: 13,
+        };
         let specs = [
             etcd(&tools, &layout, &ports),
             source_controller(&tools, &layout, &ports),

@@ -7,8 +7,10 @@
 //! start time), so `down` and `reap` stop exactly those processes, even after a crash of `up`.
 
 pub mod components;
+pub mod flagger;
 pub mod pki;
 pub mod process;
+pub mod standins;
 pub mod toolset;
 
 use std::path::{Path, PathBuf};
@@ -118,6 +120,9 @@ pub struct SimRecord {
     pub processes: Vec<ProcessRecord>,
     /// Number of kwok nodes.
     pub nodes: usize,
+    /// Flagger's settings, when it runs.
+    #[serde(default)]
+    pub flagger: Option<flagger::FlaggerSettings>,
 }
 
 impl SimRecord {
@@ -142,23 +147,33 @@ impl SimRecord {
         self.processes.iter().find(|p| !p.is_alive()).map(|p| died(p))
     }
 
-    /// Stop every recorded process still running (all get SIGTERM at once, then SIGKILL after
-    /// the grace period); returns what was stopped.
+    /// Stop every recorded process still running, in three phases so each stops quickly: the
+    /// controllers, kwok and the git server together, then kube-apiserver (its watchers gone),
+    /// then etcd. Returns what was stopped.
     pub fn stop_all(&self) -> Vec<String> {
-        let alive: Vec<&ProcessRecord> = self.processes.iter().filter(|p| p.is_alive()).collect();
-        // Reverse start order: controllers before the API server before etcd.
-        let handles: Vec<_> = alive
-            .iter()
-            .rev()
-            .map(|p| {
-                let p = (*p).clone();
-                std::thread::spawn(move || {
-                    let killed = p.stop(STOP_GRACE);
-                    format!("process {} (pid {}){}", p.name, p.pid, if killed { ", killed after the grace period" } else { "" })
+        let phase = |p: &ProcessRecord| match p.name.as_str() {
+            "etcd" => 2,
+            "kube-apiserver" => 1,
+            _ => 0,
+        };
+        let mut out = Vec::new();
+        for n in 0..3 {
+            let handles: Vec<_> = self
+                .processes
+                .iter()
+                .rev()
+                .filter(|p| phase(p) == n && p.is_alive())
+                .map(|p| {
+                    let p = p.clone();
+                    std::thread::spawn(move || {
+                        let killed = p.stop(STOP_GRACE);
+                        format!("process {} (pid {}){}", p.name, p.pid, if killed { ", killed after the grace period" } else { "" })
+                    })
                 })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+                .collect();
+            out.extend(handles.into_iter().filter_map(|h| h.join().ok()));
+        }
+        out
     }
 }
 
@@ -213,6 +228,8 @@ fn free_ports(api_port: Option<u16>) -> Result<Ports, SimError> {
         kustomize: [next()?, next()?],
         helm: [next()?, next()?],
         git: 0,
+        standins: next()?,
+        flagger: next()?,
     })
 }
 
@@ -355,23 +372,33 @@ impl Sim {
     async fn start(&self, spec: &ClusterSpec) -> Result<ClusterHandle, SimError> {
         let tools = Toolset::locate()?;
         let layout = layout(&spec.name);
-        for dir in [layout.root.clone(), layout.logs(), layout.etcd_data(), layout.apiserver_certs(), layout.source_storage()] {
-            std::fs::create_dir_all(&dir).map_err(|source| SimError::Io { path: dir.clone(), source })?;
-        }
-        let ports = free_ports(spec.api_port)?;
-        let record = SimRecord {
-            name: spec.name.clone(),
-            run_id: crate::labels::run_id().to_string(),
-            ports: ports.clone(),
-            processes: vec![],
-            nodes: self.nodes,
-        };
-        let mut st = Starter { record, layout: layout.clone() };
-        match self.start_processes(&tools, &mut st, spec).await {
-            Ok(handle) => Ok(handle),
-            Err(e) => {
-                st.abort();
-                Err(e)
+        // Another program (or sim cluster) may bind a chosen port before our server does: then
+        // start over with fresh ports, a few times.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            for dir in [layout.root.clone(), layout.logs(), layout.etcd_data(), layout.apiserver_certs(), layout.source_storage()] {
+                std::fs::create_dir_all(&dir).map_err(|source| SimError::Io { path: dir.clone(), source })?;
+            }
+            let ports = free_ports(spec.api_port)?;
+            let record = SimRecord {
+                name: spec.name.clone(),
+                run_id: crate::labels::run_id().to_string(),
+                ports,
+                processes: vec![],
+                nodes: self.nodes,
+                flagger: spec.sim_flagger.clone(),
+            };
+            let mut st = Starter { record, layout: layout.clone() };
+            match self.start_processes(&tools, &mut st, spec).await {
+                Ok(handle) => return Ok(handle),
+                Err(e) => {
+                    st.abort();
+                    let port_race = matches!(&e, SimError::Died { tail, .. } if tail.contains("address already in use"));
+                    if !port_race || attempt >= 3 {
+                        return Err(e);
+                    }
+                }
             }
         }
     }
@@ -422,6 +449,34 @@ impl Sim {
             [("source-controller", ports.source[1]), ("kustomize-controller", ports.kustomize[1]), ("helm-controller", ports.helm[1])]
         {
             st.wait(name, &format!("health port {port}"), Duration::from_secs(60), || tcp_open(port)).await?;
+        }
+
+        if let Some(settings) = &spec.sim_flagger {
+            // The stand-ins first (Flagger's metrics and webhooks go through them), then the
+            // TrafficSplit CRD its Linkerd provider writes, then Flagger.
+            let exe = harness_exe()?;
+            let standins = ProcessSpec::new(
+                "stand-ins",
+                exe,
+                vec![
+                    "sim".into(),
+                    "standins".into(),
+                    "--kubeconfig".into(),
+                    layout.kubeconfig().display().to_string(),
+                    "--addr".into(),
+                    format!("127.0.0.1:{}", ports.standins),
+                ],
+                &layout.root,
+            );
+            st.start(standins)?;
+            st.wait("stand-ins", &format!("port {}", ports.standins), Duration::from_secs(20), || tcp_open(ports.standins)).await?;
+            let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+            let ts = flagger::traffic_split_crd();
+            api.patch("trafficsplits.split.smi-spec.io", &PatchParams::apply(crate::bootstrap::FIELD_MANAGER).force(), &Patch::Apply(&ts))
+                .await
+                .map_err(|source| SimError::Kube { what: "applying the TrafficSplit CRD".into(), source })?;
+            st.start(flagger::process(tools, &layout, settings, ports.flagger, ports.standins))?;
+            st.wait("flagger", &format!("port {}", ports.flagger), Duration::from_secs(60), || tcp_open(ports.flagger)).await?;
         }
 
         let handle = ClusterHandle::created_now(
@@ -497,7 +552,7 @@ pub async fn start_git_server(name: &str, served: &Path, port: u16) -> Result<St
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(format!("http://127.0.0.1:{port}/"))
+    Ok(format!("http://127.0.0.1:{port}/repo.git"))
 }
 
 /// Resolve when a process of sim cluster `name` exits (polled every second), with its name and
@@ -584,6 +639,18 @@ pub fn copy_logs(name: &str, dest: &Path) {
     for e in rd.filter_map(|e| e.ok()) {
         let _ = std::fs::copy(e.path(), dest.join(e.file_name()));
     }
+}
+
+/// Why a recorded sim cluster is a leftover of a crashed run (what `reap` removes), or `None`
+/// when it is complete and every process runs (`down` removes that one).
+pub fn leftover_reason(record: &SimRecord) -> Option<String> {
+    if super::load_state(&record.name).is_none() {
+        return Some("its creation never finished".to_string());
+    }
+    if record.processes.is_empty() {
+        return Some("it has no processes".to_string());
+    }
+    record.processes.iter().find(|p| !p.is_alive()).map(|p| format!("its process {} is not running", p.name))
 }
 
 /// Every sim cluster with a process record (for `reap`).

@@ -259,8 +259,31 @@ pub fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released: the caller starts its server right after).
+/// The kernel's ephemeral port range (where outgoing connections get their local port).
+fn ephemeral_range() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| {
+            let mut it = s.split_whitespace().filter_map(|x| x.parse().ok());
+            Some((it.next()?, it.next()?))
+        })
+        .unwrap_or((32768, 60999))
+}
+
+/// A free TCP port on 127.0.0.1 for a server that starts right after (bound and released).
+/// Chosen at random outside the ephemeral range: a port from `bind(0)` comes from that range,
+/// where the many outgoing connections of a starting control plane may take it before the
+/// server binds it.
 pub fn free_port() -> std::io::Result<u16> {
+    let (lo, hi) = ephemeral_range();
+    // Below the ephemeral range when there is room (the usual 32768-60999), else above it.
+    let (from, to) = if lo > 11000 { (10000u16, lo - 1) } else { (hi.saturating_add(1), 65535) };
+    for _ in 0..200 {
+        let port = from + (rand::random::<u16>() % (to - from));
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?.local_addr()?.port())
 }
 
