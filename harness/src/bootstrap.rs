@@ -51,7 +51,7 @@ pub enum BootstrapError {
         /// Which object.
         what: String,
         /// Cause.
-        source: KindError,
+        source: Box<KindError>,
     },
     /// CRDs did not become Established.
     #[error("CRDs not Established within {secs}s: {names}; check the API server")]
@@ -232,7 +232,8 @@ pub async fn apply(client: &kube::Client, kinds: &mut KindResolver, obj: &Value)
     let what = describe(obj);
     let api_version = obj["apiVersion"].as_str().unwrap_or("v1");
     let kind = obj["kind"].as_str().unwrap_or("");
-    let resolved = kinds.resolve(api_version, kind).await.map_err(|source| BootstrapError::Kind { what: what.clone(), source })?;
+    let resolved =
+        kinds.resolve(api_version, kind).await.map_err(|source| BootstrapError::Kind { what: what.clone(), source: Box::new(source) })?;
     let ar = resolved.resource;
     let api: Api<DynamicObject> = match resolved.scope {
         Scope::Namespaced => {

@@ -540,20 +540,8 @@ impl TimelineBuilder {
     }
 
     fn read_routing(&self, obj: &Value) -> Result<Routed, CanaryError> {
-        let primary = format!("{}-primary", self.target);
-        let canary = format!("{}-canary", self.target);
-        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-        let weights = match kind {
-            "TrafficSplit" => quantity::traffic_split_weights(obj).map_err(|e| CanaryError::Shape(e.to_string()))?,
-            "HTTPRoute" => quantity::http_route_weights(obj, None).map_err(|e| CanaryError::Shape(e.to_string()))?,
-            "Ingress" => return Ok(nginx_routed(obj)),
-            other => return Err(CanaryError::Shape(format!("unexpected routing kind {other}"))),
-        };
-        Ok(Routed {
-            primary: weights.percent(&primary).unwrap_or(0.0),
-            canary: weights.percent(&canary).unwrap_or(0.0),
-            header_match: None,
-        })
+        // Flagger names the backends after the apex service (`spec.service.name`, else the target).
+        read_routing(obj, &self.apex)
     }
 
     /// A timeout error carrying the last state and the timeline.
@@ -589,6 +577,41 @@ impl TimelineBuilder {
     pub fn ab_header(&self) -> Option<&str> {
         self.ab_header.as_deref()
     }
+}
+
+/// The header match of an HTTPRoute rule (`name=value`), if the rule matches on a header.
+fn rule_header_match(rule: &Value) -> Option<String> {
+    rule.get("matches").and_then(Value::as_array)?.iter().find_map(|m| {
+        let h = m.get("headers").and_then(Value::as_array)?.first()?;
+        Some(format!("{}={}", h.get("name").and_then(Value::as_str)?, h.get("value").and_then(Value::as_str).unwrap_or("")))
+    })
+}
+
+/// Where a routing object (TrafficSplit, HTTPRoute or NGINX canary Ingress) sends traffic for
+/// the apex service `apex` (backends `<apex>-primary` and `<apex>-canary`). An HTTPRoute is read
+/// per rule: the weights come from the default rule (the one without a header match), and a
+/// header rule that sends to the canary is the A/B match (summing the rules would count an A/B
+/// route's header rule as traffic).
+pub fn read_routing(obj: &Value, apex: &str) -> Result<Routed, CanaryError> {
+    let primary = format!("{apex}-primary");
+    let canary = format!("{apex}-canary");
+    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    let (weights, header_match) = match kind {
+        "TrafficSplit" => (quantity::traffic_split_weights(obj).map_err(|e| CanaryError::Shape(e.to_string()))?, None),
+        "HTTPRoute" => {
+            let rules = obj.pointer("/spec/rules").and_then(Value::as_array).cloned().unwrap_or_default();
+            let default = rules.iter().position(|r| rule_header_match(r).is_none()).unwrap_or(0);
+            let header = rules.iter().enumerate().find_map(|(i, r)| {
+                let m = rule_header_match(r)?;
+                let w = quantity::http_route_weights(obj, Some(i)).ok()?;
+                (w.percent(&canary).unwrap_or(0.0) > 0.0).then_some(m)
+            });
+            (quantity::http_route_weights(obj, Some(default)).map_err(|e| CanaryError::Shape(e.to_string()))?, header)
+        }
+        "Ingress" => return Ok(nginx_routed(obj)),
+        other => return Err(CanaryError::Shape(format!("unexpected routing kind {other}"))),
+    };
+    Ok(Routed { primary: weights.percent(&primary).unwrap_or(0.0), canary: weights.percent(&canary).unwrap_or(0.0), header_match })
 }
 
 const NGINX: &str = "nginx.ingress.kubernetes.io/";
@@ -659,4 +682,38 @@ pub fn object_time(obj: &Value) -> Option<DateTime<Utc>> {
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc))
     })
+}
+
+#[cfg(test)]
+mod routing_tests {
+    use super::*;
+    use serde_json::json;
+
+    /// An A/B HTTPRoute as Flagger writes it: a header rule to the canary, a default rule to the
+    /// primary. The weights are the default rule's, not the sum of both.
+    #[test]
+    fn http_route_is_read_per_rule() {
+        let route = json!({"kind": "HTTPRoute", "metadata": {"name": "web", "namespace": "t"}, "spec": {"rules": [
+            {"matches": [{"headers": [{"name": "x-user", "value": "test"}]}],
+             "backendRefs": [{"name": "web-primary", "weight": 0}, {"name": "web-canary", "weight": 100}]},
+            {"backendRefs": [{"name": "web-primary", "weight": 100}, {"name": "web-canary", "weight": 0}]}]}});
+        let r = read_routing(&route, "web").unwrap();
+        assert_eq!((r.primary, r.canary), (100.0, 0.0));
+        assert_eq!(r.header_match.as_deref(), Some("x-user=test"));
+    }
+
+    /// The backends are named after `spec.service.name` when it differs from the target.
+    #[test]
+    fn apex_comes_from_the_service_name() {
+        let canary = json!({"apiVersion": "flagger.app/v1beta1", "kind": "Canary", "metadata": {"name": "podinfo", "namespace": "t"},
+            "spec": {"provider": "linkerd", "targetRef": {"name": "podinfo"}, "service": {"name": "frontend", "port": 80}}});
+        let ts = json!({"apiVersion": "split.smi-spec.io/v1alpha1", "kind": "TrafficSplit", "metadata": {"name": "frontend", "namespace": "t"},
+            "spec": {"service": "frontend", "backends": [{"service": "frontend-primary", "weight": "90"}, {"service": "frontend-canary", "weight": "10"}]}});
+        let mut b = TimelineBuilder::new("t", "podinfo", "linkerd");
+        b.observe(&canary, None).unwrap();
+        assert_eq!(b.observe(&ts, None).unwrap(), Role::Routing);
+        let row = b.timeline().last().cloned().unwrap();
+        let routed = row.routed.unwrap();
+        assert_eq!((routed.primary, routed.canary), (90.0, 10.0));
+    }
 }

@@ -92,7 +92,7 @@ pub enum DriftError {
         /// `ns/name`.
         kustomization: String,
         /// Cause.
-        source: crate::kinds::KindError,
+        source: Box<crate::kinds::KindError>,
     },
 }
 

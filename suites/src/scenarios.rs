@@ -15,6 +15,8 @@ pub fn all() -> Vec<Scenario> {
         drift::NONE_AFTER_BOOTSTRAP,
         canary::FACE_PROMOTES,
         canary::FACE_FAILS_AND_ROLLS_BACK,
+        canary::IMAGE_BUMP,
+        abtest::FACES_GUI_HEADER_ROUTE,
         abtest::FACES_GUI_HEADER_ROUTING,
         drift::AFTER_FAILED_CANARY,
         drift::MANUAL_EDIT,

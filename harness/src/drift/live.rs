@@ -97,7 +97,7 @@ pub async fn gather(client: &Client) -> Result<LiveState, DriftError> {
                 Err(crate::kinds::KindError::Unknown { .. }) => {
                     return Err(DriftError::UnknownKind { kustomization: key.clone(), group: inv.group.clone(), kind: inv.kind.clone() });
                 }
-                Err(source) => return Err(DriftError::Kinds { kustomization: key.clone(), source }),
+                Err(source) => return Err(DriftError::Kinds { kustomization: key.clone(), source: Box::new(source) }),
             };
             let ar = &resolved.resource;
             let api: Api<DynamicObject> = match resolved.scope {

@@ -206,9 +206,16 @@ pub fn scheduler(tools: &Toolset, layout: &Layout) -> ProcessSpec {
 }
 
 /// kwok: plays the kubelet of every node (Ready nodes, Running pods), with the "fast" stages
-/// and no server of its own.
+/// and no server of its own. Node leases are renewed explicitly: without a lease (kwok applies
+/// its 40 s default only from a KwokConfiguration file) the node lifecycle controller marks the
+/// node NotReady after its grace period and every pod on it unready, for good.
 pub fn kwok(tools: &Toolset, layout: &Layout) -> ProcessSpec {
-    let mut args = vec![format!("--kubeconfig={}", p(&layout.kubeconfig())), s("--manage-all-nodes=true"), format!("--cidr={POD_CIDR}")];
+    let mut args = vec![
+        format!("--kubeconfig={}", p(&layout.kubeconfig())),
+        s("--manage-all-nodes=true"),
+        format!("--cidr={POD_CIDR}"),
+        s("--node-lease-duration-seconds=40"),
+    ];
     args.extend(tools.kwok_stages().iter().map(|f| format!("--config={}", p(f))));
     ProcessSpec::new("kwok", tools.bin(Component::Kwok, "kwok"), args, &layout.root)
 }

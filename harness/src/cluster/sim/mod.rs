@@ -144,7 +144,7 @@ impl SimRecord {
 
     /// The first recorded process that is no longer running, with how it ended.
     pub fn first_dead(&self) -> Option<SimError> {
-        self.processes.iter().find(|p| !p.is_alive()).map(|p| died(p))
+        self.processes.iter().find(|p| !p.is_alive()).map(died)
     }
 
     /// Stop every recorded process still running, in three phases so each stops quickly: the

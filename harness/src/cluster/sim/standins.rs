@@ -44,8 +44,11 @@ impl std::fmt::Debug for StandIns {
     }
 }
 
-fn log(event: Value) {
+fn log(mut event: Value) {
     // One JSON object per line on stdout (the process log), for people and tests.
+    if let Some(m) = event.as_object_mut() {
+        m.insert("ts".into(), Value::String(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)));
+    }
     println!("{event}");
 }
 
