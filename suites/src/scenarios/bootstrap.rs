@@ -39,7 +39,9 @@ fn survives_unavailable_aggregated_api(world: &World) -> anyhow::Result<()> {
                  "insecureSkipTLSVerify": true, "groupPriorityMinimum": 100, "versionPriority": 100}
     }))?;
     world.block_on(api.create(&PostParams::default(), &svc)).with_context(|| format!("creating APIService {name}"))?;
-    let result = (|| {
+    // Whatever happens below (even a panic), the APIService is removed: left unavailable it
+    // would block namespace deletion in the shared cluster.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> anyhow::Result<()> {
         // Wait until the aggregator has marked it unavailable.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
@@ -57,8 +59,9 @@ fn survives_unavailable_aggregated_api(world: &World) -> anyhow::Result<()> {
         // Full discovery fails on it: this is the situation the harness must survive.
         // Full discovery fails on it, or (kube retries 503s) does not finish: the situation the
         // harness must survive. Bounded, it only says which.
-        let full =
-            world.block_on(tokio::time::timeout(std::time::Duration::from_secs(10), kube::Discovery::new(world.client.clone()).run()));
+        let full = world.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(10), kube::Discovery::new(world.client.clone()).run()).await
+        });
         let full_discovery = match &full {
             Ok(Ok(_)) => "full discovery happened to succeed".to_string(),
             Ok(Err(e)) => format!("full discovery fails: {e}"),
@@ -76,7 +79,8 @@ fn survives_unavailable_aggregated_api(world: &World) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("drift check while {name} is unavailable ({full_discovery}): {e}"))?;
         println!("with {name} unavailable: {full_discovery}; apply and drift still work");
         Ok(())
-    })();
+    }))
+    .unwrap_or_else(|_| Err(anyhow::anyhow!("the scenario panicked (see stderr)")));
     let _ = world.block_on(api.delete(name, &DeleteParams::default()));
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(world.client.clone(), "flux-system");
     let _ = world.block_on(cms.delete("gitops-harness-suites-probe", &DeleteParams::default()));

@@ -29,6 +29,21 @@ pub const FACE_FAILS_AND_ROLLS_BACK: Scenario = Scenario {
     run: face_fails_and_rolls_back,
 };
 
+/// Put `ERROR_FRACTION=value` back in git after a failed rollout and wait until Flux applied it.
+/// No rollout follows: the restored spec is what the primary already runs (Flagger's last
+/// promoted spec), so Flagger has nothing to analyse, on sim as on a real cluster.
+pub fn restore_face_error_fraction(world: &World, value: &str) -> anyhow::Result<()> {
+    let served = world.served()?;
+    let change = Change {
+        edits: vec![Edit::deployment_env(world::faces_file().to_path_buf(), "face", "face", "ERROR_FRACTION", value)],
+        message: format!("suites: restore face ERROR_FRACTION={value}"),
+    };
+    world
+        .block_on(gitops_harness::gitops_change::drive(&world.client, &served, &change, &world.apps_kustomization(), world::APPLY_DEADLINE))
+        .map(|_| ())
+        .map_err(|e| anyhow!("{e}"))
+}
+
 /// An image tag changed in git (a one-line diff) drives the canary to promotion, and the primary
 /// then runs the new tag.
 pub const IMAGE_BUMP: Scenario = Scenario {
@@ -172,7 +187,7 @@ fn face_fails_and_rolls_back(world: &World) -> anyhow::Result<()> {
         }
     });
     // Leave git as it was for the next scenario (drift::after_failed_canary makes its own failure).
-    let restore = set_face_error_fraction(world, &in_git);
+    let restore = restore_face_error_fraction(world, &in_git);
     verdict?;
-    restore.map(|_| ())
+    restore
 }

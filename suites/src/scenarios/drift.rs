@@ -69,9 +69,9 @@ fn after_failed_canary(world: &World) -> anyhow::Result<()> {
         Ok(())
     })();
     // Put git back so later runs start healthy.
-    let restore = canary::set_face_error_fraction(world, &before);
+    let restore = canary::restore_face_error_fraction(world, &before);
     result?;
-    restore.map(|_| ())
+    restore
 }
 
 fn manual_edit(world: &World) -> anyhow::Result<()> {
