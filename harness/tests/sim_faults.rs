@@ -39,6 +39,10 @@ impl Sandbox {
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(common::bin());
         c.args(args).env("GITOPS_HARNESS_HOME", self.home.path()).stdin(Stdio::null());
+        // Failure artifacts go to the sandbox, not into the working directory.
+        if args.first() == Some(&"up") {
+            c.arg("--artifacts").arg(self.home.path().join("artifacts"));
+        }
         c
     }
 
