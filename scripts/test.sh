@@ -23,7 +23,7 @@ if [ "${GITOPS_HARNESS_IN_NETNS:-}" != "1" ]; then
   echo "warning: cannot create a network namespace (needs root and unshare); running the sim tier on the host network" >&2
 fi
 
-bin="$root/target/debug/gitops-harness"
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/gitops-harness"
 state="$(mktemp -d -t gitops-harness-test.XXXXXX)"
 export GITOPS_HARNESS_HOME="$state"
 export CARGO_NET_OFFLINE=true
