@@ -62,9 +62,7 @@ fn main() {
     let mut cold = 0u64;
     for c in Component::ALL {
         let secs: Option<u64> =
-            std::fs::read_to_string(toolset::cache_dir().join(format!("{}-{}", c.name(), c.version())).join("build-seconds"))
-                .ok()
-                .and_then(|s| s.trim().parse().ok());
+            std::fs::read_to_string(toolset::cache_dir().join(c.entry()).join("build-seconds")).ok().and_then(|s| s.trim().parse().ok());
         cold += secs.unwrap_or(0);
         println!("  build {:<22} {:<9} {}", c.name(), c.version(), secs.map(|s| format!("{s}s")).unwrap_or_else(|| "?".into()));
     }

@@ -252,24 +252,22 @@ pub fn save_state(handle: &ClusterHandle, kubeconfig: &str) -> Result<(), Cluste
     let dir = state_dir(&handle.name);
     std::fs::create_dir_all(&dir).map_err(|source| ClusterError::Io { path: dir.clone(), source })?;
     if handle.backend != BackendKind::Existing {
-        write_private(&handle.kubeconfig_path, kubeconfig)?;
+        write_private(&handle.kubeconfig_path, kubeconfig)
+            .map_err(|source| ClusterError::Io { path: handle.kubeconfig_path.clone(), source })?;
     }
     let json = serde_json::to_string_pretty(handle).map_err(|e| ClusterError::Invalid(e.to_string()))?;
     let owner = owner_file(&handle.name);
     std::fs::write(&owner, json).map_err(|source| ClusterError::Io { path: owner, source })
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), ClusterError> {
+/// Write a credentials file readable by its owner only (created 0600; an existing file is made
+/// 0600 too, since the mode given at creation does not apply to it).
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600) // credentials
-        .open(path)
-        .map_err(|source| ClusterError::Io { path: path.to_path_buf(), source })?;
-    f.write_all(text.as_bytes()).map_err(|source| ClusterError::Io { path: path.to_path_buf(), source })
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(text.as_bytes())
 }
 
 /// The recorded handle of a harness cluster, if the harness created one of that name.

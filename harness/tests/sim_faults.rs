@@ -222,6 +222,11 @@ fn up_then_down_leaves_nothing() -> TestResult {
         if !dials.is_empty() {
             return Err(fail(format!("sim processes tried to dial off loopback: {dials:?}")));
         }
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(sb.state().join("kubeconfig")).map_err(|e| fail(e.to_string()))?.permissions().mode() & 0o777;
+        if mode != 0o600 {
+            return Err(fail(format!("the sim kubeconfig carries the admin token but has mode {mode:o}, not 600")));
+        }
         let reap = text(&sb.run(&["reap"]));
         if !reap.contains("kept sim cluster updown") || !sb.state().join("sim.json").exists() {
             return Err(fail(format!("reap must keep a healthy sim cluster:\n{reap}")));

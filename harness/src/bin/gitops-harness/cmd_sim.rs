@@ -59,7 +59,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
             }
             println!("cache: {}", toolset::cache_dir().display());
             for c in Component::ALL {
-                let entry = toolset::cache_dir().join(format!("{}-{}", c.name(), c.version()));
+                let entry = toolset::cache_dir().join(c.entry());
                 let built = entry.join(".complete").is_file();
                 let secs = std::fs::read_to_string(entry.join("build-seconds")).ok().and_then(|s| s.trim().parse::<u64>().ok());
                 println!(

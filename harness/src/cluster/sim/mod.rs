@@ -409,7 +409,8 @@ impl Sim {
         st.record.save()?;
         let pki = pki::generate(&layout.pki())?;
         let kubeconfig = pki::kubeconfig(&spec.name, ports.apiserver, &pki.ca_pem, &pki.admin_token);
-        std::fs::write(layout.kubeconfig(), &kubeconfig).map_err(|source| SimError::Io { path: layout.kubeconfig(), source })?;
+        // It carries the admin token: owner-only, like the other backends' kubeconfigs.
+        super::write_private(&layout.kubeconfig(), &kubeconfig).map_err(|source| SimError::Io { path: layout.kubeconfig(), source })?;
 
         st.start(components::etcd(tools, &layout, &ports))?;
         st.wait("etcd", &format!("client port {}", ports.etcd), Duration::from_secs(30), || tcp_open(ports.etcd)).await?;

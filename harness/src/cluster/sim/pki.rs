@@ -49,11 +49,7 @@ pub enum PkiError {
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), PkiError> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let io = |source| PkiError::Io { path: path.to_path_buf(), source };
-    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path).map_err(io)?;
-    f.write_all(text.as_bytes()).map_err(io)
+    crate::cluster::write_private(path, text).map_err(|source| PkiError::Io { path: path.to_path_buf(), source })
 }
 
 fn validity(params: &mut CertificateParams) {

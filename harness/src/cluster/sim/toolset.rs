@@ -69,6 +69,11 @@ impl Component {
     pub fn version(self) -> &'static str {
         version_of(self.version_key()).unwrap_or("unknown")
     }
+
+    /// Its cache entry, `<name>-<version>` (what `scripts/sim-tools.sh` creates).
+    pub fn entry(self) -> String {
+        format!("{}-{}", self.name(), self.version())
+    }
 }
 
 /// A value from the pinned versions file.
@@ -140,7 +145,7 @@ impl Toolset {
     /// Locate the tools under `root`.
     pub fn locate_in(root: &Path) -> Result<Toolset, ToolsetError> {
         let missing: Vec<&str> =
-            Component::ALL.iter().filter(|c| !root.join(entry(**c)).join(".complete").is_file()).map(|c| c.name()).collect();
+            Component::ALL.iter().filter(|c| !root.join(c.entry()).join(".complete").is_file()).map(|c| c.name()).collect();
         if !missing.is_empty() {
             let missing = missing.join(", ");
             let cache = root.display().to_string();
@@ -150,7 +155,7 @@ impl Toolset {
                 ToolsetError::GoMissing { missing, go: version_of("GO_MIN").unwrap_or("1.26").to_string(), cache }
             });
         }
-        let has_flagger = root.join(entry(Component::Flagger)).join(".complete").is_file();
+        let has_flagger = root.join(Component::Flagger.entry()).join(".complete").is_file();
         Ok(Toolset { root: root.to_path_buf(), has_flagger })
     }
 
@@ -162,7 +167,7 @@ impl Toolset {
 
     /// Directory of a component's cache entry.
     pub fn dir(&self, c: Component) -> PathBuf {
-        self.root.join(entry(c))
+        self.root.join(c.entry())
     }
 
     /// A program of a component.
@@ -179,10 +184,6 @@ impl Toolset {
     pub fn crds(&self, c: Component) -> Vec<PathBuf> {
         yaml_files(&self.dir(c).join("crds"))
     }
-}
-
-fn entry(c: Component) -> String {
-    format!("{}-{}", c.name(), c.version())
 }
 
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {
