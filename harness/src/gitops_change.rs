@@ -218,8 +218,28 @@ pub struct Committed {
     pub diff: String,
 }
 
+/// Hold the working copy's commit lock (`.git/gitops-harness.lock`) while the guard lives:
+/// writers in other processes (parallel scenarios) edit, stage and commit one at a time, so
+/// none loses another's edit of a shared file or commits it under its own message.
+pub fn commit_lock(root: &Path) -> Result<Option<nix::fcntl::Flock<std::fs::File>>, ChangeError> {
+    let git_dir = root.join(".git");
+    if !git_dir.is_dir() {
+        return Ok(None);
+    }
+    let path = git_dir.join("gitops-harness.lock");
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| ChangeError::Git {
+            dir: root.to_path_buf(),
+            message: format!("opening the commit lock {}: {e}", path.display()),
+        })?;
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map(Some)
+        .map_err(|(_, e)| ChangeError::Git { dir: root.to_path_buf(), message: format!("taking the commit lock {}: {e}", path.display()) })
+}
+
 /// Apply the edits (all or nothing: files are written only when every edit succeeded) and commit.
 pub fn apply_and_commit(repo: &dyn WorkingCopy, change: &Change) -> Result<Committed, ChangeError> {
+    let _lock = commit_lock(repo.root())?;
     let mut editors: Vec<YamlEditor> = Vec::new();
     for edit in &change.edits {
         let idx = match editors.iter().position(|e| e.file() == edit.file()) {
@@ -249,12 +269,9 @@ pub fn reconcile_patch(now: DateTime<Utc>) -> Value {
     json!({"metadata": {"annotations": {RECONCILE_ANNOTATION: now.to_rfc3339_opts(SecondsFormat::Nanos, true)}}})
 }
 
-/// True when a Flux revision names commit `sha` on `branch`: `main@sha1:<sha>` (Flux v2.1+),
-/// legacy `main/<sha>`, or a bare sha; short shas match as prefixes.
-pub fn revision_matches(revision: &str, branch: &str, sha: &str) -> bool {
-    if sha.is_empty() {
-        return false;
-    }
+/// The sha of a Flux revision on `branch`: `main@sha1:<sha>` (Flux v2.1+), legacy `main/<sha>`,
+/// or a bare sha; None when it names another branch or no sha.
+fn revision_sha<'a>(revision: &'a str, branch: &str) -> Option<&'a str> {
     let (rev_branch, rev_sha) = if let Some((b, s)) = revision.rsplit_once("@sha1:") {
         (Some(b), s)
     } else if let Some((b, s)) = revision.rsplit_once('/') {
@@ -264,7 +281,50 @@ pub fn revision_matches(revision: &str, branch: &str, sha: &str) -> bool {
     };
     // `refs/heads/main@sha1:...` when the GitRepository uses ref.name.
     let branch_ok = rev_branch.map(|b| b == branch || b == format!("refs/heads/{branch}")).unwrap_or(true);
-    branch_ok && !rev_sha.is_empty() && (rev_sha.starts_with(sha) || sha.starts_with(rev_sha))
+    (branch_ok && !rev_sha.is_empty()).then_some(rev_sha)
+}
+
+/// True when a Flux revision names commit `sha` on `branch`: `main@sha1:<sha>` (Flux v2.1+),
+/// legacy `main/<sha>`, or a bare sha; short shas match as prefixes.
+pub fn revision_matches(revision: &str, branch: &str, sha: &str) -> bool {
+    if sha.is_empty() {
+        return false;
+    }
+    revision_sha(revision, branch).is_some_and(|rev_sha| rev_sha.starts_with(sha) || sha.starts_with(rev_sha))
+}
+
+/// The commit a wait is for: `sha` on `branch`, or, when the working copy is known, any later
+/// commit that contains it. Another writer (a parallel scenario) may commit on top before Flux
+/// fetches; Flux then applies both at once, and the later revision carries ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Want {
+    /// Branch Flux follows.
+    pub branch: String,
+    /// Our commit.
+    pub sha: String,
+    /// The working copy holding the history (None: only `sha` itself counts).
+    pub repo: Option<PathBuf>,
+}
+
+impl Want {
+    /// Exactly `sha` on `branch`.
+    pub fn exact(branch: &str, sha: &str) -> Want {
+        Want { branch: branch.to_string(), sha: sha.to_string(), repo: None }
+    }
+
+    /// Whether Flux's `revision` is our commit or one that contains it.
+    pub fn met_by(&self, revision: &str) -> bool {
+        if revision_matches(revision, &self.branch, &self.sha) {
+            return true;
+        }
+        let (Some(repo), Some(rev_sha)) = (&self.repo, revision_sha(revision, &self.branch)) else { return false };
+        !self.sha.is_empty() && crate::git::run(repo, &["merge-base", "--is-ancestor", &self.sha, rev_sha]).is_ok()
+    }
+
+    /// `branch@sha1:sha` for messages.
+    pub fn describe(&self) -> String {
+        format!("{}@sha1:{}", self.branch, self.sha)
+    }
 }
 
 /// Where a Kustomization stands relative to a commit.
@@ -301,6 +361,11 @@ fn ready_cond(obj: &Value) -> (String, String) {
 
 /// Evaluate a Kustomization object against the commit we wait for.
 pub fn kustomization_state(ks: &Value, branch: &str, sha: &str) -> ApplyState {
+    kustomization_state_for(ks, &Want::exact(branch, sha))
+}
+
+/// [`kustomization_state`] for a [`Want`] (a later commit containing ours also counts).
+pub fn kustomization_state_for(ks: &Value, want: &Want) -> ApplyState {
     let applied = ks.pointer("/status/lastAppliedRevision").and_then(Value::as_str).unwrap_or("");
     let attempted = ks.pointer("/status/lastAttemptedRevision").and_then(Value::as_str).unwrap_or("");
     let (ready, message) = ready_cond(ks);
@@ -311,10 +376,10 @@ pub fn kustomization_state(ks: &Value, branch: &str, sha: &str) -> ApplyState {
         (Some(g), Some(o)) => o >= g,
         _ => true,
     };
-    if revision_matches(applied, branch, sha) && ready == "True" && current_gen {
+    if want.met_by(applied) && ready == "True" && current_gen {
         return ApplyState::Applied;
     }
-    if revision_matches(attempted, branch, sha) && ready == "False" {
+    if want.met_by(attempted) && ready == "False" {
         return ApplyState::Failed { message };
     }
     ApplyState::Pending { revision: applied.to_string(), ready, message }
@@ -380,8 +445,32 @@ async fn watch_until(
     }
 }
 
+/// Ask for a reconciliation of Kustomization `ks` and its GitRepository source, as
+/// `flux reconcile kustomization <ks> --with-source` does, without waiting.
+pub async fn request_reconciliation(client: &Client, ks: &ObjRef) -> Result<(), ChangeError> {
+    let ks_api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ks.namespace, &kustomization_ar());
+    let obj = ks_api
+        .get(&ks.name)
+        .await
+        .map_err(|source| ChangeError::Kube { action: format!("reading Kustomization {}/{}", ks.namespace, ks.name), source })?;
+    let spec = obj.data.get("spec").cloned().unwrap_or(Value::Null);
+    if spec.pointer("/sourceRef/kind").and_then(Value::as_str).unwrap_or("GitRepository") == "GitRepository" {
+        let source = ObjRef::new(
+            spec.pointer("/sourceRef/namespace").and_then(Value::as_str).unwrap_or(&ks.namespace),
+            spec.pointer("/sourceRef/name").and_then(Value::as_str).unwrap_or("flux-system"),
+        );
+        annotate(client, &gitrepository_ar(), &source, Utc::now()).await?;
+    }
+    annotate(client, &kustomization_ar(), ks, Utc::now()).await
+}
+
 /// `flux reconcile kustomization <ks> --with-source`, then wait until it applied `sha`.
 pub async fn reconcile_and_wait(client: &Client, ks: &ObjRef, branch: &str, sha: &str, deadline: Duration) -> Result<(), ChangeError> {
+    reconcile_and_wait_for(client, ks, &Want::exact(branch, sha), deadline).await
+}
+
+/// [`reconcile_and_wait`] for a [`Want`].
+pub async fn reconcile_and_wait_for(client: &Client, ks: &ObjRef, want: &Want, deadline: Duration) -> Result<(), ChangeError> {
     let until = tokio::time::Instant::now() + deadline;
     let ks_api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ks.namespace, &kustomization_ar());
     let obj = ks_api
@@ -401,14 +490,14 @@ pub async fn reconcile_and_wait(client: &Client, ks: &ObjRef, branch: &str, sha:
         let mut last_rev = String::new();
         let left = watch_until(client, &gitrepository_ar(), &source, until, |v| {
             last_rev = v.pointer("/status/artifact/revision").and_then(Value::as_str).unwrap_or("").to_string();
-            Ok(revision_matches(&last_rev, branch, sha))
+            Ok(want.met_by(&last_rev))
         })
         .await?;
         if let Some(v) = left {
             let (ready, message) = ready_cond(&v);
             return Err(ChangeError::Timeout {
                 object: format!("GitRepository {}/{}", source.namespace, source.name),
-                want: format!("{branch}@sha1:{sha}"),
+                want: want.describe(),
                 waited_s: deadline.as_secs(),
                 last_revision: last_rev,
                 ready,
@@ -417,7 +506,7 @@ pub async fn reconcile_and_wait(client: &Client, ks: &ObjRef, branch: &str, sha:
         }
     }
     annotate(client, &kustomization_ar(), ks, Utc::now()).await?;
-    let left = watch_until(client, &kustomization_ar(), ks, until, |v| match kustomization_state(v, branch, sha) {
+    let left = watch_until(client, &kustomization_ar(), ks, until, |v| match kustomization_state_for(v, want) {
         ApplyState::Applied => Ok(true),
         // Keep waiting: Flux retries failed applies on retryInterval; the deadline decides.
         ApplyState::Failed { .. } | ApplyState::Pending { .. } => Ok(false),
@@ -429,7 +518,7 @@ pub async fn reconcile_and_wait(client: &Client, ks: &ObjRef, branch: &str, sha:
             let (ready, message) = ready_cond(&v);
             Err(ChangeError::Timeout {
                 object: format!("Kustomization {}/{}", ks.namespace, ks.name),
-                want: format!("{branch}@sha1:{sha}"),
+                want: want.describe(),
                 waited_s: deadline.as_secs(),
                 last_revision: v.pointer("/status/lastAppliedRevision").and_then(Value::as_str).unwrap_or("(none)").to_string(),
                 ready,
@@ -448,7 +537,8 @@ pub async fn drive(
     deadline: Duration,
 ) -> Result<Committed, ChangeError> {
     let committed = apply_and_commit(repo, change)?;
-    reconcile_and_wait(client, ks, &committed.branch, &committed.sha, deadline).await?;
+    let want = Want { branch: committed.branch.clone(), sha: committed.sha.clone(), repo: Some(repo.root().to_path_buf()) };
+    reconcile_and_wait_for(client, ks, &want, deadline).await?;
     Ok(committed)
 }
 
@@ -476,6 +566,67 @@ mod tests {
         assert!(!revision_matches("main@sha1:9a8b7c", "main", sha));
         assert!(!revision_matches("", "main", sha));
         assert!(!revision_matches(sha, "main", ""));
+    }
+
+    fn temp_repo() -> (tempfile::TempDir, GitDir) {
+        let d = tempfile::tempdir().unwrap();
+        crate::git::run(d.path(), &["init", "-q", "-b", "main"]).unwrap();
+        std::fs::write(d.path().join("a.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  x: \"1\"\n  y: \"1\"\n")
+            .unwrap();
+        let g = GitDir::open(d.path()).unwrap_or(GitDir { root: d.path().to_path_buf(), branch: "main".into() });
+        g.commit_all("base").unwrap();
+        (d, g)
+    }
+
+    #[test]
+    fn a_later_commit_containing_ours_meets_the_want() {
+        let (d, g) = temp_repo();
+        let ours = g.head().unwrap();
+        std::fs::write(d.path().join("b.yaml"), "b: 1\n").unwrap();
+        let later = g.commit_all("someone else, on top").unwrap();
+        let want = Want { branch: "main".into(), sha: ours.clone(), repo: Some(d.path().to_path_buf()) };
+        assert!(want.met_by(&format!("main@sha1:{ours}")));
+        assert!(want.met_by(&format!("main@sha1:{later}")), "a descendant carries our commit");
+        // The commit before ours does not, nor does another branch.
+        crate::git::run(d.path(), &["checkout", "-q", "-b", "side", &ours]).unwrap();
+        std::fs::write(d.path().join("c.yaml"), "c: 1\n").unwrap();
+        let side = g.commit_all("side").unwrap();
+        let on_top = Want { sha: later.clone(), ..want.clone() };
+        assert!(!on_top.met_by(&format!("main@sha1:{ours}")));
+        assert!(!on_top.met_by(&format!("main@sha1:{side}")));
+        assert!(!Want::exact("main", &ours).met_by(&format!("main@sha1:{later}")), "without the history only the sha itself counts");
+    }
+
+    #[test]
+    fn parallel_writers_lose_no_edit() {
+        let (d, g) = temp_repo();
+        let root = d.path().to_path_buf();
+        let threads: Vec<_> = ["x", "y"]
+            .into_iter()
+            .map(|key| {
+                let (root, g) = (root.clone(), g.clone());
+                std::thread::spawn(move || {
+                    let change = Change {
+                        edits: vec![Edit::Set {
+                            file: "a.yaml".into(),
+                            doc: DocSelector::object("ConfigMap", "a"),
+                            path: format!("data.{key}"),
+                            value: ScalarValue::Str("2".into()),
+                        }],
+                        message: format!("set {key}"),
+                    };
+                    let _ = &root;
+                    apply_and_commit(&g, &change).unwrap()
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let text = std::fs::read_to_string(root.join("a.yaml")).unwrap();
+        assert!(text.contains("x: \"2\"") && text.contains("y: \"2\""), "{text}");
+        let log = crate::git::run_text(&root, &["log", "--format=%s"]).unwrap();
+        assert_eq!(log.lines().count(), 3, "{log}");
     }
 
     #[test]
