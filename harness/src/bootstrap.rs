@@ -170,10 +170,19 @@ pub fn order_for_apply(mut docs: Vec<Value>) -> Vec<Value> {
 /// Point a repo's own `flux-system/gotk-sync.yaml` (e.g. at GitHub) at the harness git server,
 /// in the served copy only, so Flux does not re-point itself; returns the commit if it changed.
 pub fn rewrite_gotk_sync(served: &ServedRepo, cluster_dir: &Path, url: &str, branch: &str) -> Result<Option<String>, BootstrapError> {
+    if !write_gotk_sync(served, cluster_dir, url, branch)? {
+        return Ok(None);
+    }
+    Ok(Some(served.commit_all("gitops-harness: point flux-system at the harness git server")?))
+}
+
+/// The edit of [`rewrite_gotk_sync`] without the commit (for a caller that commits it together
+/// with other changes); false when the cluster directory has no `gotk-sync.yaml`.
+pub fn write_gotk_sync(served: &ServedRepo, cluster_dir: &Path, url: &str, branch: &str) -> Result<bool, BootstrapError> {
     let rel = cluster_dir.join("flux-system/gotk-sync.yaml");
     let path = served.path().join(&rel);
     if !path.is_file() {
-        return Ok(None);
+        return Ok(false);
     }
     let text =
         std::fs::read_to_string(&path).map_err(|e| BootstrapError::Manifest { what: rel.display().to_string(), message: e.to_string() })?;
@@ -198,7 +207,7 @@ pub fn rewrite_gotk_sync(served: &ServedRepo, cluster_dir: &Path, url: &str, bra
     }
     let new_text = format!("# Rewritten by gitops-harness for its local git server (served copy only).\n---\n{}", out.join("---\n"));
     served.write_file(&rel, new_text.as_bytes())?;
-    Ok(Some(served.commit_all("gitops-harness: point flux-system at the harness git server")?))
+    Ok(true)
 }
 
 /// What the bootstrap applies of Flux itself when the backend installed it.

@@ -85,7 +85,8 @@ fn git_in(dir: &Path, args: &[&str]) -> Result<String, GitServerError> {
     })
 }
 
-fn copy_repo(src: &Path, dst: &Path) -> Result<(), GitServerError> {
+/// Copy a repository tree (without `.git`, `target`, `.tools`; symlinks kept as links).
+pub fn copy_tree(src: &Path, dst: &Path) -> Result<(), GitServerError> {
     let err = |source: std::io::Error| GitServerError::Copy { src: src.to_path_buf(), dst: dst.to_path_buf(), source };
     for entry in walkdir::WalkDir::new(src).into_iter().filter_entry(|e| {
         let n = e.file_name().to_string_lossy();
@@ -113,7 +114,7 @@ impl ServedRepo {
             return Err(GitServerError::NotADirectory(src.to_path_buf()));
         }
         std::fs::create_dir_all(dir).map_err(|source| GitServerError::Copy { src: src.to_path_buf(), dst: dir.to_path_buf(), source })?;
-        copy_repo(src, dir)?;
+        copy_tree(src, dir)?;
         git_in(dir, &["init", "--quiet", "-b", "main"])?;
         git_in(dir, &["config", "user.name", "gitops-harness"])?;
         git_in(dir, &["config", "user.email", "gitops-harness@localhost"])?;

@@ -27,6 +27,7 @@ pub mod preflight;
 pub mod progress;
 pub mod readiness;
 pub mod up;
+pub mod upgrade;
 
 // --- scenarios (git-driven changes, canaries, drift) ---
 pub mod abtest;

@@ -301,6 +301,53 @@ impl std::fmt::Display for Outcome {
     }
 }
 
+/// A revision Kustomizations must have applied to count as Ready (an upgrade: Ready at the old
+/// revision is not converged yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevisionWant {
+    /// The GitRepository (`namespace`, `name`) that carries the revision; Kustomizations with
+    /// another source are not held to it.
+    pub source: (String, String),
+    /// Branch.
+    pub branch: String,
+    /// Commit.
+    pub sha: String,
+}
+
+impl RevisionWant {
+    /// Whether `obj` (a Kustomization) builds from this source.
+    fn covers(&self, obj: &Value) -> bool {
+        let own_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        let src = obj.pointer("/spec/sourceRef");
+        let kind = src.and_then(|s| s.get("kind")).and_then(Value::as_str).unwrap_or("");
+        let ns = src.and_then(|s| s.get("namespace")).and_then(Value::as_str).unwrap_or(own_ns);
+        let name = src.and_then(|s| s.get("name")).and_then(Value::as_str).unwrap_or("");
+        kind == "GitRepository" && ns == self.source.0 && name == self.source.1
+    }
+
+    /// A Ready state at another revision is still converging.
+    fn hold(&self, obj: &Value, state: ComponentState) -> ComponentState {
+        if obj.get("kind").and_then(Value::as_str) != Some("Kustomization") || !self.covers(obj) {
+            return state;
+        }
+        match state {
+            ComponentState::Ready { revision, .. }
+                if !crate::gitops_change::revision_matches(revision.as_deref().unwrap_or(""), &self.branch, &self.sha) =>
+            {
+                ComponentState::Reconciling {
+                    message: format!(
+                        "at {}, waiting for {}@sha1:{}",
+                        revision.as_deref().unwrap_or("no revision"),
+                        self.branch,
+                        &self.sha[..self.sha.len().min(12)]
+                    ),
+                }
+            }
+            other => other,
+        }
+    }
+}
+
 /// Follows components and decides the overall verdict.
 #[derive(Debug, Clone)]
 pub struct Tracker {
@@ -308,6 +355,7 @@ pub struct Tracker {
     /// How long a failure may persist before the bootstrap counts as failed (Flux retries).
     pub failure_grace: Duration,
     now: Duration,
+    want: Option<RevisionWant>,
 }
 
 impl Tracker {
@@ -319,13 +367,20 @@ impl Tracker {
                 tracks.insert(k.clone(), Track::new(Some(i), true));
             }
         }
-        Tracker { tracks, failure_grace: Duration::from_secs(120), now: Duration::ZERO }
+        Tracker { tracks, failure_grace: Duration::from_secs(120), now: Duration::ZERO, want: None }
     }
 
     /// Also require `key` (not in the plan, e.g. the root `flux-system` Kustomization that the
     /// bootstrap creates) to be Ready; its failure fails the run.
     pub fn require(mut self, key: ObjKey) -> Tracker {
         self.tracks.entry(key).or_insert(Track::new(None, true)).required = true;
+        self
+    }
+
+    /// Count Kustomizations built from `want.source` as Ready only once they applied `want`'s
+    /// commit (an upgrade in place).
+    pub fn at_revision(mut self, want: RevisionWant) -> Tracker {
+        self.want = Some(want);
         self
     }
 
@@ -339,7 +394,10 @@ impl Tracker {
     pub fn observe(&mut self, at: Duration, obj: &Value) -> Option<Change> {
         self.now = self.now.max(at);
         let key = key_of(obj)?;
-        let state = classify(obj);
+        let state = match &self.want {
+            Some(w) => w.hold(obj, classify(obj)),
+            None => classify(obj),
+        };
         let track = self.tracks.entry(key.clone()).or_insert(Track::new(None, false));
         track.first_seen.get_or_insert(at);
         track.grace = own_grace(obj);
@@ -690,6 +748,32 @@ mod tests {
     }
 
     #[test]
+    fn at_revision_holds_kustomizations_of_that_source_until_they_applied_it() {
+        let want = RevisionWant { source: ("flux-system".into(), "flux-system".into()), branch: "main".into(), sha: "abc123".into() };
+        let plan = Plan::default();
+        let mut t = Tracker::new(&plan).require(ObjKey::new("Kustomization", Some("flux-system"), "apps")).at_revision(want);
+        let ks = |rev: &str, source: &str| {
+            serde_json::json!({"kind":"Kustomization","metadata":{"name":"apps","namespace":"flux-system","generation":1},
+            "spec":{"sourceRef":{"kind":"GitRepository","name":source}},
+            "status":{"observedGeneration":1,"lastAppliedRevision":rev,"conditions":[{"type":"Ready","status":"True","reason":"ReconciliationSucceeded","message":"ok"}]}})
+        };
+        t.observe(Duration::from_secs(1), &ks("main@sha1:old", "flux-system"));
+        assert!(matches!(t.verdict(), Verdict::InProgress));
+        let held = &t.tracks()[&ObjKey::new("Kustomization", Some("flux-system"), "apps")].state;
+        assert!(held.detail().contains("waiting for main@sha1:abc123"), "{held:?}");
+        t.observe(Duration::from_secs(2), &ks("main@sha1:abc123", "flux-system"));
+        assert!(matches!(t.verdict(), Verdict::AllReady));
+        // Another source is not held to the revision.
+        assert!(matches!(
+            RevisionWant { source: ("flux-system".into(), "flux-system".into()), branch: "main".into(), sha: "abc".into() }.hold(
+                &ks("main@sha1:old", "podinfo"),
+                ComponentState::Ready { revision: Some("main@sha1:old".into()), message: String::new() }
+            ),
+            ComponentState::Ready { .. }
+        ));
+    }
+
+    #[test]
     fn ready_needs_the_current_generation() {
         let obj = serde_json::json!({"kind":"Kustomization","metadata":{"name":"a","namespace":"flux-system","generation":2},
             "status":{"observedGeneration":1,"conditions":[{"type":"Ready","status":"True","reason":"ReconciliationSucceeded","message":"ok"}]}});
@@ -703,7 +787,7 @@ mod tests {
     }
 
     fn tracker() -> Tracker {
-        Tracker { tracks: BTreeMap::new(), failure_grace: Duration::from_secs(120), now: Duration::ZERO }.require(ObjKey::new(
+        Tracker { tracks: BTreeMap::new(), failure_grace: Duration::from_secs(120), now: Duration::ZERO, want: None }.require(ObjKey::new(
             "Kustomization",
             Some("flux-system"),
             "app",

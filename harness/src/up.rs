@@ -137,6 +137,8 @@ pub struct UpSession {
     pub urls: Vec<(String, String)>,
     /// Whether this run created the cluster.
     pub created: bool,
+    /// The readiness timeline's rows (per-component times to Ready).
+    pub rows: Vec<readiness::TimelineRow>,
 }
 
 /// Where `up` keeps the served copy of cluster `name` (suites commit to it).
@@ -316,7 +318,8 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
         watch.await?
     };
     progress.finish(&result);
-    let timeline = readiness::render_timeline(&tracker.timeline());
+    let rows = tracker.timeline();
+    let timeline = readiness::render_timeline(&rows);
     if !matches!(result, Outcome::AllReady { .. }) {
         let keys: Vec<ObjKey> = tracker.not_ready().into_iter().map(|(k, _)| k).collect();
         let namespaces: Vec<String> = keys.iter().filter_map(|k| k.namespace.clone()).collect();
@@ -361,15 +364,17 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
         // What the scenarios may rely on: sim has no requests on the wire.
         "data_plane": handle.backend != BackendKind::Sim,
         "flagger": handle.backend != BackendKind::Sim || sim::SimRecord::load(&req.name).is_some_and(|r| r.flagger.is_some()),
+        // Files the harness wrote into the served copy (kept when an upgrade replaces the tree).
+        "harness_files": certs_out.written,
     });
     std::fs::write(ready_marker(&req.name), marker.to_string())
         .map_err(|source| ClusterError::Io { path: ready_marker(&req.name), source })?;
-    Ok(UpSession { handle, server, served, timeline, urls, created })
+    Ok(UpSession { handle, server, served, timeline, urls, created, rows })
 }
 
 /// Wait until every Canary in the cluster is Initialized (or Succeeded); a cluster without
 /// Flagger's CRD has none to wait for.
-async fn wait_canaries_initialized(client: &kube::Client, within: Duration, log: &mut (dyn FnMut(&str) + Send)) -> Result<(), UpError> {
+pub async fn wait_canaries_initialized(client: &kube::Client, within: Duration, log: &mut (dyn FnMut(&str) + Send)) -> Result<(), UpError> {
     use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
     let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("flagger.app", "v1beta1", "Canary"), "canaries");
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);

@@ -8,126 +8,17 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use common::sim::{Sandbox, TestResult, fail, text, tools_reason, wait_child};
+
 use std::time::{Duration, Instant};
 
-use gitops_harness::cluster::sim::SimRecord;
-use gitops_harness::cluster::sim::process::{ProcessRecord, port_in_use, tcp_sockets};
-use gitops_harness::cluster::sim::toolset::Toolset;
-use libtest_mimic::{Arguments, Failed, Trial};
+use gitops_harness::cluster::sim::process::tcp_sockets;
+use libtest_mimic::{Arguments, Trial};
 
-type TestResult = Result<(), Failed>;
 type NamedTest = (&'static str, fn() -> TestResult);
-
-fn fail(msg: impl Into<String>) -> Failed {
-    msg.into().into()
-}
-
-/// One harness state directory per test, so tests run side by side and never see each
-/// other's clusters (nor the user's).
-struct Sandbox {
-    home: tempfile::TempDir,
-    name: String,
-}
-
-impl Sandbox {
-    fn new(name: &str) -> Sandbox {
-        Sandbox { home: tempfile::Builder::new().prefix("gh-sim-test-").tempdir().expect("temp dir"), name: name.to_string() }
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(common::bin());
-        c.args(args).env("GITOPS_HARNESS_HOME", self.home.path()).stdin(Stdio::null());
-        // Failure artifacts go to the sandbox, not into the working directory.
-        if args.first() == Some(&"up") {
-            c.arg("--artifacts").arg(self.home.path().join("artifacts"));
-        }
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run gitops-harness")
-    }
-
-    fn spawn(&self, args: &[&str]) -> Child {
-        self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn gitops-harness")
-    }
-
-    fn state(&self) -> PathBuf {
-        self.home.path().join("clusters").join(&self.name)
-    }
-
-    fn record(&self) -> Option<SimRecord> {
-        let text = std::fs::read_to_string(self.state().join("sim.json")).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-
-    /// Wait until the record names a process called `name`.
-    fn wait_for_process(&self, name: &str, within: Duration) -> Result<ProcessRecord, Failed> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(p) = self.record().and_then(|r| r.processes.into_iter().find(|p| p.name == name)) {
-                return Ok(p);
-            }
-            if Instant::now() > deadline {
-                return Err(fail(format!("process {name} was not recorded within {within:?} in {}", self.state().display())));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Nothing of the cluster is left: no recorded process alive, no port bound, no state.
-    fn assert_nothing_left(&self, seen: &SimRecord) -> TestResult {
-        let alive: Vec<String> = seen.processes.iter().filter(|p| p.is_alive()).map(|p| format!("{} (pid {})", p.name, p.pid)).collect();
-        if !alive.is_empty() {
-            return Err(fail(format!("processes left running: {}", alive.join(", "))));
-        }
-        let ports = &seen.ports;
-        let mut all = vec![ports.etcd, ports.etcd_peer, ports.apiserver, ports.git];
-        all.extend(ports.source);
-        all.extend(ports.kustomize);
-        all.extend(ports.helm);
-        let bound: Vec<u16> = all.into_iter().filter(|p| *p != 0 && port_in_use(*p)).collect();
-        if !bound.is_empty() {
-            return Err(fail(format!("ports still bound: {bound:?}")));
-        }
-        if self.state().exists() {
-            return Err(fail(format!("state directory left behind: {}", self.state().display())));
-        }
-        Ok(())
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
 
 fn fixture(rel: &str) -> String {
     common::fixtures().join(rel).display().to_string()
-}
-
-fn wait_child(child: &mut Child, within: Duration) -> Result<Output, Failed> {
-    let deadline = Instant::now() + within;
-    loop {
-        if child.try_wait().map_err(|e| fail(e.to_string()))?.is_some() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            return Err(fail(format!("gitops-harness did not exit within {within:?}")));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut out = Output { status: child.wait().map_err(|e| fail(e.to_string()))?, stdout: vec![], stderr: vec![] };
-    use std::io::Read as _;
-    if let Some(mut s) = child.stdout.take() {
-        let _ = s.read_to_end(&mut out.stdout);
-    }
-    if let Some(mut s) = child.stderr.take() {
-        let _ = s.read_to_end(&mut out.stderr);
-    }
-    Ok(out)
 }
 
 /// Without the tools and without Go, `up --backend sim` says what to install, creates nothing.
@@ -369,13 +260,6 @@ fn dial_lines_are_found() -> TestResult {
         return Err(fail(format!("expected the two off-loopback dials, found {found:?}")));
     }
     Ok(())
-}
-
-fn tools_reason() -> Option<String> {
-    match Toolset::locate() {
-        Ok(_) => None,
-        Err(e) => Some(e.to_string()),
-    }
 }
 
 fn main() -> std::process::ExitCode {

@@ -59,7 +59,8 @@ pub struct UpArgs {
     pub no_serve: bool,
 }
 
-fn backend(b: crate::BackendArg) -> BackendKind {
+/// The library's backend for a CLI choice.
+pub fn backend(b: crate::BackendArg) -> BackendKind {
     match b {
         crate::BackendArg::K3s => BackendKind::K3s,
         crate::BackendArg::K3d => BackendKind::K3d,

@@ -10,6 +10,7 @@ mod cmd_render;
 mod cmd_serve_git;
 mod cmd_sim;
 mod cmd_up;
+mod cmd_upgrade;
 
 use std::process::ExitCode;
 
@@ -60,6 +61,9 @@ pub enum Command {
     Render(cmd_render::RenderArgs),
     /// Create (or reuse) a cluster, bootstrap the repo into it and wait until all is Ready.
     Up(cmd_up::UpArgs),
+    /// Rehearse an upgrade: bring an environment up at --from, publish --to through the harness
+    /// git server, and report every regression (exit 0 pass, 1 regression, 2 could not run).
+    Upgrade(cmd_upgrade::UpgradeArgs),
     /// Delete a cluster the harness created (and only that).
     Down(cmd_lifecycle::DownArgs),
     /// List harness-owned clusters (backend, API URL, containers, age).
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd_check::run(a),
         Command::Render(a) => cmd_render::run(a),
         Command::Up(a) => cmd_up::run(a),
+        Command::Upgrade(a) => cmd_upgrade::run(a),
         Command::Down(a) => cmd_lifecycle::down(a),
         Command::Status(a) => cmd_lifecycle::status(a),
         Command::Reap(a) => cmd_lifecycle::reap(a),

@@ -1,0 +1,246 @@
+//! `gitops-harness upgrade` on the sim backend, through the CLI (libtest-mimic, `harness =
+//! false`), on a fixture history built at run time from `fixtures/gitops-linkerd`: a base
+//! revision, a commit that bumps an app image (the face canary must be promoted) and one that
+//! changes infrastructure (the ingress-nginx chart values), and a broken target (a Deployment
+//! the API server rejects) that must give exit 1 naming the failing Kustomization.
+//!
+//! Tests that need the sim tools report themselves ignored with the reason when they are not
+//! built; the always-run trials prove what needs no cluster (exit 2 before anything exists).
+
+mod common;
+
+use std::path::Path;
+
+use common::sim::{Sandbox, TestResult, fail, text, tools_reason};
+use libtest_mimic::{Arguments, Trial};
+use serde_json::Value;
+
+fn git(dir: &Path, args: &[&str]) -> Result<(), libtest_mimic::Failed> {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=fixture", "-c", "user.email=fixture@localhost"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| fail(format!("git: {e}")))?;
+    if !out.status.success() {
+        return Err(fail(format!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr))));
+    }
+    Ok(())
+}
+
+fn edit(path: &Path, from: &str, to: &str, nth: usize) -> TestResult {
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    let at = text.match_indices(from).nth(nth).map(|(i, _)| i).ok_or_else(|| fail(format!("{from:?} not in {}", path.display())))?;
+    let new = format!("{}{}{}", &text[..at], to, &text[at + from.len()..]);
+    std::fs::write(path, new).map_err(|e| fail(e.to_string()))
+}
+
+/// The fixture history: tags `base`, `good` (image bump + infrastructure change) and `broken`.
+fn history() -> Result<tempfile::TempDir, libtest_mimic::Failed> {
+    let dir = tempfile::Builder::new().prefix("gh-upgrade-repo-").tempdir().map_err(|e| fail(e.to_string()))?;
+    let repo = dir.path();
+    gitops_harness::gitserver::copy_tree(&common::fixtures().join("gitops-linkerd"), repo).map_err(|e| fail(e.to_string()))?;
+    git(repo, &["init", "-q", "-b", "main"])?;
+    git(repo, &["add", "-A"])?;
+    git(repo, &["commit", "-q", "-m", "base"])?;
+    git(repo, &["tag", "base"])?;
+    // The face Deployment is the first of three with this image.
+    edit(&repo.join("apps/faces/faces.yaml"), "faces-service:0.8.0", "faces-service:0.8.1", 0)?;
+    git(repo, &["commit", "-q", "-am", "faces: face 0.8.1"])?;
+    let release = repo.join("infrastructure/sim/ingress-nginx/release.yaml");
+    let mut text = std::fs::read_to_string(&release).map_err(|e| fail(e.to_string()))?;
+    text.push_str("  values:\n    controller:\n      image: registry.k8s.io/ingress-nginx/controller:v1.12.2\n");
+    std::fs::write(&release, text).map_err(|e| fail(e.to_string()))?;
+    git(repo, &["commit", "-q", "-am", "ingress-nginx: controller v1.12.2"])?;
+    git(repo, &["tag", "good"])?;
+    git(repo, &["checkout", "-q", "-b", "broken-branch", "base"])?;
+    std::fs::write(
+        repo.join("apps/faces/extra.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: face-extra\nspec:\n  replicas: -1\n  selector:\n    matchLabels:\n      service: face-extra\n  template:\n    metadata:\n      labels:\n        service: face-extra\n    spec:\n      containers:\n      - name: face\n        image: dwflynn/faces-service:0.8.0\n",
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    edit(&repo.join("apps/faces/kustomization.yaml"), "  - faces-abtest.yaml", "  - faces-abtest.yaml\n  - extra.yaml", 0)?;
+    git(repo, &["add", "-A"])?;
+    git(repo, &["commit", "-q", "-m", "faces: an extra Deployment the API server rejects"])?;
+    git(repo, &["tag", "broken"])?;
+    git(repo, &["checkout", "-q", "main"])?;
+    Ok(dir)
+}
+
+fn report(sb: &Sandbox) -> Result<Value, libtest_mimic::Failed> {
+    let path = sb.home.path().join("artifacts").join(format!("upgrade-{}", sb.name)).join("report.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| fail(e.to_string()))
+}
+
+fn assertion<'a>(report: &'a Value, id: &str) -> Result<&'a Value, libtest_mimic::Failed> {
+    report["assertions"]
+        .as_array()
+        .and_then(|a| a.iter().find(|x| x["id"] == id))
+        .ok_or_else(|| fail(format!("no assertion {id} in the report:\n{report:#}")))
+}
+
+/// After the run, nothing of the environment it created is left.
+fn environment_removed(sb: &Sandbox, out: &str) -> TestResult {
+    if sb.state().exists() {
+        return Err(fail(format!("the environment's state is left in {}:\n{out}", sb.state().display())));
+    }
+    Ok(())
+}
+
+/// base -> good: the plan converges at the target, the face canary is promoted with the new
+/// image, ingress-nginx is rolled by its chart, everything else keeps its pods, no drift.
+fn image_and_infrastructure_bump_passes() -> TestResult {
+    let repo = history()?;
+    let sb = Sandbox::new("upgrade-pass");
+    let r = repo.path().display().to_string();
+    let args = [
+        "upgrade",
+        "--backend",
+        "sim",
+        "--repo",
+        &r,
+        "--cluster-dir",
+        "clusters/sim",
+        "--from",
+        "base",
+        "--to",
+        "good",
+        "--name",
+        "upgrade-pass",
+    ];
+    let out = sb.run(&args);
+    let t = text(&out);
+    if out.status.code() != Some(0) {
+        return Err(fail(format!("expected exit 0 (no regression), got {:?}:\n{t}", out.status.code())));
+    }
+    let rep = report(&sb)?;
+    for id in ["ready-at-target", "pods-kept", "canaries", "no-drift", "api-versions", "availability"] {
+        let a = assertion(&rep, id)?;
+        if a["status"] != "pass" {
+            return Err(fail(format!("{id}: expected pass, got {a:#}")));
+        }
+    }
+    let face = rep["canaries"].as_array().and_then(|c| c.iter().find(|c| c["canary"] == "faces/face")).cloned().unwrap_or(Value::Null);
+    if face["triggered"] != true || face["phase"] != "Succeeded" {
+        return Err(fail(format!("the face canary must be triggered and Succeeded: {face:#}")));
+    }
+    let untouched: Vec<&Value> =
+        rep["canaries"].as_array().into_iter().flatten().filter(|c| c["canary"] != "faces/face" && c["triggered"] == true).collect();
+    if !untouched.is_empty() {
+        return Err(fail(format!("canaries the diff did not touch were triggered: {untouched:?}")));
+    }
+    let touched: Vec<&str> = rep["workloads"]["touched"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    for w in ["Deployment faces/face-primary", "Deployment ingress-nginx/ingress-nginx-controller"] {
+        if !touched.contains(&w) {
+            return Err(fail(format!("{w} must be reported as rolled on purpose; touched: {touched:?}")));
+        }
+    }
+    let versions = rep["versions"].to_string();
+    if !versions.contains("faces-service:0.8.1") || !versions.contains("controller:v1.12.2") {
+        return Err(fail(format!("the versions table must show the new images: {versions}")));
+    }
+    let dir = sb.home.path().join("artifacts/upgrade-upgrade-pass");
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).map_err(|e| fail(e.to_string()))?;
+    if junit.matches("<testcase ").count() != rep["assertions"].as_array().map(Vec::len).unwrap_or(0) || junit.contains("<failure") {
+        return Err(fail(format!("junit.xml must have one passing case per assertion:\n{junit}")));
+    }
+    let md = std::fs::read_to_string(dir.join("report.md")).map_err(|e| fail(e.to_string()))?;
+    if !md.contains("no regression") || !md.contains("Time to converge") {
+        return Err(fail(format!("report.md lacks the verdict or the convergence table:\n{md}")));
+    }
+    println!("{md}");
+    environment_removed(&sb, &t)
+}
+
+/// base -> broken: the apps Kustomization fails at the target; exit 1 names it, with Flux's
+/// message, and the cluster's evidence is saved beside the report.
+fn broken_target_fails_naming_the_component() -> TestResult {
+    let repo = history()?;
+    let sb = Sandbox::new("upgrade-broken");
+    let r = repo.path().display().to_string();
+    let args = [
+        "upgrade",
+        "--backend",
+        "sim",
+        "--repo",
+        &r,
+        "--cluster-dir",
+        "clusters/sim",
+        "--from",
+        "base",
+        "--to",
+        "broken",
+        "--name",
+        "upgrade-broken",
+    ];
+    let out = sb.run(&args);
+    let t = text(&out);
+    if out.status.code() != Some(1) {
+        return Err(fail(format!("expected exit 1 (regression), got {:?}:\n{t}", out.status.code())));
+    }
+    let rep = report(&sb)?;
+    let ready = assertion(&rep, "ready-at-target")?;
+    let summary = ready["summary"].as_str().unwrap_or("");
+    if ready["status"] != "fail" || !summary.contains("Kustomization flux-system/apps") || !summary.contains("face-extra") {
+        return Err(fail(format!("ready-at-target must fail naming Kustomization flux-system/apps and Flux's reason: {ready:#}")));
+    }
+    if !t.contains("regression: ready-at-target") {
+        return Err(fail(format!("the CLI must name the regression on stderr:\n{t}")));
+    }
+    let evidence = sb.home.path().join("artifacts/upgrade-upgrade-broken/cluster");
+    if !evidence.is_dir() {
+        return Err(fail(format!("no cluster artifacts in {}", evidence.display())));
+    }
+    environment_removed(&sb, &t)
+}
+
+/// A revision that does not exist: exit 2 before anything is created.
+fn unknown_revision_is_exit_2() -> TestResult {
+    let repo = history()?;
+    let sb = Sandbox::new("upgrade-norev");
+    let r = repo.path().display().to_string();
+    let out = sb.run(&["upgrade", "--backend", "sim", "--repo", &r, "--from", "base", "--to", "no-such-tag", "--name", "upgrade-norev"]);
+    let t = text(&out);
+    if out.status.code() != Some(2) || !t.contains("no-such-tag") || !t.contains("could not be rehearsed") {
+        return Err(fail(format!("expected exit 2 naming the revision, got {:?}:\n{t}", out.status.code())));
+    }
+    if sb.state().exists() {
+        return Err(fail("a state directory was created although nothing could run"));
+    }
+    let not_git = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let out = sb.run(&["upgrade", "--backend", "sim", "--repo", &not_git.path().display().to_string(), "--from", "a", "--to", "b"]);
+    if out.status.code() != Some(2) || !text(&out).contains("not a git repository") {
+        return Err(fail(format!("expected exit 2 for a non-git repo, got {:?}:\n{}", out.status.code(), text(&out))));
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Arguments::from_args();
+    let missing = tools_reason();
+    let required = std::env::var("GITOPS_HARNESS_REQUIRE_SIM").is_ok_and(|v| v == "1");
+    let why = missing.clone();
+    let mut trials = vec![
+        Trial::test("upgrade::tools_availability", move || match &why {
+            None => {
+                println!("sim tools built: the upgrade rehearsals run");
+                Ok(())
+            }
+            Some(reason) if required => Err(fail(format!("GITOPS_HARNESS_REQUIRE_SIM=1 but {reason}"))),
+            Some(reason) => {
+                println!("upgrade rehearsals on sim ignored: {reason}");
+                Ok(())
+            }
+        }),
+        Trial::test("upgrade::unknown_revision_is_exit_2", unknown_revision_is_exit_2),
+    ];
+    let ignore = missing.is_some() && !required;
+    trials
+        .push(Trial::test("upgrade::image_and_infrastructure_bump_passes", image_and_infrastructure_bump_passes).with_ignored_flag(ignore));
+    trials.push(
+        Trial::test("upgrade::broken_target_fails_naming_the_component", broken_target_fails_naming_the_component)
+            .with_ignored_flag(ignore),
+    );
+    libtest_mimic::run(&args, trials).exit_code()
+}
