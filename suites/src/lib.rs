@@ -6,6 +6,7 @@
 
 pub mod availability;
 pub mod junit;
+pub mod lanes;
 pub mod runner;
 pub mod scenarios;
 pub mod world;

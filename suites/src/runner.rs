@@ -43,6 +43,8 @@ pub struct Scenario {
     pub involved_namespaces: &'static [&'static str],
     /// What it needs beyond a bootstrapped cluster.
     pub needs: &'static [Need],
+    /// With which other scenarios it may share the cluster at the same time.
+    pub lane: crate::lanes::Lane,
     /// The scenario body.
     pub run: fn(&World) -> anyhow::Result<()>,
 }
@@ -99,7 +101,9 @@ fn run_one(scenario: Scenario, found: &Availability, recorder: &Recorder) -> Res
         return Err(msg.into());
     }
     let artifacts = artifact_dir_for(scenario.name);
-    let result = World::connect(&plan, artifacts.clone()).and_then(|world| {
+    // Held until the scenario's verdict (and its artifacts): other lanes of the cluster run meanwhile.
+    let lane = crate::lanes::acquire(&plan.name, scenario.lane);
+    let result = lane.and_then(|guard| World::connect(&plan, artifacts.clone()).map(|w| (guard, w))).and_then(|(_guard, world)| {
         let outcome = (scenario.run)(&world);
         if let Err(err) = &outcome {
             let saved = world.save_artifacts(scenario.involved_namespaces, &format!("{err:#}"));

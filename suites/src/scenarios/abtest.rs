@@ -6,6 +6,7 @@ use gitops_harness::abtest::{self, AbRequest, Identify, Marker};
 use gitops_harness::canary::live::{ObserveRequest, header_route_active, observe_until};
 use gitops_harness::gitops_change::{self, Change, Edit};
 
+use crate::lanes::Lane;
 use crate::runner::{Need, Scenario};
 use crate::world::{self, World};
 
@@ -15,6 +16,7 @@ pub const FACES_GUI_HEADER_ROUTING: Scenario = Scenario {
     about: "during the A/B analysis, the header routes to the canary",
     involved_namespaces: &["faces", "flagger-system", "ingress-nginx"],
     needs: &[Need::Flagger, Need::DataPlane],
+    lane: Lane::Canary("faces-gui"),
     run: faces_gui_header_routing,
 };
 
@@ -25,6 +27,7 @@ pub const FACES_GUI_HEADER_ROUTE: Scenario = Scenario {
     about: "during the A/B analysis, Flagger routes the header to the canary",
     involved_namespaces: &["faces", "flagger-system"],
     needs: &[Need::Flagger],
+    lane: Lane::Canary("faces-gui"),
     run: faces_gui_header_route,
 };
 

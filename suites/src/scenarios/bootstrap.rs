@@ -3,6 +3,7 @@
 use anyhow::{Context as _, bail};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 
+use crate::lanes::Lane;
 use crate::runner::Scenario;
 use crate::world::World;
 
@@ -12,6 +13,7 @@ pub const ALL_READY: Scenario = Scenario {
     about: "every Flux Kustomization and HelmRelease is Ready",
     involved_namespaces: &["flux-system", "linkerd", "cert-manager", "ingress-nginx", "flagger-system", "faces"],
     needs: &[],
+    lane: Lane::Exclusive,
     run: all_ready,
 };
 
@@ -22,6 +24,7 @@ pub const SURVIVES_UNAVAILABLE_AGGREGATED_API: Scenario = Scenario {
     about: "applying and drift work while an APIService is unavailable",
     involved_namespaces: &["flux-system"],
     needs: &[],
+    lane: Lane::Exclusive,
     run: survives_unavailable_aggregated_api,
 };
 

@@ -8,6 +8,7 @@ use gitops_harness::canary::live::{ObserveRequest, change_and_observe};
 use gitops_harness::gitops_change::{Change, Committed, Edit};
 use gitops_harness::yaml_edit::{DocSelector, YamlEditor};
 
+use crate::lanes::Lane;
 use crate::runner::{Need, Scenario};
 use crate::world::{self, World};
 
@@ -17,6 +18,7 @@ pub const FACE_PROMOTES: Scenario = Scenario {
     about: "a healthy change to face is promoted step by step",
     involved_namespaces: &["faces", "flagger-system", "flux-system"],
     needs: &[Need::Flagger],
+    lane: Lane::Canary("face"),
     run: face_promotes,
 };
 
@@ -26,6 +28,7 @@ pub const FACE_FAILS_AND_ROLLS_BACK: Scenario = Scenario {
     about: "a failing change to face is rolled back, primary keeps the old spec",
     involved_namespaces: &["faces", "flagger-system", "flux-system"],
     needs: &[Need::Flagger],
+    lane: Lane::Canary("face"),
     run: face_fails_and_rolls_back,
 };
 
@@ -51,32 +54,41 @@ pub const IMAGE_BUMP: Scenario = Scenario {
     about: "an image bump in git is promoted and the primary runs the new tag",
     involved_namespaces: &["faces", "flagger-system", "flux-system"],
     needs: &[Need::Flagger],
+    lane: Lane::Canary("smiley"),
     run: image_bump,
 };
+
+/// The image bump runs on smiley, so it shares the cluster with the face scenarios (its own lane).
+const IMAGE_BUMP_TARGET: &str = "smiley";
 
 fn image_bump(world: &World) -> anyhow::Result<()> {
     use gitops_harness::yaml_edit::ContainerSel;
     let served = world.served()?;
     let ed = YamlEditor::open(served.path(), world::faces_file()).map_err(|e| anyhow!("{e}"))?;
     let image = ed
-        .get(&DocSelector::object("Deployment", "face"), "spec.template.spec.containers[name=face].image")
+        .get(
+            &DocSelector::object("Deployment", IMAGE_BUMP_TARGET),
+            &format!("spec.template.spec.containers[name={IMAGE_BUMP_TARGET}].image"),
+        )
         .map_err(|e| anyhow!("{e}"))?
         .and_then(|v| v.as_str().map(str::to_string))
-        .ok_or_else(|| anyhow!("Deployment face in {} has no image for container face", world::faces_file().display()))?;
+        .ok_or_else(|| {
+            anyhow!("Deployment {IMAGE_BUMP_TARGET} in {} has no image for container {IMAGE_BUMP_TARGET}", world::faces_file().display())
+        })?;
     let (repo, tag) = image.rsplit_once(':').ok_or_else(|| anyhow!("image {image} has no tag"))?;
     // Alternate between two tags so every run is a change (sim pulls no image).
     let new_tag = if tag == "0.8.1" { "0.8.0" } else { "0.8.1" };
     let change = Change {
         edits: vec![gitops_harness::gitops_change::Edit::ImageTag {
             file: world::faces_file().to_path_buf(),
-            doc: DocSelector::object("Deployment", "face"),
-            container: ContainerSel::Name("face".into()),
+            doc: DocSelector::object("Deployment", IMAGE_BUMP_TARGET),
+            container: ContainerSel::Name(IMAGE_BUMP_TARGET.into()),
             tag: new_tag.into(),
         }],
-        message: format!("suites: face image {repo}:{new_tag}"),
+        message: format!("suites: {IMAGE_BUMP_TARGET} image {repo}:{new_tag}"),
     };
-    let canary = world.get("Canary", world::FACES_NS, "face")?;
-    let observe = ObserveRequest::new(world::FACES_NS, "face", world::ROLLOUT_DEADLINE);
+    let canary = world.get("Canary", world::FACES_NS, IMAGE_BUMP_TARGET)?;
+    let observe = ObserveRequest::new(world::FACES_NS, IMAGE_BUMP_TARGET, world::ROLLOUT_DEADLINE);
     let (committed, timeline) = world
         .block_on(change_and_observe(&world.client, &served, &change, &world.apps_kustomization(), world::APPLY_DEADLINE, &observe))
         .map_err(|e| anyhow!("{e}"))?;
@@ -92,10 +104,13 @@ fn image_bump(world: &World) -> anyhow::Result<()> {
     let mut exp = CanaryExpectation::from_canary(&canary);
     exp.new_image = Some(format!("{repo}:{new_tag}"));
     assert_promotes(&timeline, &exp).map_err(|f| anyhow!("{f}"))?;
-    let primary = world.get("Deployment", world::FACES_NS, "face-primary")?;
+    let primary = world.get("Deployment", world::FACES_NS, &format!("{IMAGE_BUMP_TARGET}-primary"))?;
     let running = primary.pointer("/spec/template/spec/containers/0/image").and_then(|v| v.as_str()).unwrap_or("");
     if running != format!("{repo}:{new_tag}") {
-        return Err(anyhow!("expected face-primary to run {repo}:{new_tag} after promotion, it runs {running}:\n{}", timeline.table()));
+        return Err(anyhow!(
+            "expected {IMAGE_BUMP_TARGET}-primary to run {repo}:{new_tag} after promotion, it runs {running}:\n{}",
+            timeline.table()
+        ));
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ use anyhow::anyhow;
 use gitops_harness::drift::{self, DriftKind};
 use kube::api::{Api, Patch, PatchParams};
 
+use crate::lanes::Lane;
 use crate::runner::{Need, Scenario};
 use crate::scenarios::canary;
 use crate::world::{self, World};
@@ -14,6 +15,7 @@ pub const AFTER_FAILED_CANARY: Scenario = Scenario {
     about: "rollback drift is reported after a failed canary",
     involved_namespaces: &["faces", "flux-system"],
     needs: &[Need::Flagger],
+    lane: Lane::Canary("face"),
     run: after_failed_canary,
 };
 
@@ -23,6 +25,7 @@ pub const MANUAL_EDIT: Scenario = Scenario {
     about: "a manual edit of an applied object is reported",
     involved_namespaces: &["faces", "flux-system"],
     needs: &[],
+    lane: Lane::Exclusive,
     run: manual_edit,
 };
 
@@ -33,6 +36,7 @@ pub const NONE_AFTER_BOOTSTRAP: Scenario = Scenario {
     about: "a freshly bootstrapped cluster shows no drift",
     involved_namespaces: &["faces", "flux-system"],
     needs: &[],
+    lane: Lane::Exclusive,
     run: none_after_bootstrap,
 };
 
