@@ -27,6 +27,7 @@ pub mod labels;
 pub mod preflight;
 pub mod progress;
 pub mod readiness;
+pub mod source_fetch;
 pub mod up;
 
 // --- scenarios (git-driven changes, canaries, drift) ---

@@ -16,7 +16,7 @@ use crate::artifacts;
 use crate::bootstrap::{self, BootstrapError, BootstrapRequest};
 use crate::certs::{self, CertError};
 use crate::check::{self, CheckOptions};
-use crate::cluster::{self, AnyBackend, BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterSpec, sim};
+use crate::cluster::{self, AnyBackend, BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterSpec, git_reach, sim};
 use crate::crds::CrdCatalog;
 use crate::docker::{self, DockerError};
 use crate::gitserver::{GitServer, GitServerError, ServedRepo};
@@ -27,6 +27,7 @@ use crate::preflight::{self, PreflightFailure, PreflightRequest};
 use crate::progress::Progress;
 use crate::readiness::{self, Outcome};
 use crate::repo::{ObjKey, Repo, RepoError};
+use crate::source_fetch::{self, FetchState};
 
 /// What `up` should do.
 #[derive(Debug, Clone)]
@@ -107,6 +108,14 @@ pub enum UpError {
     /// Readiness watch.
     #[error(transparent)]
     Readiness(#[from] readiness::ReadinessError),
+    /// The cluster cannot clone from the harness git server.
+    #[error("{message}\nthe cluster is left as it is for inspection; `gitops-harness down --name {name}` removes it")]
+    CannotClone {
+        /// What failed, the address chosen and why, and what to do.
+        message: String,
+        /// Cluster name.
+        name: String,
+    },
     /// The stack did not become Ready.
     #[error(
         "{outcome}\nartifacts (objects, events, logs): {artifacts}\nthe cluster is left as it is for inspection; `gitops-harness down --name {name}` removes it"
@@ -168,10 +177,14 @@ pub fn urls(repo: &Repo, ingress_port: u16) -> Vec<(String, String)> {
     out
 }
 
-/// The address to bind the git server to so the cluster can reach it: the gateway IP when it is
-/// one of this host's addresses, else all interfaces.
-fn git_bind(host_gateway: &str, port: u16) -> SocketAddr {
-    match host_gateway.parse::<IpAddr>() {
+/// The address to bind the git server to so the cluster can reach it: the one chosen for the
+/// Docker flavour when the cluster records it; for older records, the gateway IP when it is one
+/// of this host's addresses, else all interfaces.
+fn git_bind(handle: &ClusterHandle, port: u16) -> SocketAddr {
+    if let Some(reach) = &handle.git_reach {
+        return SocketAddr::new(reach.bind, port);
+    }
+    match handle.host_gateway.parse::<IpAddr>() {
         Ok(ip) if std::net::TcpListener::bind((ip, 0)).is_ok() => SocketAddr::new(ip, port),
         _ => SocketAddr::from(([0, 0, 0, 0], port)),
     }
@@ -268,11 +281,14 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
         let url = sim::start_git_server(&req.name, served.path(), req.git_port).await.map_err(ClusterError::from)?;
         (None, url)
     } else {
-        let server = GitServer::start(&served, git_bind(&handle.host_gateway, req.git_port)).await?;
+        let server = GitServer::start(&served, git_bind(&handle, req.git_port)).await?;
         let url = server.url_for_host(&handle.host_gateway);
         (Some(server), url)
     };
     log(&format!("git: serving {} at {git_url} (read-only)", served.path().display()));
+    if let Some(reach) = &handle.git_reach {
+        log(&format!("git: listening on {} because {}", reach.bind, reach.why));
+    }
     bootstrap::rewrite_gotk_sync(&served, &repo.cluster_dir, &git_url, served.branch())?;
 
     // 5. Flux.
@@ -295,12 +311,30 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
         ));
     }
 
+    // The cluster's first fetch: a cluster that cannot reach the git server fails here, at once,
+    // with source-controller's clone error and why this address was chosen.
+    let deadline = tokio::time::Instant::now() + req.timeout;
+    match source_fetch::wait_first_fetch(&client, req.timeout).await {
+        FetchState::CannotClone(message) => {
+            if let Some(server) = server {
+                server.shutdown().await;
+            }
+            return Err(UpError::CannotClone {
+                message: git_reach::cannot_clone(&git_url, handle.git_reach.as_ref(), &message),
+                name: req.name.clone(),
+            });
+        }
+        FetchState::Fetched(revision) => log(&format!("git: the cluster fetched {revision}")),
+        FetchState::Pending => {}
+    }
+
     // 6. Readiness.
     // The root Kustomization the bootstrap created is not in the repo's plan, but if it cannot
     // fetch or build the repo nothing else will ever reconcile: fail on it at once.
     let tracker = readiness::Tracker::new(&plan).require(ObjKey::new("Kustomization", Some("flux-system"), "flux-system"));
     let mut progress = Progress::for_stderr(&tracker);
-    let watch = readiness::watch_with(client.clone(), tracker, req.timeout, |c, _| progress.on_change(c));
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let watch = readiness::watch_with(client.clone(), tracker, remaining, |c, _| progress.on_change(c));
     let (result, tracker) = if handle.backend == BackendKind::Sim {
         // A sim process that exits mid-way ends the wait at once, named, with its log tail.
         tokio::select! {

@@ -2,6 +2,7 @@
 //! (`--runtime-label`), so `reap` finds them too.
 
 use super::{BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterInfo, ClusterSpec, DeleteReport, run_cli};
+use crate::docker::flavour;
 use crate::kubeconfig;
 use crate::labels;
 use crate::tools::{self, Tool};
@@ -55,9 +56,13 @@ impl ClusterBackend for K3d {
         let raw = run_cli(&k3d, &["kubeconfig".to_string(), "get".to_string(), spec.name.clone()])?;
         let api_url = kubeconfig::server_of(&raw)?.replace("0.0.0.0", "127.0.0.1");
         let kc = kubeconfig::rewrite(&raw, &api_url, &spec.name)?;
-        // k3d adds host.k3d.internal to every node for reaching the host.
-        let handle =
-            ClusterHandle::created_now(&spec.name, BackendKind::K3d, api_url, "host.k3d.internal".to_string(), spec.ingress_http_port);
+        // k3d adds host.k3d.internal to CoreDNS for reaching the host, and arranges DNS itself;
+        // where its address is wrong (rootless, OrbStack) the flavour decides.
+        let docker = crate::docker::connect().await?;
+        let flavour = flavour::detect(&flavour::facts(&docker).await?);
+        let reach = super::docker_git_reach(&docker, BackendKind::K3d, &format!("k3d-{}", spec.name), &flavour).await?;
+        let handle = ClusterHandle::created_now(&spec.name, BackendKind::K3d, api_url, reach.host.clone(), spec.ingress_http_port)
+            .with_git_reach(reach);
         super::save_state(&handle, &kc)?;
         Ok(handle)
     }

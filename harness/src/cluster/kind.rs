@@ -2,6 +2,7 @@
 //! ownership is the record in the harness state directory: `down` deletes only recorded clusters.
 
 use super::{BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterInfo, ClusterSpec, DeleteReport, run_cli};
+use crate::docker::flavour;
 use crate::kubeconfig;
 use crate::tools::{self, Tool};
 
@@ -47,13 +48,12 @@ impl ClusterBackend for Kind {
         let api_url = kubeconfig::server_of(&raw)?;
         let kc = kubeconfig::rewrite(&raw, &api_url, &spec.name)?;
         let _ = std::fs::remove_file(&raw_path);
-        // Pods reach the host through the `kind` network's gateway.
-        let gateway = duct::cmd!("docker", "network", "inspect", "kind", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}")
-            .read()
-            .ok()
-            .and_then(|s| s.split_whitespace().find(|g| g.contains('.')).map(str::to_string))
-            .unwrap_or_else(|| "172.18.0.1".to_string());
-        let handle = ClusterHandle::created_now(&spec.name, BackendKind::Kind, api_url, gateway, spec.ingress_http_port);
+        // kind's nodes are on the `kind` network; how pods reach this machine depends on the flavour.
+        let docker = crate::docker::connect().await?;
+        let flavour = flavour::detect(&flavour::facts(&docker).await?);
+        let reach = super::docker_git_reach(&docker, BackendKind::Kind, "kind", &flavour).await?;
+        let handle = ClusterHandle::created_now(&spec.name, BackendKind::Kind, api_url, reach.host.clone(), spec.ingress_http_port)
+            .with_git_reach(reach);
         super::save_state(&handle, &kc)?;
         Ok(handle)
     }

@@ -160,7 +160,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
-                let not_ready = matches!(e, up::UpError::NotReady { .. });
+                let not_ready = matches!(e, up::UpError::NotReady { .. } | up::UpError::CannotClone { .. });
                 eprintln!("error: {e}");
                 if !not_ready {
                     if let Some(removed) = up::abort_created(&args.name, existed_before) {
