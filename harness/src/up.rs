@@ -214,7 +214,9 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
         ports.push((req.ingress_port, "ingress"));
     }
     ports.push((req.git_port, "git server"));
-    let mut failures = preflight::run(&PreflightRequest { backend: req.backend, ports, kubeconfig: req.kubeconfig.clone() });
+    let needs_flux_cli = !bootstrap::components_path(&repo.root, &repo.cluster_dir).is_file();
+    let mut failures =
+        preflight::run(&PreflightRequest { backend: req.backend, ports, kubeconfig: req.kubeconfig.clone(), needs_flux_cli });
     if !matches!(req.backend, BackendKind::Existing | BackendKind::Sim)
         && let Err(e) = docker::connect().await
     {
