@@ -274,9 +274,16 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
     }
     let served = ServedRepo::prepare(&repo.root, &served_dir)?;
     let served_model = Repo::load(served.path(), Some(&repo.cluster_dir))?;
-    let certs_out = certs::ensure_linkerd_certs(&served, &served_model)?;
+    let target = handle.target();
+    let client = wait_for_api(&target, Duration::from_secs(180)).await?;
+    // A running cluster keeps its trust anchor: a new one breaks mTLS for every meshed pod.
+    let keep = if created { None } else { certs::read_cluster_anchor(&client).await? };
+    if keep.is_some() {
+        log("certs: keeping the running cluster's Linkerd trust anchor");
+    }
+    let certs_out = certs::ensure_linkerd_certs(&served, &served_model, keep)?;
     if !certs_out.written.is_empty() {
-        log("certs: generated the Linkerd trust anchor into the served copy (your repo is untouched)");
+        log("certs: wrote the Linkerd trust anchor into the served copy (your repo is untouched)");
     }
     let (server, git_url) = if handle.backend == BackendKind::Sim {
         // The sim cluster outlives this process: its git server is a recorded background process.
@@ -294,8 +301,6 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
     bootstrap::rewrite_gotk_sync(&served, &repo.cluster_dir, &git_url, served.branch())?;
 
     // 5. Flux.
-    let target = handle.target();
-    let client = wait_for_api(&target, Duration::from_secs(180)).await?;
     let boot = BootstrapRequest {
         repo_dir: served.path().to_path_buf(),
         cluster_dir: repo.cluster_dir.clone(),
