@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # `make e2e`: bring up one shared harness cluster, run every scenario against it, tear it down.
-# Needs a Docker Engine that can pull images (or BACKEND=existing with GITOPS_HARNESS_KUBECONFIG).
+# Needs a Docker Engine that can pull images (or BACKEND=existing with GITOPS_HARNESS_KUBECONFIG),
+# git, and the backend's CLI (k3d or kind); the Flux CLI is installed here when missing (the
+# embedded repo has no gotk-components.yaml, so `up` runs `flux install --export`).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
+export PATH="$root/.tools/bin:$PATH"
+"$root/scripts/install-flux.sh"
 name="${GITOPS_HARNESS_E2E_CLUSTER:-gitops-harness-e2e}"
 backend="${BACKEND:-k3s}"
 export GITOPS_HARNESS_E2E=1 GITOPS_HARNESS_E2E_CLUSTER="$name"

@@ -160,13 +160,24 @@ pub fn resource_for(kind: &str) -> Option<ApiResource> {
     Some(ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, kind), plural))
 }
 
-/// Controllers whose logs explain most failures: (namespace, app label).
+/// Controllers whose logs explain most failures: (namespace, pod label selector). Flux's
+/// manifests label the controllers' pods `app: <name>`; Flagger's chart labels its pods
+/// `app.kubernetes.io/name: flagger` (and `app.kubernetes.io/instance`), not `app`.
 pub const CONTROLLERS: &[(&str, &str)] = &[
-    ("flux-system", "kustomize-controller"),
-    ("flux-system", "helm-controller"),
-    ("flux-system", "source-controller"),
-    ("flagger-system", "flagger"),
+    ("flux-system", "app=kustomize-controller"),
+    ("flux-system", "app=helm-controller"),
+    ("flux-system", "app=source-controller"),
+    ("flagger-system", "app.kubernetes.io/name=flagger"),
 ];
+
+/// Whether pod labels satisfy an equality-based selector (`k=v,k2=v2`), as the API server
+/// evaluates the [`CONTROLLERS`] selectors.
+pub fn selector_matches(selector: &str, labels: &std::collections::BTreeMap<String, String>) -> bool {
+    selector.split(',').filter(|t| !t.is_empty()).all(|term| match term.split_once('=') {
+        Some((k, v)) => labels.get(k.trim()).is_some_and(|have| have == v.trim()),
+        None => false,
+    })
+}
 
 /// Whether a pod is failing (not Ready, waiting with a reason, or restarting).
 pub fn pod_failing(pod: &Pod) -> bool {
@@ -223,16 +234,16 @@ pub async fn collect(
             Err(e) => c.errors.push(format!("pods in {ns}: {e}")),
         }
     }
-    for (ns, app) in CONTROLLERS {
+    for (ns, selector) in CONTROLLERS {
         let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-        let lp = ListParams::default().labels(&format!("app={app}"));
+        let lp = ListParams::default().labels(selector);
         match pods.list(&lp).await {
             Ok(list) => {
                 for pod in &list.items {
                     pod_logs(&pods, pod, 300, &mut c).await;
                 }
             }
-            Err(e) => c.errors.push(format!("{app} logs: {e}")),
+            Err(e) => c.errors.push(format!("logs of {ns} pods {selector}: {e}")),
         }
     }
     write(dir, title, &c)
@@ -260,6 +271,29 @@ async fn pod_logs(pods: &Api<Pod>, pod: &Pod, tail: i64, c: &mut Collected) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// The selectors find the pods as their manifests label them: Flux's gotk-components
+    /// (`app: source-controller`, …) and Flagger's chart templates/deployment.yaml
+    /// (`app.kubernetes.io/name`, `app.kubernetes.io/instance`, `app.kubernetes.io/version`).
+    #[test]
+    fn controller_selectors_match_the_labels_upstream_sets() {
+        let selector = |app: &str| CONTROLLERS.iter().find(|(_, s)| s.ends_with(app)).map(|(_, s)| *s).unwrap();
+        let flagger_pod = labels(&[
+            ("app.kubernetes.io/name", "flagger"),
+            ("app.kubernetes.io/instance", "flagger"),
+            ("app.kubernetes.io/version", "1.44.0"),
+        ]);
+        assert!(selector_matches(selector("flagger"), &flagger_pod));
+        assert!(!selector_matches("app=flagger", &flagger_pod), "the old selector found no Flagger pod");
+        for c in ["kustomize-controller", "helm-controller", "source-controller"] {
+            let flux_pod = labels(&[("app", c), ("app.kubernetes.io/component", c)]);
+            assert!(selector_matches(selector(c), &flux_pod), "{c}");
+        }
+    }
 
     #[test]
     fn writes_layout_and_summary() {

@@ -118,10 +118,15 @@ pub fn root_kustomization(cluster_dir: &Path) -> Value {
     })
 }
 
+/// Where a repo keeps Flux's own components for a cluster directory.
+pub fn components_path(repo_dir: &Path, cluster_dir: &Path) -> PathBuf {
+    repo_dir.join(cluster_dir).join("flux-system/gotk-components.yaml")
+}
+
 /// Flux's components: the repo's `flux-system/gotk-components.yaml` if present, else
 /// `flux install --export`, else an error saying how to get either.
 pub fn flux_components(repo_dir: &Path, cluster_dir: &Path) -> Result<(String, String), BootstrapError> {
-    let in_repo = repo_dir.join(cluster_dir).join("flux-system/gotk-components.yaml");
+    let in_repo = components_path(repo_dir, cluster_dir);
     if in_repo.is_file() {
         let text = std::fs::read_to_string(&in_repo).map_err(|e| BootstrapError::NoComponents(format!("{}: {e}", in_repo.display())))?;
         return Ok((text, in_repo.display().to_string()));

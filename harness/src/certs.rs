@@ -33,6 +33,14 @@ pub enum CertError {
     /// Writing into the served copy failed.
     #[error(transparent)]
     Served(#[from] GitServerError),
+    /// The running cluster's trust anchor could not be read (`up --reuse`).
+    #[error(
+        "reading the Linkerd trust anchor of the running cluster (Secrets in namespace linkerd): {source}; without it a new anchor would break mTLS for every meshed pod, so nothing was applied; check the cluster answers (`kubectl get secrets -n linkerd`) and retry"
+    )]
+    ReadAnchor {
+        /// Cause.
+        source: kube::Error,
+    },
 }
 
 /// A certificate and its private key, PEM encoded.
@@ -130,11 +138,56 @@ pub struct CertOutcome {
     pub needs_secret: bool,
 }
 
+/// The trust anchor among Secrets of namespace `linkerd` as the API returns them: the one named
+/// `linkerd-trust-anchor`, else the newest `linkerd-trust-anchor-<hash>` (a kustomize
+/// secretGenerator's name), read from `tls.crt`/`tls.key` (or `ca.crt`/`ca.key`).
+pub fn anchor_from_secrets(secrets: &[Value]) -> Option<CertPair> {
+    use base64::Engine as _;
+    let name = |s: &Value| s.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let hashed =
+        |n: &str| n.strip_prefix(TRUST_ANCHOR_SECRET).and_then(|r| r.strip_prefix('-')).is_some_and(|h| !h.is_empty() && !h.contains('-'));
+    let mut candidates: Vec<&Value> = secrets.iter().filter(|s| name(s) == TRUST_ANCHOR_SECRET || hashed(&name(s))).collect();
+    // Exact name first, then the newest generated one (RFC 3339 times sort as text).
+    candidates.sort_by_key(|s| {
+        (
+            name(s) != TRUST_ANCHOR_SECRET,
+            std::cmp::Reverse(s.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("").to_string()),
+        )
+    });
+    candidates.into_iter().find_map(|s| {
+        let field = |keys: [&str; 2]| {
+            keys.iter().find_map(|k| {
+                let b64 = s.get("data")?.get(*k)?.as_str()?;
+                String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).ok()?).ok()
+            })
+        };
+        let pair = CertPair { cert_pem: field(["tls.crt", "ca.crt"])?, key_pem: field(["tls.key", "ca.key"])? };
+        (pair.cert_pem.contains("BEGIN CERTIFICATE") && pair.key_pem.contains("PRIVATE KEY")).then_some(pair)
+    })
+}
+
+/// The trust anchor the running cluster's Linkerd uses, if it has one ([`anchor_from_secrets`]).
+pub async fn read_cluster_anchor(client: &kube::Client) -> Result<Option<CertPair>, CertError> {
+    use k8s_openapi::api::core::v1::Secret;
+    let api: kube::Api<Secret> = kube::Api::namespaced(client.clone(), "linkerd");
+    match api.list(&Default::default()).await {
+        Ok(list) => Ok(anchor_from_secrets(&list.items.iter().filter_map(|s| serde_json::to_value(s).ok()).collect::<Vec<_>>())),
+        // No namespace yet, or no Linkerd: nothing to keep.
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
+        Err(source) => Err(CertError::ReadAnchor { source }),
+    }
+}
+
 /// Give the repo the Linkerd trust anchor it expects: write `ca.crt`/`ca.key` into the served
 /// copy for secretGenerators that read missing files (and commit), and say whether the Secret
-/// must be created in the cluster instead. `repo` is the model of the served copy.
-pub fn ensure_linkerd_certs(served: &ServedRepo, repo: &Repo) -> Result<CertOutcome, CertError> {
-    let anchor = TrustAnchor::generate()?.pair;
+/// must be created in the cluster instead. `repo` is the model of the served copy. `keep` is the
+/// anchor of a running cluster (`up --reuse`): it is used instead of a new one, since a new
+/// anchor would break mTLS between every meshed pod and the identity service.
+pub fn ensure_linkerd_certs(served: &ServedRepo, repo: &Repo, keep: Option<CertPair>) -> Result<CertOutcome, CertError> {
+    let anchor = match keep {
+        Some(pair) => pair,
+        None => TrustAnchor::generate()?.pair,
+    };
     let mut written = Vec::new();
     let mut generated_secret = false;
     for kf in repo.kustomize_files() {

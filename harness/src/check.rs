@@ -60,6 +60,8 @@ pub mod codes {
     pub const SCHEMA_INVALID: &str = "schema-invalid";
     /// Schema validation was skipped (no CRDs found).
     pub const SCHEMA_SKIPPED: &str = "schema-skipped";
+    /// Flagger with Linkerd viz's Prometheus but without the chart's AuthorizationPolicy.
+    pub const FLAGGER_LINKERD_AUTH_POLICY: &str = "flagger-linkerd-auth-policy";
 }
 
 /// Finding severity.
@@ -197,6 +199,7 @@ pub fn run(repo: &Repo, opts: &CheckOptions) -> Report {
     api_versions(repo, opts.flux_version, &mut findings);
     leaves(repo, &mut findings);
     schemas(repo, opts.crds.as_ref(), &mut findings);
+    findings.extend(crate::flagger_setup::linkerd_auth_policy(repo));
     findings.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.file.cmp(&b.file)).then(a.line.cmp(&b.line)).then(a.code.cmp(b.code)));
     findings.dedup();
     Report { findings, plan }

@@ -1,14 +1,16 @@
-//! Cluster backends behind one trait: k3s in a Docker container (the default: needs only Docker),
-//! k3d and kind through their CLIs, an existing cluster from a kubeconfig, and sim (a real control
-//! plane and Flux as host processes, kwok nodes).
+//! Cluster backends behind one trait: k3s in a Docker container through the Docker API (the
+//! default), k3d and kind through their CLIs, an existing cluster from a kubeconfig, and sim (a
+//! real control plane and Flux as host processes, kwok nodes).
 //!
 //! Every cluster the harness creates is recorded in its state directory
 //! (`<state>/clusters/<name>/`: `kubeconfig`, `owner.json`); Docker objects carry the harness
 //! labels. `delete` refuses clusters the harness did not create.
 
 pub mod existing;
+pub mod git_reach;
 pub mod k3d;
 pub mod k3s;
+pub mod k3s_dns;
 pub mod kind;
 pub mod sim;
 
@@ -102,6 +104,9 @@ pub struct ClusterHandle {
     pub api_url: String,
     /// Address the cluster's pods use to reach this host (for the git server).
     pub host_gateway: String,
+    /// How the git server is reached, and why (Docker backends; absent in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_reach: Option<git_reach::GitReach>,
     /// Host port of the ingress.
     pub ingress_http_port: u16,
     /// Run that created it.
@@ -120,10 +125,18 @@ impl ClusterHandle {
             context: None,
             api_url,
             host_gateway,
+            git_reach: None,
             ingress_http_port,
             run_id: crate::labels::run_id().to_string(),
             created: chrono::Utc::now().to_rfc3339(),
         }
+    }
+
+    /// Record how pods reach the git server (its host becomes [`ClusterHandle::host_gateway`]).
+    pub fn with_git_reach(mut self, reach: git_reach::GitReach) -> ClusterHandle {
+        self.host_gateway = reach.host.clone();
+        self.git_reach = Some(reach);
+        self
     }
 
     /// How to reach it.
@@ -219,6 +232,9 @@ pub enum ClusterError {
     /// The sim backend.
     #[error(transparent)]
     Sim(#[from] sim::SimError),
+    /// No address for the git server the cluster can reach.
+    #[error(transparent)]
+    NoReach(#[from] git_reach::NoReach),
 }
 
 /// One way of getting a cluster.
@@ -324,6 +340,22 @@ pub fn default_config(backend: &str) -> Option<PathBuf> {
         .into_iter()
         .flatten()
         .find(|p| p.is_file())
+}
+
+/// How the pods of a Docker-backed cluster reach the git server: the engine's flavour, the
+/// gateway of the cluster's network (`network`), this machine's address when rootless, and
+/// `GITOPS_HARNESS_GIT_HOST`.
+pub(crate) async fn docker_git_reach(
+    docker: &bollard::Docker,
+    backend: BackendKind,
+    network: &str,
+    flavour: &crate::docker::flavour::Flavour,
+) -> Result<git_reach::GitReach, ClusterError> {
+    let flavour = flavour.clone();
+    let network_gateway = crate::docker::gateway_of(docker, network).await.ok().and_then(|g| g.parse().ok());
+    let host_ip = if flavour == crate::docker::flavour::Flavour::Rootless { git_reach::primary_ipv4() } else { None };
+    let override_host = std::env::var(git_reach::GIT_HOST_ENV).ok();
+    Ok(git_reach::choose(&git_reach::ReachInput { backend, flavour: Some(flavour), network_gateway, host_ip, override_host })?)
 }
 
 /// Run a CLI and capture stdout, failing with its stderr.

@@ -1,6 +1,7 @@
 //! Talking to the Docker Engine: connecting (with a clear error when it is not there), finding and
 //! removing harness-owned objects by label, and checking images before anything is created.
 
+pub mod flavour;
 pub mod local_image;
 
 use std::collections::HashMap;

@@ -115,7 +115,10 @@ impl ServedRepo {
         }
         std::fs::create_dir_all(dir).map_err(|source| GitServerError::Copy { src: src.to_path_buf(), dst: dir.to_path_buf(), source })?;
         copy_tree(src, dir)?;
-        git_in(dir, &["init", "--quiet", "-b", "main"])?;
+        // `init -b` needs git 2.28; pointing HEAD at the branch before the first commit works
+        // with any git (and whatever init.defaultBranch says).
+        git_in(dir, &["init", "--quiet"])?;
+        git_in(dir, &["symbolic-ref", "HEAD", "refs/heads/main"])?;
         git_in(dir, &["config", "user.name", "gitops-harness"])?;
         git_in(dir, &["config", "user.email", "gitops-harness@localhost"])?;
         let repo = ServedRepo { dir: dir.to_path_buf(), branch: "main".to_string() };

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod crds;
 pub mod embedded;
+pub mod flagger_setup;
 pub mod flux_versions;
 pub mod graph;
 pub mod kinds;
@@ -26,6 +27,7 @@ pub mod labels;
 pub mod preflight;
 pub mod progress;
 pub mod readiness;
+pub mod source_fetch;
 pub mod up;
 pub mod upgrade;
 

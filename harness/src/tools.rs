@@ -50,9 +50,13 @@ impl Tool {
             Tool::Kubectl | Tool::Helm => {
                 "run `make tools` (or ./scripts/install-tools.sh) to install kubectl 1.35 and helm into .tools/bin, or install them from https://kubernetes.io/docs/tasks/tools/"
             }
-            Tool::Flux => "install the Flux CLI: https://fluxcd.io/flux/installation/ (e.g. `brew install fluxcd/tap/flux`)",
-            Tool::K3d => "install k3d: https://k3d.io/#installation, or use `--backend k3s` (needs only Docker)",
-            Tool::Kind => "install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation, or use `--backend k3s`",
+            Tool::Flux => {
+                "install the Flux CLI: run ./scripts/install-flux.sh (into .tools/bin), or see https://fluxcd.io/flux/installation/ (e.g. `brew install fluxcd/tap/flux`)"
+            }
+            Tool::K3d => "install k3d: https://k3d.io/#installation, or use `--backend k3s` (no cluster CLI: it drives Docker itself)",
+            Tool::Kind => {
+                "install kind: https://kind.sigs.k8s.io/docs/user/quick-start/#installation, or use `--backend k3s` (no cluster CLI: it drives Docker itself)"
+            }
             Tool::Git => "install git (e.g. `apt-get install git`)",
             Tool::Docker => "install Docker Engine: https://docs.docker.com/engine/install/",
         }

@@ -16,7 +16,7 @@ use crate::artifacts;
 use crate::bootstrap::{self, BootstrapError, BootstrapRequest};
 use crate::certs::{self, CertError};
 use crate::check::{self, CheckOptions};
-use crate::cluster::{self, AnyBackend, BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterSpec, sim};
+use crate::cluster::{self, AnyBackend, BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterSpec, git_reach, sim};
 use crate::crds::CrdCatalog;
 use crate::docker::{self, DockerError};
 use crate::gitserver::{GitServer, GitServerError, ServedRepo};
@@ -27,6 +27,7 @@ use crate::preflight::{self, PreflightFailure, PreflightRequest};
 use crate::progress::Progress;
 use crate::readiness::{self, Outcome};
 use crate::repo::{ObjKey, Repo, RepoError};
+use crate::source_fetch::{self, FetchState};
 
 /// What `up` should do.
 #[derive(Debug, Clone)]
@@ -107,6 +108,14 @@ pub enum UpError {
     /// Readiness watch.
     #[error(transparent)]
     Readiness(#[from] readiness::ReadinessError),
+    /// The cluster cannot clone from the harness git server.
+    #[error("{message}\nthe cluster is left as it is for inspection; `gitops-harness down --name {name}` removes it")]
+    CannotClone {
+        /// What failed, the address chosen and why, and what to do.
+        message: String,
+        /// Cluster name.
+        name: String,
+    },
     /// The stack did not become Ready.
     #[error(
         "{outcome}\nartifacts (objects, events, logs): {artifacts}\nthe cluster is left as it is for inspection; `gitops-harness down --name {name}` removes it"
@@ -170,10 +179,14 @@ pub fn urls(repo: &Repo, ingress_port: u16) -> Vec<(String, String)> {
     out
 }
 
-/// The address to bind the git server to so the cluster can reach it: the gateway IP when it is
-/// one of this host's addresses, else all interfaces.
-fn git_bind(host_gateway: &str, port: u16) -> SocketAddr {
-    match host_gateway.parse::<IpAddr>() {
+/// The address to bind the git server to so the cluster can reach it: the one chosen for the
+/// Docker flavour when the cluster records it; for older records, the gateway IP when it is one
+/// of this host's addresses, else all interfaces.
+fn git_bind(handle: &ClusterHandle, port: u16) -> SocketAddr {
+    if let Some(reach) = &handle.git_reach {
+        return SocketAddr::new(reach.bind, port);
+    }
+    match handle.host_gateway.parse::<IpAddr>() {
         Ok(ip) if std::net::TcpListener::bind((ip, 0)).is_ok() => SocketAddr::new(ip, port),
         _ => SocketAddr::from(([0, 0, 0, 0], port)),
     }
@@ -203,7 +216,9 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
         ports.push((req.ingress_port, "ingress"));
     }
     ports.push((req.git_port, "git server"));
-    let mut failures = preflight::run(&PreflightRequest { backend: req.backend, ports, kubeconfig: req.kubeconfig.clone() });
+    let needs_flux_cli = !bootstrap::components_path(&repo.root, &repo.cluster_dir).is_file();
+    let mut failures =
+        preflight::run(&PreflightRequest { backend: req.backend, ports, kubeconfig: req.kubeconfig.clone(), needs_flux_cli });
     if !matches!(req.backend, BackendKind::Existing | BackendKind::Sim)
         && let Err(e) = docker::connect().await
     {
@@ -261,25 +276,33 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
     }
     let served = ServedRepo::prepare(&repo.root, &served_dir)?;
     let served_model = Repo::load(served.path(), Some(&repo.cluster_dir))?;
-    let certs_out = certs::ensure_linkerd_certs(&served, &served_model)?;
+    let target = handle.target();
+    let client = wait_for_api(&target, Duration::from_secs(180)).await?;
+    // A running cluster keeps its trust anchor: a new one breaks mTLS for every meshed pod.
+    let keep = if created { None } else { certs::read_cluster_anchor(&client).await? };
+    if keep.is_some() {
+        log("certs: keeping the running cluster's Linkerd trust anchor");
+    }
+    let certs_out = certs::ensure_linkerd_certs(&served, &served_model, keep)?;
     if !certs_out.written.is_empty() {
-        log("certs: generated the Linkerd trust anchor into the served copy (your repo is untouched)");
+        log("certs: wrote the Linkerd trust anchor into the served copy (your repo is untouched)");
     }
     let (server, git_url) = if handle.backend == BackendKind::Sim {
         // The sim cluster outlives this process: its git server is a recorded background process.
         let url = sim::start_git_server(&req.name, served.path(), req.git_port).await.map_err(ClusterError::from)?;
         (None, url)
     } else {
-        let server = GitServer::start(&served, git_bind(&handle.host_gateway, req.git_port)).await?;
+        let server = GitServer::start(&served, git_bind(&handle, req.git_port)).await?;
         let url = server.url_for_host(&handle.host_gateway);
         (Some(server), url)
     };
     log(&format!("git: serving {} at {git_url} (read-only)", served.path().display()));
+    if let Some(reach) = &handle.git_reach {
+        log(&format!("git: listening on {} because {}", reach.bind, reach.why));
+    }
     bootstrap::rewrite_gotk_sync(&served, &repo.cluster_dir, &git_url, served.branch())?;
 
     // 5. Flux.
-    let target = handle.target();
-    let client = wait_for_api(&target, Duration::from_secs(180)).await?;
     let boot = BootstrapRequest {
         repo_dir: served.path().to_path_buf(),
         cluster_dir: repo.cluster_dir.clone(),
@@ -297,12 +320,30 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
         ));
     }
 
+    // The cluster's first fetch: a cluster that cannot reach the git server fails here, at once,
+    // with source-controller's clone error and why this address was chosen.
+    let deadline = tokio::time::Instant::now() + req.timeout;
+    match source_fetch::wait_first_fetch(&client, req.timeout).await {
+        FetchState::CannotClone(message) => {
+            if let Some(server) = server {
+                server.shutdown().await;
+            }
+            return Err(UpError::CannotClone {
+                message: git_reach::cannot_clone(&git_url, handle.git_reach.as_ref(), &message),
+                name: req.name.clone(),
+            });
+        }
+        FetchState::Fetched(revision) => log(&format!("git: the cluster fetched {revision}")),
+        FetchState::Pending => {}
+    }
+
     // 6. Readiness.
     // The root Kustomization the bootstrap created is not in the repo's plan, but if it cannot
     // fetch or build the repo nothing else will ever reconcile: fail on it at once.
     let tracker = readiness::Tracker::new(&plan).require(ObjKey::new("Kustomization", Some("flux-system"), "flux-system"));
     let mut progress = Progress::for_stderr(&tracker);
-    let watch = readiness::watch_with(client.clone(), tracker, req.timeout, |c, _| progress.on_change(c));
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let watch = readiness::watch_with(client.clone(), tracker, remaining, |c, _| progress.on_change(c));
     let (result, tracker) = if handle.backend == BackendKind::Sim {
         // A sim process that exits mid-way ends the wait at once, named, with its log tail.
         tokio::select! {
@@ -340,7 +381,10 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
     }
 
     // 7. Canaries: ready only once Flagger has initialized each (primary created, routing set).
-    wait_canaries_initialized(&client, Duration::from_secs(120), log).await?;
+    // Flagger waits for each primary Deployment (image pulls on a fresh laptop): what is left
+    // of the deadline, at least two minutes.
+    let canary_time = deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_secs(120));
+    wait_canaries_initialized(&client, canary_time, log).await?;
 
     // 8. Hand-over.
     if req.write_kubeconfig {
@@ -372,8 +416,53 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
     Ok(UpSession { handle, server, served, timeline, urls, created, rows })
 }
 
-/// Wait until every Canary in the cluster is Initialized (or Succeeded); a cluster without
-/// Flagger's CRD has none to wait for.
+/// Where the cluster's Canaries stand for `up`'s verdict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CanariesState {
+    /// Every Canary is Initialized (or later: Succeeded, Waiting for a change); how many.
+    Ready(usize),
+    /// Flagger has not initialized these yet (`ns/name (phase)`).
+    Pending(Vec<String>),
+    /// Flagger gave up on these (`ns/name: message`).
+    Failed(Vec<String>),
+}
+
+/// Classify Canaries as the API lists them. Flagger sets `Initialized` once the primary
+/// Deployment is ready and routing is in place; `Failed` before that is final.
+pub fn canaries_state(items: &[Value]) -> CanariesState {
+    let name = |c: &Value| {
+        format!(
+            "{}/{}",
+            c.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(""),
+            c.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+        )
+    };
+    let phase = |c: &Value| c.pointer("/status/phase").and_then(Value::as_str).unwrap_or("").to_string();
+    let failed: Vec<String> = items
+        .iter()
+        .filter(|c| phase(c) == "Failed")
+        .map(|c| {
+            let msg = c
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|cs| cs.iter().find_map(|x| x["message"].as_str()))
+                .unwrap_or("no message");
+            format!("{}: {msg}", name(c))
+        })
+        .collect();
+    if !failed.is_empty() {
+        return CanariesState::Failed(failed);
+    }
+    let pending: Vec<String> = items
+        .iter()
+        .filter(|c| !matches!(phase(c).as_str(), "Initialized" | "Succeeded" | "Waiting"))
+        .map(|c| format!("{} ({})", name(c), if phase(c).is_empty() { "no status yet".to_string() } else { phase(c) }))
+        .collect();
+    if pending.is_empty() { CanariesState::Ready(items.len()) } else { CanariesState::Pending(pending) }
+}
+
+/// Wait until every Canary in the cluster is Initialized; a cluster without Flagger's CRD has
+/// none to wait for. Other list errors (an API server still settling) are retried.
 pub async fn wait_canaries_initialized(client: &kube::Client, within: Duration, log: &mut (dyn FnMut(&str) + Send)) -> Result<(), UpError> {
     use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
     let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("flagger.app", "v1beta1", "Canary"), "canaries");
@@ -381,35 +470,34 @@ pub async fn wait_canaries_initialized(client: &kube::Client, within: Duration, 
     let deadline = tokio::time::Instant::now() + within;
     let mut announced = false;
     loop {
-        let Ok(list) = api.list(&Default::default()).await else { return Ok(()) };
-        let pending: Vec<String> = list
-            .items
-            .iter()
-            .filter_map(|c| {
-                let phase = c.data.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
-                (!matches!(phase, "Initialized" | "Succeeded")).then(|| {
-                    format!(
-                        "{}/{} ({})",
-                        c.metadata.namespace.as_deref().unwrap_or(""),
-                        c.metadata.name.as_deref().unwrap_or(""),
-                        if phase.is_empty() { "no status yet" } else { phase }
-                    )
-                })
-            })
-            .collect();
-        if pending.is_empty() {
-            if announced || !list.items.is_empty() {
-                log(&format!("flagger: {} canaries initialized", list.items.len()));
+        let last = match api.list(&Default::default()).await {
+            Err(kube::Error::Api(e)) if e.code == 404 => return Ok(()),
+            Err(e) => CanariesState::Pending(vec![format!("the Canary list ({e})")]),
+            Ok(list) => canaries_state(&list.items.iter().filter_map(|c| serde_json::to_value(c).ok()).collect::<Vec<_>>()),
+        };
+        match &last {
+            CanariesState::Ready(n) => {
+                if announced || *n > 0 {
+                    log(&format!("flagger: {n} canaries initialized"));
+                }
+                return Ok(());
             }
-            return Ok(());
-        }
-        if !announced {
-            log(&format!("flagger: waiting for {} canaries to be initialized", pending.len()));
-            announced = true;
+            CanariesState::Failed(which) => {
+                return Err(UpError::Cluster(ClusterError::Invalid(format!(
+                    "Flagger could not initialize {}; see `kubectl describe canary -A` and Flagger's log",
+                    which.join(", ")
+                ))));
+            }
+            CanariesState::Pending(which) if !announced => {
+                log(&format!("flagger: waiting for {} canaries to be initialized", which.len()));
+                announced = true;
+            }
+            CanariesState::Pending(_) => {}
         }
         if tokio::time::Instant::now() >= deadline {
+            let CanariesState::Pending(which) = last else { return Ok(()) };
             return Err(UpError::Cluster(ClusterError::Timeout {
-                what: format!("Flagger initializing canaries ({})", pending.join(", ")),
+                what: format!("Flagger initializing canaries ({})", which.join(", ")),
                 secs: within.as_secs(),
                 hint: "check the Canaries' status and Flagger's log (`kubectl describe canary -A`)".to_string(),
             }));
@@ -464,4 +552,32 @@ pub async fn down(name: &str) -> Result<cluster::DeleteReport, ClusterError> {
         .or_else(|| sim::SimRecord::load(name).map(|_| BackendKind::Sim))
         .unwrap_or(BackendKind::K3s);
     AnyBackend::new(backend).delete(name).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canary(name: &str, phase: Option<&str>) -> Value {
+        let mut c = json!({"metadata": {"namespace": "faces", "name": name}});
+        if let Some(p) = phase {
+            c["status"] = json!({"phase": p, "conditions": [{"type": "Promoted", "status": "Unknown", "message": format!("{p} message")}]});
+        }
+        c
+    }
+
+    /// Ready only when Flagger has initialized every Canary; a Failed one ends the wait.
+    #[test]
+    fn canaries_decide_ready() {
+        assert_eq!(canaries_state(&[]), CanariesState::Ready(0));
+        let all = [canary("face", Some("Initialized")), canary("smiley", Some("Succeeded")), canary("color", Some("Waiting"))];
+        assert_eq!(canaries_state(&all), CanariesState::Ready(3));
+        let some = [canary("face", Some("Initialized")), canary("smiley", Some("Initializing")), canary("color", None)];
+        assert_eq!(
+            canaries_state(&some),
+            CanariesState::Pending(vec!["faces/smiley (Initializing)".to_string(), "faces/color (no status yet)".to_string()])
+        );
+        let failed = [canary("face", Some("Initialized")), canary("smiley", Some("Failed"))];
+        assert_eq!(canaries_state(&failed), CanariesState::Failed(vec!["faces/smiley: Failed message".to_string()]));
+    }
 }

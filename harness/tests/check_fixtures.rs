@@ -107,3 +107,22 @@ fn embedded_repo_matches_fixture() {
     }
     assert!(gitops_harness::embedded::files().len() >= 20);
 }
+
+/// What the fixture's Flagger setup needs on a real cluster (issue 12): the chart's Linkerd
+/// authorization policy, load before each canary's first metric check, and a current
+/// linkerd-smi chart line.
+#[test]
+fn fixture_flagger_setup_works_on_a_real_cluster() {
+    use gitops_harness::flagger_setup;
+    for dir in ["clusters/my-cluster", "clusters/sim"] {
+        let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), Some(Path::new(dir))).unwrap();
+        assert!(flagger_setup::linkerd_auth_policy(&repo).is_empty(), "{dir}");
+        let cold: Vec<String> = flagger_setup::canaries_without_warmup(&repo).iter().map(|c| c.key.to_string()).collect();
+        assert!(cold.is_empty(), "{dir}: canaries without load before analysis: {cold:?}");
+        assert_eq!(repo.canaries().len(), 4, "{dir}");
+    }
+    let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), Some(Path::new("clusters/my-cluster"))).unwrap();
+    let smi = repo.helm_releases().iter().find(|h| h.chart == "linkerd-smi").unwrap();
+    let version = smi.doc.value.pointer("/spec/chart/spec/version").and_then(|v| v.as_str()).unwrap();
+    assert_eq!(version, "1.x", "the 0.x line is the 2021 chart");
+}

@@ -97,3 +97,17 @@ fn cli_exits_1_and_prints_json_shape() {
     let waves = v["plan"]["waves"].as_array().unwrap();
     assert!(waves.iter().any(|w| w.as_array().unwrap().iter().any(|k| k == "flux-system/cert-manager")));
 }
+
+/// The workshop's Flagger reads Linkerd viz's Prometheus without the chart's AuthorizationPolicy,
+/// and its canaries start load only with the first analysis step.
+#[test]
+fn flagger_setup_gaps_of_the_workshop_repo() {
+    let (repo, r) = report();
+    let auth = r.with_code(codes::FLAGGER_LINKERD_AUTH_POLICY);
+    assert_eq!(auth.len(), 1, "{auth:?}");
+    assert_eq!(auth[0].severity, Severity::Warning);
+    assert_eq!(auth[0].file, std::path::PathBuf::from("infrastructure/flagger/release.yaml"));
+    assert!(auth[0].message.contains("linkerdAuthPolicy") && auth[0].message.contains("403"), "{}", auth[0].message);
+    let cold = gitops_harness::flagger_setup::canaries_without_warmup(&repo);
+    assert_eq!(cold.len(), repo.canaries().len(), "none of the workshop's canaries has a pre-rollout load");
+}

@@ -125,7 +125,7 @@ async fn k3s_backend_lifecycle_with_stand_in_image() {
     spec.image = Some(image);
     spec.ingress_http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // This sandbox refuses privileged containers; the stand-in node does not need it.
-    let backend = K3s { start_timeout: Duration::from_secs(30), privileged: false, ..Default::default() };
+    let backend = K3s { start_timeout: Duration::from_secs(30), privileged: false, dns_fix: false, ..Default::default() };
 
     let handle = backend.create(&spec).await.unwrap();
     assert_eq!(handle.backend, BackendKind::K3s);
@@ -166,7 +166,7 @@ async fn failed_start_cleans_up() {
     let mut spec = ClusterSpec::new(&name);
     spec.image = Some(image);
     spec.ingress_http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let backend = K3s { start_timeout: Duration::from_secs(3), privileged: false, ..Default::default() };
+    let backend = K3s { start_timeout: Duration::from_secs(3), privileged: false, dns_fix: false, ..Default::default() };
     let err = backend.create(&spec).await.unwrap_err();
     assert!(matches!(err, ClusterError::Timeout { .. }), "{err}");
     assert!(err.to_string().contains("starting-but-never-ready"), "the node's logs are in the error: {err}");
@@ -182,7 +182,7 @@ async fn exiting_node_reports_its_logs() {
     let mut spec = ClusterSpec::new(&name);
     spec.image = Some(image);
     spec.ingress_http_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let backend = K3s { start_timeout: Duration::from_secs(3), privileged: false, ..Default::default() };
+    let backend = K3s { start_timeout: Duration::from_secs(3), privileged: false, dns_fix: false, ..Default::default() };
     let msg = backend.create(&spec).await.unwrap_err().to_string();
     assert!(msg.contains("exited while starting") && msg.contains("server: not found"), "{msg}");
     assert!(docker::list_owned(&d, &Selector::cluster(&name)).await.unwrap().is_empty());

@@ -108,3 +108,41 @@ fn prepare_never_writes_the_users_repo() {
     let err = ServedRepo::prepare(&src.path().join("missing"), &dst.path().join("x")).unwrap_err();
     assert!(err.to_string().contains("not a directory"));
 }
+
+/// The served copy needs no git 2.28 (`init -b`): `serve-git` prepares and serves a copy on
+/// `main` with a git whose `init` rejects `-b` and defaults to `master`, as git before 2.28 does.
+#[test]
+fn served_copy_works_with_git_older_than_2_28() {
+    use std::io::BufRead;
+    let real = gitops_harness::tools::on_path("git").expect("git on PATH");
+    let bin = tempfile::tempdir().unwrap();
+    let fake = bin.path().join("git");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = init ]; then\n  for a in \"$@\"; do case \"$a\" in -b|--initial-branch*) echo \"error: unknown switch \\`b'\" >&2; exit 129;; esac; done\n  exec {real} -c init.defaultBranch=master \"$@\"\nfi\nexec {real} \"$@\"\n",
+            real = real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.yaml"), "kind: X\n").unwrap();
+    let mut child = Command::new(common::bin())
+        .args(["serve-git", src.path().to_str().unwrap(), "--addr", "127.0.0.1:0"])
+        .env("PATH", &path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        first.starts_with("serving ") && first.contains("(branch main, read-only)"),
+        "stdout {first:?}; stderr {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -62,3 +62,35 @@ fn up_reaches_all_ready() {
     let down = Command::new(common::bin()).args(["down", "--name", "up-e2e"]).env("GITOPS_HARNESS_HOME", home.path()).output().unwrap();
     assert!(down.status.success());
 }
+
+/// Preflight names every missing CLI before anything is created: for kind, the kind and docker
+/// CLIs, and flux, since the embedded repo brings no gotk-components.yaml (issue 12).
+#[test]
+fn preflight_names_every_missing_tool() {
+    let home = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let git = gitops_harness::tools::on_path("git").expect("git on PATH");
+    std::os::unix::fs::symlink(git, bin.path().join("git")).unwrap();
+    let out = Command::new(common::bin())
+        .args(["up", "--backend", "kind", "--name", "uptools", "--ingress-port", "0"])
+        .env("GITOPS_HARNESS_HOME", home.path())
+        .env("PATH", bin.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env_remove("GITOPS_HARNESS_FLUX")
+        .env_remove("GITOPS_HARNESS_KIND")
+        .env_remove("GITOPS_HARNESS_DOCKER")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("preflight failed (nothing was created)"), "{err}");
+    // A tool the workspace's .tools/bin provides is found there, legitimately.
+    let local = gitops_harness::tools::local_tools_dir();
+    for (exe, why) in [("kind", "kind.sigs.k8s.io"), ("docker", "docs.docker.com"), ("flux", "gotk-components.yaml")] {
+        if !local.join(exe).is_file() {
+            assert!(err.contains(&format!("`{exe}` not found")) && err.contains(why), "{exe}: {err}");
+        }
+    }
+    assert!(err.contains("[docker] Docker Engine not reachable"), "{err}");
+    assert!(!home.path().join("clusters").exists(), "nothing was created");
+}

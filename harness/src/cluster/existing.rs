@@ -27,6 +27,13 @@ impl ClusterBackend for Existing {
             .await
             .map(|c| c.cluster_url.to_string())
             .unwrap_or_else(|_| kubeconfig::server_of(&text).unwrap_or_default());
+        let reach = super::git_reach::choose(&super::git_reach::ReachInput {
+            backend: BackendKind::Existing,
+            flavour: None,
+            network_gateway: None,
+            host_ip: None,
+            override_host: std::env::var(super::git_reach::GIT_HOST_ENV).ok(),
+        })?;
         let handle = ClusterHandle {
             name: spec.name.clone(),
             backend: BackendKind::Existing,
@@ -35,7 +42,8 @@ impl ClusterBackend for Existing {
             api_url,
             // A remote cluster cannot reach a git server on this laptop: the user must expose it
             // (GITOPS_HARNESS_GIT_HOST) or point Flux at a reachable copy.
-            host_gateway: std::env::var("GITOPS_HARNESS_GIT_HOST").unwrap_or_else(|_| "host.docker.internal".to_string()),
+            host_gateway: reach.host.clone(),
+            git_reach: Some(reach),
             ingress_http_port: spec.ingress_http_port,
             run_id: labels::run_id().to_string(),
             created: chrono::Utc::now().to_rfc3339(),

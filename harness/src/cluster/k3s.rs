@@ -1,5 +1,7 @@
-//! k3s in a privileged Docker container, through the Docker API: the embedded default backend
-//! (it needs nothing but a Docker Engine). Container and network carry the harness labels.
+//! k3s in a privileged Docker container, through the Docker API: the default backend (no
+//! cluster CLI needed). Container and network carry the harness labels. The node's entrypoint
+//! gives pods Docker's resolver ([`super::k3s_dns`]), and the git server's address is chosen
+//! for the Docker flavour ([`super::git_reach`]).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,6 +12,7 @@ use bollard::query_parameters::{CreateContainerOptions, DownloadFromContainerOpt
 use futures::StreamExt;
 
 use super::{BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterInfo, ClusterSpec, DeleteReport};
+use crate::docker::flavour::{self, Flavour};
 use crate::docker::{self, DockerError};
 use crate::kubeconfig;
 use crate::labels::{self, Selector};
@@ -28,11 +31,31 @@ pub struct K3s {
     pub start_timeout: Duration,
     /// Run the node privileged (k3s needs it; stand-in node images in tests do not).
     pub privileged: bool,
+    /// Give pods Docker's resolver through the node's entrypoint ([`super::k3s_dns`]); stand-in
+    /// node images in tests keep their own entrypoint.
+    pub dns_fix: bool,
 }
 
 impl Default for K3s {
     fn default() -> Self {
-        K3s { pull_timeout: Duration::from_secs(300), start_timeout: Duration::from_secs(180), privileged: true }
+        K3s { pull_timeout: Duration::from_secs(300), start_timeout: Duration::from_secs(180), privileged: true, dns_fix: true }
+    }
+}
+
+/// The k3s server arguments (the container's command).
+pub fn server_args() -> Vec<String> {
+    ["server", "--disable=traefik", "--tls-san=127.0.0.1", "--tls-san=localhost", "--write-kubeconfig-mode=644"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// The node's entrypoint: the DNS fix for the network `gateway`, except on Colima (as k3d) or
+/// when there is no IPv4 gateway; `None` keeps the image's own (`/bin/k3s`).
+pub fn node_entrypoint(flavour: &Flavour, gateway: Option<std::net::Ipv4Addr>) -> Option<Vec<String>> {
+    match (flavour, gateway) {
+        (Flavour::Colima, _) | (_, None) => None,
+        (_, Some(gw)) => Some(super::k3s_dns::entrypoint(gw)),
     }
 }
 
@@ -104,7 +127,9 @@ impl K3s {
             .inspect_network(&net, None::<InspectNetworkOptions>)
             .await
             .map_err(DockerError::api(format!("inspecting network {net}")))?;
-        let gateway = docker::network_gateway(&net_info).unwrap_or_else(|| "host.docker.internal".to_string());
+        let gateway: Option<std::net::Ipv4Addr> = docker::network_gateway(&net_info).and_then(|g| g.parse().ok());
+        let flavour = flavour::detect(&flavour::facts(docker).await?);
+        let reach = super::docker_git_reach(docker, BackendKind::K3s, &net, &flavour).await?;
 
         let binding = |ip: &str, port: Option<u16>| {
             Some(vec![PortBinding {
@@ -118,12 +143,8 @@ impl K3s {
         ]);
         let body = ContainerCreateBody {
             image: Some(image.to_string()),
-            cmd: Some(
-                ["server", "--disable=traefik", "--tls-san=127.0.0.1", "--tls-san=localhost", "--write-kubeconfig-mode=644"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-            ),
+            entrypoint: if self.dns_fix { node_entrypoint(&flavour, gateway) } else { None },
+            cmd: Some(server_args()),
             labels: Some(labels::labels(name, "cluster-node")),
             exposed_ports: Some(vec!["6443/tcp".to_string(), "80/tcp".to_string()]),
             host_config: Some(HostConfig {
@@ -182,7 +203,8 @@ impl K3s {
         };
         let api_url = format!("https://127.0.0.1:{api_port}");
         let kc = kubeconfig::rewrite(&raw, &api_url, name)?;
-        let handle = ClusterHandle::created_now(name, BackendKind::K3s, api_url, gateway, spec.ingress_http_port);
+        let handle =
+            ClusterHandle::created_now(name, BackendKind::K3s, api_url, reach.host.clone(), spec.ingress_http_port).with_git_reach(reach);
         super::save_state(&handle, &kc)?;
         Ok(handle)
     }
@@ -263,5 +285,26 @@ impl ClusterBackend for K3s {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The DNS fix goes into the node on every flavour but Colima (k3d skips it there too), and
+    /// the node still runs k3s with the server arguments.
+    #[test]
+    fn dns_fix_per_flavour() {
+        let gw = Some(std::net::Ipv4Addr::new(172, 18, 0, 1));
+        for f in [Flavour::LinuxEngine, Flavour::Rootless, Flavour::DockerDesktop, Flavour::OrbStack, Flavour::Other("x".into())] {
+            let ep = node_entrypoint(&f, gw).unwrap_or_else(|| panic!("{f}: no DNS fix"));
+            assert_eq!(&ep[..2], ["/bin/sh", "-c"], "{f}");
+            assert_eq!(ep.last().map(String::as_str), Some("172.18.0.1"), "{f}");
+            assert!(ep[2].contains("exec \"$k3s\" \"$@\""), "{f}");
+        }
+        assert_eq!(node_entrypoint(&Flavour::Colima, gw), None);
+        assert_eq!(node_entrypoint(&Flavour::LinuxEngine, None), None);
+        assert_eq!(server_args()[0], "server");
     }
 }

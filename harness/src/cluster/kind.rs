@@ -2,6 +2,7 @@
 //! ownership is the record in the harness state directory: `down` deletes only recorded clusters.
 
 use super::{BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterInfo, ClusterSpec, DeleteReport, run_cli};
+use crate::docker::flavour;
 use crate::kubeconfig;
 use crate::tools::{self, Tool};
 
@@ -28,6 +29,31 @@ pub fn create_args(spec: &ClusterSpec, config: Option<&std::path::Path>, kubecon
     args
 }
 
+/// A kind config whose node port 80 is published on `port`: every `extraPortMappings` entry for
+/// container port 80 gets `hostPort: port`; a config without one gets it on its first node.
+pub fn config_with_ingress_port(config_text: &str, port: u16) -> Result<String, String> {
+    let mut v: serde_json::Value = serde_norway::from_str(config_text).map_err(|e| e.to_string())?;
+    let nodes = v.get_mut("nodes").and_then(serde_json::Value::as_array_mut).ok_or("no `nodes` list")?;
+    let mut found = false;
+    for node in nodes.iter_mut() {
+        for m in node.get_mut("extraPortMappings").and_then(serde_json::Value::as_array_mut).into_iter().flatten() {
+            if m.get("containerPort").and_then(serde_json::Value::as_u64) == Some(80) {
+                m["hostPort"] = serde_json::json!(port);
+                found = true;
+            }
+        }
+    }
+    if !found {
+        let first = nodes.first_mut().ok_or("`nodes` is empty")?;
+        let mapping = serde_json::json!({"containerPort": 80, "hostPort": port, "protocol": "TCP"});
+        match first.get_mut("extraPortMappings").and_then(serde_json::Value::as_array_mut) {
+            Some(list) => list.push(mapping),
+            None => first["extraPortMappings"] = serde_json::json!([mapping]),
+        }
+    }
+    serde_norway::to_string(&v).map_err(|e| e.to_string())
+}
+
 impl ClusterBackend for Kind {
     fn kind(&self) -> BackendKind {
         BackendKind::Kind
@@ -41,19 +67,30 @@ impl ClusterBackend for Kind {
         let dir = super::state_dir(&spec.name);
         std::fs::create_dir_all(&dir).map_err(|source| ClusterError::Io { path: dir.clone(), source })?;
         let raw_path = dir.join("kind-kubeconfig");
-        let config = spec.config_file.clone().or_else(|| super::default_config("kind"));
+        // kind has no flag for host ports: give it a copy of the config with --ingress-port.
+        let config = match spec.config_file.clone().or_else(|| super::default_config("kind")) {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ClusterError::Io { path: path.clone(), source })?;
+                let with_port = config_with_ingress_port(&text, spec.ingress_http_port).map_err(|e| {
+                    ClusterError::Invalid(format!("{}: {e}; pass a kind Cluster config with a `nodes` list", path.display()))
+                })?;
+                let out = dir.join("kind-config.yaml");
+                std::fs::write(&out, with_port).map_err(|source| ClusterError::Io { path: out.clone(), source })?;
+                Some(out)
+            }
+            None => None,
+        };
         run_cli(&kind, &create_args(spec, config.as_deref(), &raw_path))?;
         let raw = std::fs::read_to_string(&raw_path).map_err(|source| ClusterError::Io { path: raw_path.clone(), source })?;
         let api_url = kubeconfig::server_of(&raw)?;
         let kc = kubeconfig::rewrite(&raw, &api_url, &spec.name)?;
         let _ = std::fs::remove_file(&raw_path);
-        // Pods reach the host through the `kind` network's gateway.
-        let gateway = duct::cmd!("docker", "network", "inspect", "kind", "-f", "{{range .IPAM.Config}}{{.Gateway}} {{end}}")
-            .read()
-            .ok()
-            .and_then(|s| s.split_whitespace().find(|g| g.contains('.')).map(str::to_string))
-            .unwrap_or_else(|| "172.18.0.1".to_string());
-        let handle = ClusterHandle::created_now(&spec.name, BackendKind::Kind, api_url, gateway, spec.ingress_http_port);
+        // kind's nodes are on the `kind` network; how pods reach this machine depends on the flavour.
+        let docker = crate::docker::connect().await?;
+        let flavour = flavour::detect(&flavour::facts(&docker).await?);
+        let reach = super::docker_git_reach(&docker, BackendKind::Kind, "kind", &flavour).await?;
+        let handle = ClusterHandle::created_now(&spec.name, BackendKind::Kind, api_url, reach.host.clone(), spec.ingress_http_port)
+            .with_git_reach(reach);
         super::save_state(&handle, &kc)?;
         Ok(handle)
     }
@@ -78,5 +115,26 @@ impl ClusterBackend for Kind {
 
     async fn list_owned(&self) -> Result<Vec<ClusterInfo>, ClusterError> {
         Ok(super::recorded_infos(BackendKind::Kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--ingress-port` reaches kind through the config copy: the bundled config's mapping moves
+    /// to the port asked for, and a config without one gets it.
+    #[test]
+    fn ingress_port_is_honoured() {
+        let bundled = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../clusters/kind.yaml")).unwrap();
+        let out: serde_json::Value = serde_norway::from_str(&config_with_ingress_port(&bundled, 9090).unwrap()).unwrap();
+        let m = &out["nodes"][0]["extraPortMappings"][0];
+        assert_eq!((m["containerPort"].as_u64(), m["hostPort"].as_u64()), (Some(80), Some(9090)));
+        assert!(out["nodes"][0]["kubeadmConfigPatches"][0].as_str().unwrap().contains("ingress-ready=true"), "the rest is kept");
+
+        let bare = "apiVersion: kind.x-k8s.io/v1alpha4\nkind: Cluster\nnodes:\n  - role: control-plane\n";
+        let out: serde_json::Value = serde_norway::from_str(&config_with_ingress_port(bare, 8082).unwrap()).unwrap();
+        assert_eq!(out["nodes"][0]["extraPortMappings"][0]["hostPort"].as_u64(), Some(8082));
+        assert!(config_with_ingress_port("kind: Cluster\n", 1).unwrap_err().contains("nodes"));
     }
 }

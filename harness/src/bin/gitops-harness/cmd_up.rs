@@ -23,7 +23,8 @@ pub struct UpArgs {
     /// Cluster name.
     #[arg(long, default_value = "gitops-harness")]
     pub name: String,
-    /// Keep and re-bootstrap an existing harness cluster of this name.
+    /// Keep and re-bootstrap an existing harness cluster of this name (its Linkerd trust anchor
+    /// is kept).
     #[arg(long)]
     pub reuse: bool,
     /// Kubeconfig for `--backend existing`.
@@ -41,13 +42,14 @@ pub struct UpArgs {
     /// Where to save artifacts (events, logs, objects) on failure.
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
-    /// Host port for the ingress (Faces GUI, Linkerd dashboard).
+    /// Host port for the ingress (Faces GUI, Linkerd dashboard) with k3s, k3d and kind.
     #[arg(long, default_value_t = 8081)]
     pub ingress_port: u16,
     /// Host port for the harness git server (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub git_port: u16,
-    /// Node image (k3s: default rancher/k3s pinned; also $GITOPS_HARNESS_K3S_IMAGE).
+    /// Node image (k3s: a pinned rancher/k3s unless this or $GITOPS_HARNESS_K3S_IMAGE says
+    /// otherwise; k3d and kind: passed as their --image).
     #[arg(long)]
     pub image: Option<String>,
     /// Go on when `check` finds errors, to see how Flux itself reports them.
@@ -161,7 +163,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
-                let not_ready = matches!(e, up::UpError::NotReady { .. });
+                let not_ready = matches!(e, up::UpError::NotReady { .. } | up::UpError::CannotClone { .. });
                 eprintln!("error: {e}");
                 if !not_ready {
                     if let Some(removed) = up::abort_created(&args.name, existed_before) {

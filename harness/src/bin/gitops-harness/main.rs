@@ -38,12 +38,13 @@ pub enum Format {
 /// Cluster backend choice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum BackendArg {
-    /// k3s in a Docker container through the Docker API (needs Docker).
+    /// k3s in a Docker container through the Docker API (needs Docker and git; flux too when the
+    /// repo has no gotk-components.yaml, as the embedded one).
     #[default]
     K3s,
-    /// k3d CLI.
+    /// k3d through its CLI (needs Docker, k3d and git; flux as for k3s).
     K3d,
-    /// kind CLI.
+    /// kind through its CLI (needs Docker, kind, the docker CLI and git; flux as for k3s).
     Kind,
     /// An existing cluster from a kubeconfig/context.
     Existing,
