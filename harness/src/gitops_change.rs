@@ -448,20 +448,27 @@ async fn watch_until(
 /// Ask for a reconciliation of Kustomization `ks` and its GitRepository source, as
 /// `flux reconcile kustomization <ks> --with-source` does, without waiting.
 pub async fn request_reconciliation(client: &Client, ks: &ObjRef) -> Result<(), ChangeError> {
+    if let Some(source) = git_source_of(client, ks).await? {
+        annotate(client, &gitrepository_ar(), &source, Utc::now()).await?;
+    }
+    annotate(client, &kustomization_ar(), ks, Utc::now()).await
+}
+
+/// The GitRepository Kustomization `ks` builds from (None: another kind of source).
+async fn git_source_of(client: &Client, ks: &ObjRef) -> Result<Option<ObjRef>, ChangeError> {
     let ks_api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ks.namespace, &kustomization_ar());
     let obj = ks_api
         .get(&ks.name)
         .await
         .map_err(|source| ChangeError::Kube { action: format!("reading Kustomization {}/{}", ks.namespace, ks.name), source })?;
     let spec = obj.data.get("spec").cloned().unwrap_or(Value::Null);
-    if spec.pointer("/sourceRef/kind").and_then(Value::as_str).unwrap_or("GitRepository") == "GitRepository" {
-        let source = ObjRef::new(
-            spec.pointer("/sourceRef/namespace").and_then(Value::as_str).unwrap_or(&ks.namespace),
-            spec.pointer("/sourceRef/name").and_then(Value::as_str).unwrap_or("flux-system"),
-        );
-        annotate(client, &gitrepository_ar(), &source, Utc::now()).await?;
+    if spec.pointer("/sourceRef/kind").and_then(Value::as_str).unwrap_or("GitRepository") != "GitRepository" {
+        return Ok(None);
     }
-    annotate(client, &kustomization_ar(), ks, Utc::now()).await
+    Ok(Some(ObjRef::new(
+        spec.pointer("/sourceRef/namespace").and_then(Value::as_str).unwrap_or(&ks.namespace),
+        spec.pointer("/sourceRef/name").and_then(Value::as_str).unwrap_or("flux-system"),
+    )))
 }
 
 /// `flux reconcile kustomization <ks> --with-source`, then wait until it applied `sha`.
@@ -472,19 +479,8 @@ pub async fn reconcile_and_wait(client: &Client, ks: &ObjRef, branch: &str, sha:
 /// [`reconcile_and_wait`] for a [`Want`].
 pub async fn reconcile_and_wait_for(client: &Client, ks: &ObjRef, want: &Want, deadline: Duration) -> Result<(), ChangeError> {
     let until = tokio::time::Instant::now() + deadline;
-    let ks_api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ks.namespace, &kustomization_ar());
-    let obj = ks_api
-        .get(&ks.name)
-        .await
-        .map_err(|source| ChangeError::Kube { action: format!("reading Kustomization {}/{}", ks.namespace, ks.name), source })?;
-    let spec = obj.data.get("spec").cloned().unwrap_or(Value::Null);
-    let source = ObjRef::new(
-        spec.pointer("/sourceRef/namespace").and_then(Value::as_str).unwrap_or(&ks.namespace),
-        spec.pointer("/sourceRef/name").and_then(Value::as_str).unwrap_or("flux-system"),
-    );
-    let now = Utc::now();
-    if spec.pointer("/sourceRef/kind").and_then(Value::as_str).unwrap_or("GitRepository") == "GitRepository" {
-        annotate(client, &gitrepository_ar(), &source, now).await?;
+    if let Some(source) = git_source_of(client, ks).await? {
+        annotate(client, &gitrepository_ar(), &source, Utc::now()).await?;
         // Like the flux CLI: wait for the source to have fetched the commit before poking the
         // Kustomization, so it does not re-apply the old artifact.
         let mut last_rev = String::new();

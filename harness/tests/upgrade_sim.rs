@@ -80,6 +80,28 @@ fn assertion<'a>(report: &'a Value, id: &str) -> Result<&'a Value, libtest_mimic
         .ok_or_else(|| fail(format!("no assertion {id} in the report:\n{report:#}")))
 }
 
+/// `upgrade --from base --to <to>` on sim in the sandbox (environment named after it).
+fn upgrade_on_sim(sb: &Sandbox, repo: &Path, to: &str) -> (std::process::Output, String) {
+    let r = repo.display().to_string();
+    let out = sb.run(&[
+        "upgrade",
+        "--backend",
+        "sim",
+        "--repo",
+        &r,
+        "--cluster-dir",
+        "clusters/sim",
+        "--from",
+        "base",
+        "--to",
+        to,
+        "--name",
+        &sb.name,
+    ]);
+    let t = text(&out);
+    (out, t)
+}
+
 /// After the run, nothing of the environment it created is left.
 fn environment_removed(sb: &Sandbox, out: &str) -> TestResult {
     if sb.state().exists() {
@@ -93,24 +115,7 @@ fn environment_removed(sb: &Sandbox, out: &str) -> TestResult {
 fn image_and_infrastructure_bump_passes() -> TestResult {
     let repo = history()?;
     let sb = Sandbox::new("upgrade-pass");
-    let r = repo.path().display().to_string();
-    let args = [
-        "upgrade",
-        "--backend",
-        "sim",
-        "--repo",
-        &r,
-        "--cluster-dir",
-        "clusters/sim",
-        "--from",
-        "base",
-        "--to",
-        "good",
-        "--name",
-        "upgrade-pass",
-    ];
-    let out = sb.run(&args);
-    let t = text(&out);
+    let (out, t) = upgrade_on_sim(&sb, repo.path(), "good");
     if out.status.code() != Some(0) {
         return Err(fail(format!("expected exit 0 (no regression), got {:?}:\n{t}", out.status.code())));
     }
@@ -158,24 +163,7 @@ fn image_and_infrastructure_bump_passes() -> TestResult {
 fn broken_target_fails_naming_the_component() -> TestResult {
     let repo = history()?;
     let sb = Sandbox::new("upgrade-broken");
-    let r = repo.path().display().to_string();
-    let args = [
-        "upgrade",
-        "--backend",
-        "sim",
-        "--repo",
-        &r,
-        "--cluster-dir",
-        "clusters/sim",
-        "--from",
-        "base",
-        "--to",
-        "broken",
-        "--name",
-        "upgrade-broken",
-    ];
-    let out = sb.run(&args);
-    let t = text(&out);
+    let (out, t) = upgrade_on_sim(&sb, repo.path(), "broken");
     if out.status.code() != Some(1) {
         return Err(fail(format!("expected exit 1 (regression), got {:?}:\n{t}", out.status.code())));
     }
