@@ -340,7 +340,19 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
     // 6. Readiness.
     // The root Kustomization the bootstrap created is not in the repo's plan, but if it cannot
     // fetch or build the repo nothing else will ever reconcile: fail on it at once.
-    let tracker = readiness::Tracker::new(&plan).require(ObjKey::new("Kustomization", Some("flux-system"), "flux-system"));
+    let mut tracker = readiness::Tracker::new(&plan).require(ObjKey::new("Kustomization", Some("flux-system"), "flux-system"));
+    if !created {
+        // A reused cluster is Ready at its old revision already: wait for the new served copy.
+        let sha = served.head()?;
+        crate::gitops_change::request_reconciliation(&client, &crate::gitops_change::ObjRef::new("flux-system", "flux-system"))
+            .await
+            .map_err(|e| UpError::Cluster(ClusterError::Invalid(format!("asking Flux to fetch the new served copy: {e}"))))?;
+        tracker = tracker.at_revision(readiness::RevisionWant {
+            source: ("flux-system".into(), "flux-system".into()),
+            branch: served.branch().to_string(),
+            sha,
+        });
+    }
     let mut progress = Progress::for_stderr(&tracker);
     let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
     let watch = readiness::watch_with(client.clone(), tracker, remaining, |c, _| progress.on_change(c));
