@@ -87,7 +87,7 @@ fn cli_embedded_default_passes_and_bad_args_exit_2() {
 
     let out = Command::new(common::bin()).args(["check", "/nonexistent/repo"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a directory"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such file or directory"), "{}", String::from_utf8_lossy(&out.stderr));
 
     let out = Command::new(common::bin())
         .args(["check", common::fixtures().join("gitops-linkerd").to_str().unwrap(), "--cluster-dir", "clusters/nope"])

@@ -69,8 +69,12 @@ fn flux_patches_and_target_namespace_are_applied() {
     std::fs::write(r.join("clusters/c/ks.yaml"), "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: app\n  namespace: flux-system\nspec:\n  interval: 1m\n  prune: true\n  wait: true\n  targetNamespace: demo\n  path: ./app\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  patches:\n    - patch: |\n        - op: replace\n          path: /spec/replicas\n          value: 3\n      target:\n        kind: Deployment\n").unwrap();
     // No kustomization.yaml: kustomize-controller generates one from the YAML files.
     std::fs::write(r.join("app/deploy.yaml"), "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n        - name: web\n          image: nginx\n").unwrap();
+    // A non-manifest YAML file in a plain directory fails the build, as in kustomize-controller.
     std::fs::write(r.join("app/values.yaml"), "replicaCount: 2\n").unwrap();
     let repo = Repo::load(r, None).unwrap();
+    let err = render::render_kustomization(&repo, &repo.flux_kustomizations()[0]).unwrap_err().to_string();
+    assert!(err.contains("failed to decode Kubernetes YAML from app/values.yaml"), "{err}");
+    std::fs::remove_file(r.join("app/values.yaml")).unwrap();
     let out = render::render_kustomization(&repo, &repo.flux_kustomizations()[0]).unwrap();
     assert_eq!(out.objects.len(), 1);
     assert_eq!(out.objects[0]["metadata"]["namespace"], "demo");
