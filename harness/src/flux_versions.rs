@@ -233,7 +233,7 @@ pub struct Pinned {
 /// `MAJOR.MINOR` of a `vX.Y.Z` tag or version.
 fn major_minor(v: &str) -> Option<(u32, u32)> {
     let t = v.trim().trim_start_matches('v');
-    let mut parts = t.split(|c: char| c == '.' || c == '-' || c == '@');
+    let mut parts = t.split(['.', '-', '@']);
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 

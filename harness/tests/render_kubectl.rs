@@ -150,13 +150,25 @@ fn symlinks_components_and_postbuild() {
     put(
         r,
         "clusters/c/ks.yaml",
-        &ks_doc("app", "./app", "  components:\n    - ../extra\n  postBuild:\n    substitute:\n      env: prod\n    substituteFrom:\n      - kind: ConfigMap\n        name: vars\n"),
+        &ks_doc(
+            "app",
+            "./app",
+            "  components:\n    - ../extra\n  postBuild:\n    substitute:\n      env: prod\n    substituteFrom:\n      - kind: ConfigMap\n        name: vars\n",
+        ),
     );
-    put(r, "clusters/c/vars.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: vars\n  namespace: flux-system\ndata:\n  region: eu\n");
+    put(
+        r,
+        "clusters/c/vars.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: vars\n  namespace: flux-system\ndata:\n  region: eu\n",
+    );
     put(r, "shared/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared-${env}-${region}\n");
     put(r, "app/kustomization.yaml", "resources:\n  - linked.yaml\n  - keep.yaml\n");
     std::os::unix::fs::symlink("../shared/cm.yaml", r.join("app/linked.yaml")).unwrap();
-    put(r, "app/keep.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep-${env}\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\n");
+    put(
+        r,
+        "app/keep.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep-${env}\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\n",
+    );
     put(r, "extra/kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources:\n  - svc.yaml\n");
     put(r, "extra/svc.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: extra\nspec:\n  ports:\n    - port: 80\n");
     let repo = Repo::load(r, None).unwrap();
@@ -181,7 +193,8 @@ fn sigterm_stops_render_and_removes_temp_dirs() {
     put(r, "clusters/c/apps.yaml", &cluster);
     put(r, "app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n");
     let tmp = tempfile::tempdir().unwrap();
-    let child = Command::new(common::bin()).arg("render").arg(r).env("TMPDIR", tmp.path()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let child =
+        Command::new(common::bin()).arg("render").arg(r).env("TMPDIR", tmp.path()).stdout(std::process::Stdio::piped()).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     let out = child.wait_with_output().unwrap();

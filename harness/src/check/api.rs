@@ -6,8 +6,14 @@ use crate::flux_versions::{self, ApiStatus, FluxVersion};
 use crate::repo::{ObjKey, Origin, Repo};
 use serde_json::Value;
 
-fn finding(what: &str, api_version: &str, kind: &str, flux: FluxVersion, origin: &Origin) -> Option<Finding> {
-    match flux_versions::status(api_version, kind, flux) {
+/// `origin` is only computed for a finding: positions re-parse the document.
+fn finding(what: &str, api_version: &str, kind: &str, flux: FluxVersion, origin: impl FnOnce() -> Origin) -> Option<Finding> {
+    let status = flux_versions::status(api_version, kind, flux);
+    if status == ApiStatus::Current {
+        return None;
+    }
+    let origin = &origin();
+    match status {
         ApiStatus::Current => None,
         ApiStatus::Deprecated { since, removed_in, replacement } => Some(Finding::new(
             Severity::Warning,
@@ -31,7 +37,7 @@ fn finding(what: &str, api_version: &str, kind: &str, flux: FluxVersion, origin:
 
 pub(super) fn api_versions(repo: &Repo, flux: FluxVersion, out: &mut Vec<Finding>) {
     for o in repo.objects() {
-        out.extend(finding(&o.key.to_string(), &o.api_version, &o.key.kind, flux, &Origin::at(&o.doc, "apiVersion")));
+        out.extend(finding(&o.key.to_string(), &o.api_version, &o.key.kind, flux, || Origin::at(&o.doc, "apiVersion")));
     }
     // A health check on a version the controllers no longer serve fails the Kustomization.
     for k in repo.flux_kustomizations() {
@@ -42,7 +48,7 @@ pub(super) fn api_versions(repo: &Repo, flux: FluxVersion, out: &mut Vec<Finding
             let name = h.get("name").and_then(Value::as_str).unwrap_or("");
             let ns = h.get("namespace").and_then(Value::as_str).or(k.key.namespace.as_deref());
             let what = format!("{}: healthChecks[{i}] ({})", k.key, ObjKey::new(kind, ns, name));
-            out.extend(finding(&what, api, kind, flux, &Origin::at(&k.doc, &format!("spec.healthChecks.{i}.apiVersion"))));
+            out.extend(finding(&what, api, kind, flux, || Origin::at(&k.doc, &format!("spec.healthChecks.{i}.apiVersion"))));
         }
     }
 }

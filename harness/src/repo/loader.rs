@@ -411,7 +411,7 @@ impl Loader {
                 Some(vars) => match substitute_doc(doc, vars) {
                     Ok(d) => d,
                     Err(issue) => {
-                        self.repo.issue(issue);
+                        self.repo.issue(*issue);
                         continue;
                     }
                 },
@@ -424,7 +424,7 @@ impl Loader {
 
 /// Apply `postBuild` variables to one document as kustomize-controller does to each built
 /// resource (unless it opts out); the line structure is kept, so positions stay exact.
-fn substitute_doc(doc: YamlDoc, vars: &Vars) -> Result<(YamlDoc, bool), LoadIssue> {
+fn substitute_doc(doc: YamlDoc, vars: &Vars) -> Result<(YamlDoc, bool), Box<LoadIssue>> {
     if crate::envsubst::disabled(&doc.value) || !doc.text.contains("${") || (vars.vars.is_empty() && vars.missing.is_empty()) {
         return Ok((doc, false));
     }
@@ -433,9 +433,11 @@ fn substitute_doc(doc: YamlDoc, vars: &Vars) -> Result<(YamlDoc, bool), LoadIssu
         .apply(&doc.text)
         .map_err(|e| LoadIssue::InvalidYaml { origin: origin.clone(), message: format!("postBuild substitution: {e}") })?;
     let unresolved = text.contains("${");
-    let mut parsed = yaml_docs::parse_str(&doc.file, &text).map_err(|e| LoadIssue::InvalidYaml {
-        origin: origin.clone(),
-        message: format!("after postBuild substitution the document no longer parses: {e}; quote the substituted value"),
+    let mut parsed = yaml_docs::parse_str(&doc.file, &text).map_err(|e| {
+        Box::new(LoadIssue::InvalidYaml {
+            origin: origin.clone(),
+            message: format!("after postBuild substitution the document no longer parses: {e}; quote the substituted value"),
+        })
     })?;
     match parsed.pop() {
         Some(mut d) if parsed.is_empty() => {

@@ -178,7 +178,7 @@ fn duplicate_kustomization_is_an_issue() {
     write(r, "apps/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n");
     let repo = Repo::load(r, None).unwrap();
     assert!(
-        matches!(&repo.issues()[..], [LoadIssue::Duplicate { key, origin, first }] if key.name == "apps" && origin.file.ends_with("b.yaml") && origin.line == 2 && first.file.ends_with("a.yaml")),
+        matches!(repo.issues(), [LoadIssue::Duplicate { key, origin, first }] if key.name == "apps" && origin.file.ends_with("b.yaml") && origin.line == 2 && first.file.ends_with("a.yaml")),
         "{:?}",
         repo.issues()
     );
