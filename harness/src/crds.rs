@@ -132,7 +132,18 @@ impl CrdCatalog {
         self.validate_inner(object, true)
     }
 
+    /// Like [`CrdCatalog::validate`], each violation with the JSON pointer of the offending field
+    /// (for an exact `file:line`).
+    pub fn validate_detailed(&self, object: &Value) -> Option<Vec<SchemaViolation>> {
+        self.violations(object, false)
+    }
+
     fn validate_inner(&self, object: &Value, with_status: bool) -> Option<Vec<String>> {
+        let v = self.violations(object, with_status)?;
+        Some(v.into_iter().map(|e| format!("{}: {}", if e.pointer.is_empty() { "/" } else { &e.pointer }, e.message)).collect())
+    }
+
+    fn violations(&self, object: &Value, with_status: bool) -> Option<Vec<SchemaViolation>> {
         let api_version = object.get("apiVersion")?.as_str()?;
         let kind = object.get("kind")?.as_str()?;
         let (group, version) = api_version.rsplit_once('/')?;
@@ -147,14 +158,35 @@ impl CrdCatalog {
                 m.remove("status");
             }
         }
-        let errors: Vec<String> = validator
+        // The API server drops `null` fields before validating (`key: ~` or `key:` with nothing
+        // after it is how YAML writes "unset"), so they are never schema errors.
+        prune_nulls(&mut obj);
+        let errors = validator
             .iter_errors(&obj)
-            .map(|e| {
-                let path = e.instance_path().to_string();
-                format!("{}: {}", if path.is_empty() { "/".to_string() } else { path }, e)
-            })
+            .map(|e| SchemaViolation { pointer: e.instance_path().to_string(), message: e.to_string() })
             .collect();
         Some(errors)
+    }
+}
+
+/// One schema violation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaViolation {
+    /// JSON pointer of the field (`/spec/prune`); empty for the object itself.
+    pub pointer: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Remove `null` map entries, recursively.
+fn prune_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(prune_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(prune_nulls),
+        _ => {}
     }
 }
 
@@ -241,6 +273,13 @@ pub fn discover_dir(repo_root: &Path) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn null_fields_are_pruned_like_the_api_server_does() {
+        let mut v = serde_json::json!({"spec": {"a": null, "b": [{"c": null, "d": 1}]}});
+        prune_nulls(&mut v);
+        assert_eq!(v, serde_json::json!({"spec": {"b": [{"d": 1}]}}));
+    }
 
     #[test]
     fn nullable_and_int_or_string() {

@@ -70,7 +70,7 @@ pub fn linkerd_auth_policy(repo: &Repo) -> Vec<Finding> {
                     h.values.get("metricsServer").and_then(Value::as_str).unwrap_or(""),
                 ),
                 file: h.doc.file.clone(),
-                line: h.doc.line_of("meshProvider"),
+                line: h.doc.line_at("spec.values.meshProvider"),
             }
         })
         .collect()

@@ -219,6 +219,68 @@ pub fn status(api_version: &str, kind: &str, flux: FluxVersion) -> ApiStatus {
     }
 }
 
+/// A Flux release the repository pins, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinned {
+    /// The release (clamped to the table: newer than [`LATEST`] is checked as [`LATEST`]).
+    pub version: FluxVersion,
+    /// The line that pins it.
+    pub origin: crate::repo::Origin,
+    /// What pins it (`gotk-components.yaml header v2.4.0`, `kustomize-controller image v1.4.0`).
+    pub what: String,
+}
+
+/// `MAJOR.MINOR` of a `vX.Y.Z` tag or version.
+fn major_minor(v: &str) -> Option<(u32, u32)> {
+    let t = v.trim().trim_start_matches('v');
+    let mut parts = t.split(['.', '-', '@']);
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+fn clamp(v: FluxVersion) -> FluxVersion {
+    v.clamp(OLDEST, LATEST)
+}
+
+/// The Flux release the repo pins: the `# Flux Version: vX.Y.Z` header `flux install --export`
+/// writes into `gotk-components.yaml`, else the tag of the kustomize-controller image it deploys
+/// (kustomize-controller v1.N ships in Flux 2.N).
+pub fn pinned(repo: &crate::repo::Repo) -> Option<Pinned> {
+    let mut files: Vec<&std::path::Path> =
+        repo.objects().iter().map(|o| o.doc.file.as_path()).filter(|f| f.ends_with("gotk-components.yaml")).collect();
+    files.dedup();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(repo.root.join(f)) else { continue };
+        for (i, line) in text.lines().take(20).enumerate() {
+            let Some(ver) = line.trim_start_matches('#').trim().strip_prefix("Flux Version:") else { continue };
+            if let Some((2, minor)) = major_minor(ver) {
+                let origin = crate::repo::Origin { file: f.to_path_buf(), line: i + 1 };
+                return Some(Pinned {
+                    version: clamp(FluxVersion { major: 2, minor }),
+                    origin,
+                    what: format!("gotk-components.yaml header {}", ver.trim()),
+                });
+            }
+        }
+    }
+    for d in repo.deployments() {
+        for (i, (_, image)) in d.images.iter().enumerate() {
+            let Some((repo_part, tag)) = image.rsplit_once(':') else { continue };
+            if !repo_part.ends_with("/kustomize-controller") {
+                continue;
+            }
+            if let Some((1, minor)) = major_minor(tag) {
+                let origin = crate::repo::Origin::at(&d.doc, &format!("spec.template.spec.containers.{i}.image"));
+                return Some(Pinned {
+                    version: clamp(FluxVersion { major: 2, minor }),
+                    origin,
+                    what: format!("kustomize-controller image {tag}"),
+                });
+            }
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,5 +296,7 @@ mod tests {
         assert!(matches!(status("kustomize.toolkit.fluxcd.io/v1", "Kustomization", LATEST), ApiStatus::Current));
         assert!("3".parse::<FluxVersion>().is_err());
         assert!("2.99".parse::<FluxVersion>().is_err());
+        assert_eq!(major_minor("v2.4.0"), Some((2, 4)));
+        assert_eq!(major_minor("v1.7.2@sha256:abc"), Some((1, 7)));
     }
 }

@@ -62,12 +62,30 @@ pub fn render_cycle(cycle: &[ObjKey]) -> String {
 }
 
 /// The nodes and their `after` edges (edges to unknown keys are dropped: `check` reports them).
+///
+/// A Kustomization with `wait: true` is Ready only once the HelmReleases and Kustomizations it
+/// applies are Ready, so whatever depends on it also comes after those.
 pub fn nodes(repo: &Repo) -> Vec<PlanNode> {
     let mut known: BTreeSet<ObjKey> = BTreeSet::new();
     known.extend(repo.flux_kustomizations().iter().map(|k| k.key.clone()));
     known.extend(repo.helm_releases().iter().map(|h| h.key.clone()));
+    let waiting: BTreeSet<&ObjKey> = repo.flux_kustomizations().iter().filter(|k| k.wait).map(|k| &k.key).collect();
+    let mut children: BTreeMap<&ObjKey, Vec<&ObjKey>> = BTreeMap::new();
+    let applied = repo
+        .flux_kustomizations()
+        .iter()
+        .map(|k| (&k.key, &k.applied_by))
+        .chain(repo.helm_releases().iter().map(|h| (&h.key, &h.applied_by)));
+    for (key, by) in applied {
+        if let Some(p) = by.as_ref().filter(|p| waiting.contains(p)) {
+            children.entry(p).or_default().push(key);
+        }
+    }
     let edges = |key: &ObjKey, deps: &[ObjKey], parent: &Option<ObjKey>| -> Vec<ObjKey> {
-        let mut after: Vec<ObjKey> = deps.iter().filter(|d| known.contains(*d) && *d != key).cloned().collect();
+        let waited = deps.iter().flat_map(|d| children.get(d).into_iter().flatten().map(|c| (*c).clone()));
+        let mut after: Vec<ObjKey> = deps.iter().cloned().chain(waited).filter(|d| known.contains(d) && d != key).collect();
+        after.sort();
+        after.dedup();
         if let Some(p) = parent
             && known.contains(p)
             && p != key

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod crds;
 pub mod embedded;
+pub mod envsubst;
 pub mod flagger_setup;
 pub mod flux_versions;
 pub mod graph;

@@ -26,10 +26,93 @@ impl YamlDoc {
         value_at(&self.value, path).and_then(|v| v.as_str())
     }
 
-    /// 1-based line in the file of the first line of this document that contains `needle`
-    /// (used to point findings at a field); falls back to the document's first line.
-    pub fn line_of(&self, needle: &str) -> usize {
-        self.text.lines().position(|l| l.contains(needle)).map(|i| self.line + i).unwrap_or(self.line)
+    /// 1-based line in the file of the field at a dotted `path` (`spec.dependsOn.0.name`: numeric
+    /// segments index lists), from the parser's positions: the key's line for a mapping entry, the
+    /// item's line for a list item. When the path does not exist, the line of its deepest existing
+    /// prefix; `""` is the document's first node (past leading comments).
+    pub fn line_at(&self, path: &str) -> usize {
+        positions::line_in(&self.text, path).map(|l| self.line + l.saturating_sub(1)).unwrap_or(self.line)
+    }
+}
+
+/// Field positions from `yaml-rust2`'s event parser, computed on demand: only findings need them,
+/// so loading thousands of manifests keeps no position tables.
+mod positions {
+    use yaml_rust2::parser::{Event, Parser};
+
+    /// 1-based line (within `text`) of the node at `path`, or of its deepest existing prefix.
+    pub(super) fn line_in(text: &str, path: &str) -> Option<usize> {
+        let segs: Vec<&str> = if path.is_empty() { Vec::new() } else { path.split('.').collect() };
+        let mut p = Parser::new_from_str(text);
+        loop {
+            let (ev, m) = p.next_token().ok()?;
+            match ev {
+                Event::StreamStart | Event::DocumentStart | Event::Nothing => continue,
+                Event::StreamEnd | Event::DocumentEnd => return None,
+                ev => return Some(descend(&mut p, ev, m.line(), &segs)),
+            }
+        }
+    }
+
+    /// Walk `segs` down from the node `ev` starts; `here` is the line that stands for that node
+    /// (its key's line for a mapping value, so a missing child points at its parent's key).
+    fn descend(p: &mut Parser<std::str::Chars<'_>>, ev: Event, here: usize, segs: &[&str]) -> usize {
+        let Some((seg, rest)) = segs.split_first() else { return here };
+        match ev {
+            Event::MappingStart(..) => loop {
+                let Ok((kev, km)) = p.next_token() else { return here };
+                let key = match &kev {
+                    Event::MappingEnd => return here,
+                    Event::Scalar(k, ..) => Some(k.clone()),
+                    _ => None,
+                };
+                if key.is_none() && !skip(p, &kev) {
+                    return here;
+                }
+                let Ok((vev, _)) = p.next_token() else { return here };
+                if key.as_deref() == Some(*seg) {
+                    return descend(p, vev, km.line(), rest);
+                }
+                if !skip(p, &vev) {
+                    return here;
+                }
+            },
+            Event::SequenceStart(..) => {
+                let Ok(want) = seg.parse::<usize>() else { return here };
+                let mut i = 0usize;
+                loop {
+                    let Ok((iev, im)) = p.next_token() else { return here };
+                    if iev == Event::SequenceEnd {
+                        return here;
+                    }
+                    if i == want {
+                        return descend(p, iev, im.line(), rest);
+                    }
+                    if !skip(p, &iev) {
+                        return here;
+                    }
+                    i += 1;
+                }
+            }
+            _ => here,
+        }
+    }
+
+    /// Consume the rest of the node that `ev` starts; false when the parser fails.
+    fn skip(p: &mut Parser<std::str::Chars<'_>>, ev: &Event) -> bool {
+        let mut depth = match ev {
+            Event::MappingStart(..) | Event::SequenceStart(..) => 1usize,
+            _ => return true,
+        };
+        while depth > 0 {
+            match p.next_token() {
+                Ok((Event::MappingStart(..) | Event::SequenceStart(..), _)) => depth += 1,
+                Ok((Event::MappingEnd | Event::SequenceEnd, _)) => depth -= 1,
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+        true
     }
 }
 
@@ -203,7 +286,7 @@ mod tests {
         assert_eq!(docs[0].str_at("metadata.name"), Some("a"));
         assert_eq!(docs[1].line, 10);
         assert_eq!(docs[1].index, 3);
-        assert_eq!(docs[0].line_of("name: a"), 6);
+        assert_eq!(docs[0].line_at("metadata.name"), 6);
     }
 
     #[test]
@@ -213,6 +296,21 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.starts_with("dir/bad.yaml:"), "{msg}");
         assert!(err.line() >= 5, "line {} in {msg}", err.line());
+    }
+
+    /// Positions come from the parser: comments, repeated text and flow style do not mislead it.
+    #[test]
+    fn line_at_follows_the_structure_not_the_text() {
+        let text = "# name: decoy\napiVersion: v1\nkind: X\nmetadata:\n  # path: decoy\n  name: a\nspec:\n  dependsOn:\n    - name: a\n    - name: b\n  path: ./x\n  flow: {a: 1, b: [1, 2]}\n";
+        let docs = parse_str(Path::new("f.yaml"), &format!("---\n{text}")).unwrap();
+        let d = &docs[0];
+        assert_eq!(d.line_at(""), 3, "first node, past the comment");
+        assert_eq!(d.line_at("metadata.name"), 7);
+        assert_eq!(d.line_at("spec.dependsOn.1.name"), 11);
+        assert_eq!(d.line_at("spec.dependsOn.1"), 11);
+        assert_eq!(d.line_at("spec.path"), 12);
+        assert_eq!(d.line_at("spec.flow.b.1"), 13);
+        assert_eq!(d.line_at("spec.missing"), 8, "deepest existing prefix: the `spec` key");
     }
 
     #[test]

@@ -69,8 +69,12 @@ fn flux_patches_and_target_namespace_are_applied() {
     std::fs::write(r.join("clusters/c/ks.yaml"), "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: app\n  namespace: flux-system\nspec:\n  interval: 1m\n  prune: true\n  wait: true\n  targetNamespace: demo\n  path: ./app\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n  patches:\n    - patch: |\n        - op: replace\n          path: /spec/replicas\n          value: 3\n      target:\n        kind: Deployment\n").unwrap();
     // No kustomization.yaml: kustomize-controller generates one from the YAML files.
     std::fs::write(r.join("app/deploy.yaml"), "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n        - name: web\n          image: nginx\n").unwrap();
+    // A non-manifest YAML file in a plain directory fails the build, as in kustomize-controller.
     std::fs::write(r.join("app/values.yaml"), "replicaCount: 2\n").unwrap();
     let repo = Repo::load(r, None).unwrap();
+    let err = render::render_kustomization(&repo, &repo.flux_kustomizations()[0]).unwrap_err().to_string();
+    assert!(err.contains("failed to decode Kubernetes YAML from app/values.yaml"), "{err}");
+    std::fs::remove_file(r.join("app/values.yaml")).unwrap();
     let out = render::render_kustomization(&repo, &repo.flux_kustomizations()[0]).unwrap();
     assert_eq!(out.objects.len(), 1);
     assert_eq!(out.objects[0]["metadata"]["namespace"], "demo");
@@ -110,4 +114,93 @@ fn cli_exit_codes() {
         "{stdout}"
     );
     assert!(out.path().join("flux-system_apps.yaml").is_file());
+}
+
+fn ks_doc(name: &str, path: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: {name}\n  namespace: flux-system\nspec:\n  interval: 1m\n  prune: true\n  wait: true\n  path: {path}\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n{extra}"
+    )
+}
+
+fn put(root: &std::path::Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// Unparseable YAML in a plain directory fails the build (it printed "ok" before).
+#[test]
+fn broken_yaml_in_a_plain_directory_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    put(r, "clusters/c/ks.yaml", &ks_doc("app", "./app", ""));
+    put(r, "app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata: [unclosed\n");
+    let repo = Repo::load(r, None).unwrap();
+    let app = repo.flux_kustomizations().iter().find(|k| k.key.name == "app").unwrap();
+    let err = render::render_kustomization(&repo, app).unwrap_err().to_string();
+    assert!(err.contains("failed to decode Kubernetes YAML from app/cm.yaml"), "{err}");
+}
+
+/// Symlinks inside the repo are kept; components and postBuild variables are applied as
+/// kustomize-controller does (`substitute: disabled` opts out).
+#[test]
+fn symlinks_components_and_postbuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    put(
+        r,
+        "clusters/c/ks.yaml",
+        &ks_doc(
+            "app",
+            "./app",
+            "  components:\n    - ../extra\n  postBuild:\n    substitute:\n      env: prod\n    substituteFrom:\n      - kind: ConfigMap\n        name: vars\n",
+        ),
+    );
+    put(
+        r,
+        "clusters/c/vars.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: vars\n  namespace: flux-system\ndata:\n  region: eu\n",
+    );
+    put(r, "shared/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared-${env}-${region}\n");
+    put(r, "app/kustomization.yaml", "resources:\n  - linked.yaml\n  - keep.yaml\n");
+    std::os::unix::fs::symlink("../shared/cm.yaml", r.join("app/linked.yaml")).unwrap();
+    put(
+        r,
+        "app/keep.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep-${env}\n  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\n",
+    );
+    put(r, "extra/kustomization.yaml", "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources:\n  - svc.yaml\n");
+    put(r, "extra/svc.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: extra\nspec:\n  ports:\n    - port: 80\n");
+    let repo = Repo::load(r, None).unwrap();
+    let app = repo.flux_kustomizations().iter().find(|k| k.key.name == "app").unwrap();
+    let out = render::render_kustomization(&repo, app).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<&str> = out.objects.iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"shared-prod-eu"), "{names:?}");
+    assert!(names.contains(&"keep-${env}"), "{names:?}");
+    assert!(names.contains(&"extra"), "{names:?}");
+    assert!(out.unresolved_vars.is_empty());
+}
+
+/// SIGTERM in the middle of a render stops it (exit 130) and leaves no temporary directory.
+#[test]
+fn sigterm_stops_render_and_removes_temp_dirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    let mut cluster = String::new();
+    for i in 0..200 {
+        cluster.push_str(&format!("---\n{}", ks_doc(&format!("app-{i}"), "./app", "")));
+    }
+    put(r, "clusters/c/apps.yaml", &cluster);
+    put(r, "app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n");
+    let tmp = tempfile::tempdir().unwrap();
+    let child =
+        Command::new(common::bin()).arg("render").arg(r).env("TMPDIR", tmp.path()).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "temporary directories left: {left:?}");
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use gitops_harness::check::{self, CheckOptions};
 use gitops_harness::crds::{self, CrdCatalog};
-use gitops_harness::flux_versions::{self, FluxVersion};
+use gitops_harness::flux_versions::FluxVersion;
 use gitops_harness::repo::Repo;
 
 /// Arguments of `check`.
@@ -19,7 +19,8 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t)]
     pub format: crate::Format,
-    /// Flux version to check API versions against (e.g. 2.7; default: the newest known).
+    /// Flux version to check API versions against (e.g. 2.7; default: what the repo pins in its
+    /// gotk-components.yaml or controller images, else the newest known).
     #[arg(long)]
     pub flux_version: Option<String>,
     /// Directory of CRDs to validate objects with (default: $GITOPS_HARNESS_CRDS or shared/reference/crds nearby).
@@ -29,10 +30,7 @@ pub struct CheckArgs {
 
 /// Run `check`: exit 0 without error findings, 1 with, 2 when it could not run.
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let flux_version: FluxVersion = match &args.flux_version {
-        Some(v) => v.parse()?,
-        None => flux_versions::LATEST,
-    };
+    let flux_version: Option<FluxVersion> = args.flux_version.as_deref().map(str::parse).transpose()?;
     let embedded;
     let (root, cluster_dir) = match &args.path {
         Some(p) => (p.clone(), args.cluster_dir.clone()),

@@ -1,0 +1,335 @@
+//! The objects the loader models: keys, origins, Flux Kustomizations, HelmReleases, Canaries,
+//! Deployments, sources and kustomize files.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::yaml_docs::YamlDoc;
+
+/// The bootstrap's implicit root Kustomization / GitRepository name and namespace.
+pub const FLUX_SYSTEM: &str = "flux-system";
+
+/// Identity of a Kubernetes object: kind, namespace (none for cluster-scoped) and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjKey {
+    /// Kind, e.g. `Kustomization`, `HelmRelease`.
+    pub kind: String,
+    /// Namespace; `None` for cluster-scoped objects.
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+}
+
+impl ObjKey {
+    /// Build a key.
+    pub fn new(kind: &str, namespace: Option<&str>, name: &str) -> ObjKey {
+        ObjKey { kind: kind.to_string(), namespace: namespace.map(str::to_string), name: name.to_string() }
+    }
+
+    /// `namespace/name` (or `name` when cluster-scoped), as Flux prints it.
+    pub fn short(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{ns}/{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
+    /// The `dependsOn` entry that names this object, namespace included (YAML flow style).
+    pub fn depends_on_entry(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{{name: {}, namespace: {ns}}}", self.name),
+            None => format!("{{name: {}}}", self.name),
+        }
+    }
+}
+
+impl fmt::Display for ObjKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.short())
+    }
+}
+
+/// Where an object or entry is written: file relative to the repo root, 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Origin {
+    /// File relative to the repository root.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: usize,
+}
+
+impl Origin {
+    /// The line of the field at `path` (dotted, numeric segments index lists) of a document, from
+    /// the parser's positions.
+    pub fn at(doc: &YamlDoc, path: &str) -> Origin {
+        Origin { file: doc.file.clone(), line: doc.line_at(path) }
+    }
+}
+
+/// A reference from a Flux object to a source object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceRef {
+    /// Source kind (`GitRepository`, `OCIRepository`, `Bucket`, `HelmRepository`, `HelmChart`,
+    /// `ExternalArtifact`).
+    pub kind: String,
+    /// Source name.
+    pub name: String,
+    /// Source namespace (defaults to the referrer's namespace).
+    pub namespace: String,
+}
+
+impl SourceRef {
+    /// The key of the referenced source.
+    pub fn key(&self) -> ObjKey {
+        ObjKey::new(&self.kind, Some(&self.namespace), &self.name)
+    }
+}
+
+/// Any object found in the repo, as Flux would apply it.
+#[derive(Debug, Clone)]
+pub struct Object {
+    /// `apiVersion`.
+    pub api_version: String,
+    /// Key with the namespace kustomize / Flux would give it.
+    pub key: ObjKey,
+    /// The Flux Kustomization that applies it (`None` for what the bootstrap itself applies).
+    pub applied_by: Option<ObjKey>,
+    /// The raw document (after `postBuild` substitution, when its Kustomization has one).
+    pub doc: YamlDoc,
+    /// Some `${var}` of its Kustomization's `postBuild` could not be resolved from the repo
+    /// (a `substituteFrom` object that is not in git): field values may be placeholders.
+    pub unresolved_vars: bool,
+}
+
+impl Object {
+    /// API group (empty for core).
+    pub fn group(&self) -> &str {
+        group_of(&self.api_version)
+    }
+
+    /// Where it is written: the document's first node (past leading comments).
+    pub fn origin(&self) -> Origin {
+        Origin::at(&self.doc, "")
+    }
+
+    /// The document's `spec` (null when absent).
+    pub fn spec(&self) -> &Value {
+        self.doc.value.get("spec").unwrap_or(&Value::Null)
+    }
+}
+
+/// One `spec.postBuild.substituteFrom` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubstituteRef {
+    /// `ConfigMap` or `Secret`.
+    pub kind: String,
+    /// Name, in the Kustomization's namespace.
+    pub name: String,
+    /// `optional: true`: a missing object is not an error.
+    pub optional: bool,
+}
+
+/// `spec.postBuild` of a Flux Kustomization.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PostBuild {
+    /// `substitute` (inline variables; they win over `substituteFrom`).
+    pub substitute: BTreeMap<String, String>,
+    /// `substituteFrom`.
+    pub substitute_from: Vec<SubstituteRef>,
+}
+
+/// A Flux `Kustomization` (kustomize.toolkit.fluxcd.io).
+#[derive(Debug, Clone)]
+pub struct FluxKustomization {
+    /// Its key.
+    pub key: ObjKey,
+    /// `apiVersion`.
+    pub api_version: String,
+    /// `spec.path` (as written; default `./`).
+    pub path: String,
+    /// `spec.sourceRef`.
+    pub source_ref: Option<SourceRef>,
+    /// `spec.dependsOn`, namespaced as Flux does.
+    pub depends_on: Vec<ObjKey>,
+    /// `spec.wait`.
+    pub wait: bool,
+    /// `spec.healthChecks` (raw).
+    pub health_checks: Vec<Value>,
+    /// `spec.targetNamespace`.
+    pub target_namespace: Option<String>,
+    /// `spec.patches` (raw).
+    pub patches: Vec<Value>,
+    /// `spec.components` (kustomize Components, relative to `path`).
+    pub components: Vec<String>,
+    /// `spec.ignoreMissingComponents`.
+    pub ignore_missing_components: bool,
+    /// `spec.postBuild`, when set.
+    pub post_build: Option<PostBuild>,
+    /// `spec.suspend`.
+    pub suspend: bool,
+    /// Who applies it.
+    pub applied_by: Option<ObjKey>,
+    /// The raw document.
+    pub doc: YamlDoc,
+}
+
+impl FluxKustomization {
+    /// Whether a health check of this Kustomization names `key` (its namespace defaulting to the
+    /// Kustomization's, as kustomize-controller does).
+    pub fn health_checks_name(&self, key: &ObjKey) -> bool {
+        self.health_checks.iter().any(|h| {
+            let ns = h.get("namespace").and_then(Value::as_str).or(self.key.namespace.as_deref());
+            h.get("kind").and_then(Value::as_str) == Some(key.kind.as_str())
+                && h.get("name").and_then(Value::as_str) == Some(key.name.as_str())
+                && (key.namespace.is_none() || key.namespace.as_deref() == ns)
+        })
+    }
+}
+
+/// A Flux `HelmRelease` (helm.toolkit.fluxcd.io).
+#[derive(Debug, Clone)]
+pub struct HelmRelease {
+    /// Its key.
+    pub key: ObjKey,
+    /// `apiVersion`.
+    pub api_version: String,
+    /// Chart name (`spec.chart.spec.chart`, the `name` in Chart.yaml for a chart in git, or the
+    /// `chartRef` name).
+    pub chart: String,
+    /// The chart's directory in this repo, when it comes from the repo's own GitRepository.
+    pub chart_dir: Option<PathBuf>,
+    /// Where the chart comes from (`chart.spec.sourceRef` or `chartRef`).
+    pub chart_source: Option<SourceRef>,
+    /// `spec.dependsOn`, namespaced as Flux does.
+    pub depends_on: Vec<ObjKey>,
+    /// `spec.values` (null when absent).
+    pub values: Value,
+    /// `spec.install.crds` is not `Skip`: the chart's `crds/` directory is installed.
+    pub installs_crds: bool,
+    /// `spec.targetNamespace`.
+    pub target_namespace: Option<String>,
+    /// Who applies it.
+    pub applied_by: Option<ObjKey>,
+    /// The raw document.
+    pub doc: YamlDoc,
+}
+
+impl HelmRelease {
+    /// The namespace the chart's objects go to (`targetNamespace`, else the release's).
+    pub fn release_namespace(&self) -> Option<&str> {
+        self.target_namespace.as_deref().or(self.key.namespace.as_deref())
+    }
+}
+
+/// A Flagger `Canary` (flagger.app).
+#[derive(Debug, Clone)]
+pub struct Canary {
+    /// Its key.
+    pub key: ObjKey,
+    /// `spec.provider` (Flagger's mesh provider when absent).
+    pub provider: Option<String>,
+    /// `spec.targetRef` kind and name.
+    pub target: Option<(String, String)>,
+    /// `spec.ingressRef` name.
+    pub ingress_ref: Option<String>,
+    /// `spec.service.port`.
+    pub service_port: Option<i64>,
+    /// `spec.service.targetPort` (number or name).
+    pub target_port: Option<Value>,
+    /// `spec.analysis` (raw).
+    pub analysis: Value,
+    /// Who applies it.
+    pub applied_by: Option<ObjKey>,
+    /// The raw document.
+    pub doc: YamlDoc,
+}
+
+/// A container port of a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPort {
+    /// Port name, if any.
+    pub name: Option<String>,
+    /// Port number.
+    pub number: i64,
+}
+
+/// A `Deployment` (apps/v1), with the fields the checks need.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// Its key.
+    pub key: ObjKey,
+    /// `spec.selector.matchLabels`.
+    pub selector: BTreeMap<String, String>,
+    /// Container ports of all containers.
+    pub ports: Vec<ContainerPort>,
+    /// `(container name, image)` pairs.
+    pub images: Vec<(String, String)>,
+    /// Who applies it.
+    pub applied_by: Option<ObjKey>,
+    /// The raw document.
+    pub doc: YamlDoc,
+}
+
+/// A source declared in the repo (or implied by the bootstrap).
+#[derive(Debug, Clone)]
+pub struct SourceDecl {
+    /// Its key.
+    pub key: ObjKey,
+    /// `spec.url` (empty when implicit; for a generated `ExternalArtifact`, what generates it).
+    pub url: String,
+    /// The local directory it stands for, when it is this repository (the GitRepository the
+    /// cluster directory's sync uses, or one whose URL is this repo's git remote); `None` for
+    /// external sources.
+    pub local_root: Option<PathBuf>,
+    /// `None` when implied by the bootstrap rather than written in the repo.
+    pub doc: Option<YamlDoc>,
+}
+
+/// A kustomize `kustomization.yaml` the loader read.
+#[derive(Debug, Clone)]
+pub struct KustomizeFile {
+    /// Directory, relative to the repo root.
+    pub dir: PathBuf,
+    /// `namespace:` override.
+    pub namespace: Option<String>,
+    /// The raw document.
+    pub doc: YamlDoc,
+}
+
+/// API group of an `apiVersion` (empty for core `v1`).
+pub fn group_of(api_version: &str) -> &str {
+    match api_version.rsplit_once('/') {
+        Some((g, _)) => g,
+        None => "",
+    }
+}
+
+/// Version part of an `apiVersion`.
+pub fn version_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map(|(_, v)| v).unwrap_or(api_version)
+}
+
+/// Kinds that are cluster-scoped (kustomize's namespace override leaves them alone).
+pub(crate) fn cluster_scoped(kind: &str) -> bool {
+    matches!(
+        kind,
+        "Namespace"
+            | "CustomResourceDefinition"
+            | "ClusterRole"
+            | "ClusterRoleBinding"
+            | "ClusterIssuer"
+            | "PriorityClass"
+            | "StorageClass"
+            | "PersistentVolume"
+            | "IngressClass"
+            | "MutatingWebhookConfiguration"
+            | "ValidatingWebhookConfiguration"
+            | "APIService"
+            | "GatewayClass"
+            | "ClusterPolicy"
+            | "ClusterSecretStore"
+    )
+}
