@@ -126,7 +126,8 @@ fn plain_progress_renders_each_change() {
     progress.finish(&outcome);
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     assert!(
-        text.contains("wave 1 Kustomization flux-system/linkerd") && text.contains("waiting     waiting for flux-system/cert-manager"),
+        // cert-manager waits (wait: true) for its HelmRelease (wave 1), so linkerd is wave 2.
+        text.contains("wave 2 Kustomization flux-system/linkerd") && text.contains("waiting     waiting for flux-system/cert-manager"),
         "{text}"
     );
     assert!(text.contains("failed      BuildFailed: kustomize build failed"), "{text}");
