@@ -8,14 +8,12 @@
 
 mod common;
 
-use common::sim::{Sandbox, TestResult, fail, text, tools_reason, wait_child};
+use common::sim::{Sandbox, TestResult, fail, text, wait_child};
 
 use std::time::{Duration, Instant};
 
 use gitops_harness::cluster::sim::process::tcp_sockets;
 use libtest_mimic::{Arguments, Trial};
-
-type NamedTest = (&'static str, fn() -> TestResult);
 
 fn fixture(rel: &str) -> String {
     common::fixtures().join(rel).display().to_string()
@@ -264,9 +262,7 @@ fn dial_lines_are_found() -> TestResult {
 
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
-    let missing = tools_reason();
-    let required = std::env::var("GITOPS_HARNESS_REQUIRE_SIM").is_ok_and(|v| v == "1");
-    let needs_tools: Vec<NamedTest> = vec![
+    let needs_tools: Vec<common::sim::NamedTest> = vec![
         ("sim::up_then_down_leaves_nothing", up_then_down_leaves_nothing),
         ("sim::process_dies_during_up", process_dies_during_up),
         ("sim::ctrl_c_during_up_leaves_nothing", ctrl_c_during_up_leaves_nothing),
@@ -274,26 +270,11 @@ fn main() -> std::process::ExitCode {
         ("sim::kustomization_path_missing_fails_fast", kustomization_path_missing_fails_fast),
         ("sim::health_check_never_passes_fails_fast", health_check_never_passes_fails_fast),
     ];
-    let count = needs_tools.len();
-    let why = missing.clone();
-    let mut trials = vec![
-        Trial::test("sim::tools_availability", move || match &why {
-            None => {
-                println!("sim tools built: {count} sim fault tests run");
-                Ok(())
-            }
-            Some(reason) if required => Err(fail(format!("GITOPS_HARNESS_REQUIRE_SIM=1 but {reason}"))),
-            Some(reason) => {
-                println!("{count} sim tests ignored: {reason}");
-                Ok(())
-            }
-        }),
+    let always = vec![
         Trial::test("sim::go_missing_says_what_to_install", go_missing_says_what_to_install),
         Trial::test("sim::taken_port_is_named", taken_port_is_named),
         Trial::test("sim::dial_lines_are_found", dial_lines_are_found),
     ];
-    for (name, f) in needs_tools {
-        trials.push(Trial::test(name, f).with_ignored_flag(missing.is_some() && !required));
-    }
+    let trials = common::sim::trials("sim", always, needs_tools);
     libtest_mimic::run(&args, trials).exit_code()
 }

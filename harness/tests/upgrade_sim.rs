@@ -11,7 +11,7 @@ mod common;
 
 use std::path::Path;
 
-use common::sim::{Sandbox, TestResult, fail, text, tools_reason};
+use common::sim::{Sandbox, TestResult, fail, text};
 use libtest_mimic::{Arguments, Trial};
 use serde_json::Value;
 
@@ -206,29 +206,10 @@ fn unknown_revision_is_exit_2() -> TestResult {
 
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
-    let missing = tools_reason();
-    let required = std::env::var("GITOPS_HARNESS_REQUIRE_SIM").is_ok_and(|v| v == "1");
-    let why = missing.clone();
-    let mut trials = vec![
-        Trial::test("upgrade::tools_availability", move || match &why {
-            None => {
-                println!("sim tools built: the upgrade rehearsals run");
-                Ok(())
-            }
-            Some(reason) if required => Err(fail(format!("GITOPS_HARNESS_REQUIRE_SIM=1 but {reason}"))),
-            Some(reason) => {
-                println!("upgrade rehearsals on sim ignored: {reason}");
-                Ok(())
-            }
-        }),
-        Trial::test("upgrade::unknown_revision_is_exit_2", unknown_revision_is_exit_2),
+    let always = vec![Trial::test("upgrade::unknown_revision_is_exit_2", unknown_revision_is_exit_2)];
+    let needs_tools: Vec<common::sim::NamedTest> = vec![
+        ("upgrade::image_and_infrastructure_bump_passes", image_and_infrastructure_bump_passes),
+        ("upgrade::broken_target_fails_naming_the_component", broken_target_fails_naming_the_component),
     ];
-    let ignore = missing.is_some() && !required;
-    trials
-        .push(Trial::test("upgrade::image_and_infrastructure_bump_passes", image_and_infrastructure_bump_passes).with_ignored_flag(ignore));
-    trials.push(
-        Trial::test("upgrade::broken_target_fails_naming_the_component", broken_target_fails_naming_the_component)
-            .with_ignored_flag(ignore),
-    );
-    libtest_mimic::run(&args, trials).exit_code()
+    libtest_mimic::run(&args, common::sim::trials("upgrade", always, needs_tools)).exit_code()
 }

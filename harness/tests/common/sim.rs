@@ -11,6 +11,8 @@ use gitops_harness::cluster::sim::toolset::Toolset;
 use libtest_mimic::Failed;
 
 pub type TestResult = Result<(), Failed>;
+/// A named sim test.
+pub type NamedTest = (&'static str, fn() -> TestResult);
 
 pub fn fail(msg: impl Into<String>) -> Failed {
     msg.into().into()
@@ -124,4 +126,34 @@ pub fn tools_reason() -> Option<String> {
         Ok(_) => None,
         Err(e) => Some(e.to_string()),
     }
+}
+
+/// The trials of a sim test binary: an always-run `<group>::tools_availability` that prints why
+/// the sim tests are ignored (or fails when `GITOPS_HARNESS_REQUIRE_SIM=1` demands them), then
+/// `always` as they are, then `needs_tools`, ignored when the tools are missing.
+pub fn trials(
+    group: &str,
+    always: Vec<libtest_mimic::Trial>,
+    needs_tools: Vec<NamedTest>,
+) -> Vec<libtest_mimic::Trial> {
+    use libtest_mimic::Trial;
+    let missing = tools_reason();
+    let required = std::env::var("GITOPS_HARNESS_REQUIRE_SIM").is_ok_and(|v| v == "1");
+    let (count, why, group_name) = (needs_tools.len(), missing.clone(), group.to_string());
+    let mut trials = vec![Trial::test(format!("{group}::tools_availability"), move || match &why {
+        None => {
+            println!("sim tools built: {count} {group_name} tests run");
+            Ok(())
+        }
+        Some(reason) if required => Err(fail(format!("GITOPS_HARNESS_REQUIRE_SIM=1 but {reason}"))),
+        Some(reason) => {
+            println!("{count} {group_name} tests ignored: {reason}");
+            Ok(())
+        }
+    })];
+    trials.extend(always);
+    for (name, f) in needs_tools {
+        trials.push(Trial::test(name, f).with_ignored_flag(missing.is_some() && !required));
+    }
+    trials
 }

@@ -106,7 +106,7 @@ pub fn cache_dir() -> PathBuf {
 pub enum ToolsetError {
     /// Go is not installed, and tools are missing.
     #[error(
-        "the sim backend's programs are not built ({missing}) and Go is not installed to build them; install Go {go} or newer (https://go.dev/doc/install), then run `scripts/sim-tools.sh` (about 30-60 min once; cached in {cache})"
+        "the sim backend's programs are not built ({missing}) and Go is not installed to build them; install Go {go} or newer (https://go.dev/doc/install), then run `scripts/sim-tools.sh` (about 20-40 min once on 2 cores; cached in {cache})"
     )]
     GoMissing {
         /// Components missing.
@@ -118,7 +118,7 @@ pub enum ToolsetError {
     },
     /// Tools are missing but can be built.
     #[error(
-        "the sim backend's programs are not built yet ({missing} missing in {cache}); run `scripts/sim-tools.sh` (Go builds them once, about 30-60 min, then they are cached)"
+        "the sim backend's programs are not built yet ({missing} missing in {cache}); run `scripts/sim-tools.sh` (Go builds them once, about 20-40 min on 2 cores, then they are cached)"
     )]
     NotBuilt {
         /// Components missing.
