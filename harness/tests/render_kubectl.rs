@@ -204,3 +204,33 @@ fn sigterm_stops_render_and_removes_temp_dirs() {
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "temporary directories left: {left:?}");
 }
+
+/// A build that hangs is stopped at its `--timeout`, named, and leaves no temporary directory.
+#[test]
+fn a_hanging_build_is_stopped_at_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = dir.path();
+    put(r, "clusters/c/apps.yaml", &ks_doc("apps", "./app", ""));
+    put(r, "app/cm.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n");
+    // A kubectl that never answers (exec: the kill reaches the sleeping process itself).
+    let bin = tempfile::tempdir().unwrap();
+    let stub = bin.path().join("kubectl");
+    std::fs::write(&stub, "#!/bin/sh\nexec sleep 60\n").unwrap();
+    std::fs::set_permissions(&stub, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let out = Command::new(common::bin())
+        .arg("render")
+        .arg(r)
+        .args(["--timeout", "1"])
+        .env("GITOPS_HARNESS_KUBECTL", &stub)
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "took {:?}: {text}", started.elapsed());
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("did not finish within 1 s") && text.contains("--timeout"), "{text}");
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "temporary directories left: {left:?}");
+}

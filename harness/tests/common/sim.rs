@@ -131,11 +131,7 @@ pub fn tools_reason() -> Option<String> {
 /// The trials of a sim test binary: an always-run `<group>::tools_availability` that prints why
 /// the sim tests are ignored (or fails when `GITOPS_HARNESS_REQUIRE_SIM=1` demands them), then
 /// `always` as they are, then `needs_tools`, ignored when the tools are missing.
-pub fn trials(
-    group: &str,
-    always: Vec<libtest_mimic::Trial>,
-    needs_tools: Vec<NamedTest>,
-) -> Vec<libtest_mimic::Trial> {
+pub fn trials(group: &str, always: Vec<libtest_mimic::Trial>, needs_tools: Vec<NamedTest>) -> Vec<libtest_mimic::Trial> {
     use libtest_mimic::Trial;
     let missing = tools_reason();
     let required = std::env::var("GITOPS_HARNESS_REQUIRE_SIM").is_ok_and(|v| v == "1");
