@@ -1,6 +1,8 @@
 //! Drift computation on real rendered manifests (kubectl kustomize of the fixture repo's
 //! apps/faces) vs recorded live objects (fixtures/recorded/drift/<scenario>).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use gitops_harness::drift::{DriftKind, DriftReport, compute};
@@ -155,11 +157,7 @@ fn in_progress_rollout_is_not_drift() {
 
 #[test]
 fn recorded_kustomizations_match_the_crd() {
-    let shared = std::env::var_os("GITOPS_HARNESS_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference"));
-    assert!(shared.is_dir(), "shared reference material not found at {}", shared.display());
-    let cat = gitops_harness::crds::CrdCatalog::load_dir(&shared.join("crds")).unwrap();
+    let cat = gitops_harness::crds::CrdCatalog::load_dir(&common::crds_dir()).unwrap();
     for scenario in ["clean", "after-failed-canary", "manual-edit", "behind-head", "suspended", "missing"] {
         for path in ["kustomizations.jsonl", "live.jsonl"] {
             for o in jsonl(&dir().join(scenario).join(path)) {
