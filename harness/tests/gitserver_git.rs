@@ -129,20 +129,26 @@ fn served_copy_works_with_git_older_than_2_28() {
     let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap_or_default());
     let src = tempfile::tempdir().unwrap();
     std::fs::write(src.path().join("a.yaml"), "kind: X\n").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
     let mut child = Command::new(common::bin())
         .args(["serve-git", src.path().to_str().unwrap(), "--addr", "127.0.0.1:0"])
         .env("PATH", &path)
+        .env("TMPDIR", tmp.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let mut first = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let _ = child.kill();
+    // SIGTERM (what `down` sends) stops it cleanly: the temporary served copy goes with it.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         first.starts_with("serving ") && first.contains("(branch main, read-only)"),
         "stdout {first:?}; stderr {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(out.status.success(), "serve-git on SIGTERM: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "temporary served copy left behind: {left:?}");
 }

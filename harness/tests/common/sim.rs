@@ -32,7 +32,11 @@ impl Sandbox {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(super::bin());
-        c.args(args).env("GITOPS_HARNESS_HOME", self.home.path()).stdin(Stdio::null());
+        // Temporary files too (the embedded repo's extraction): one that a killed run leaves
+        // goes with the sandbox.
+        let tmp = self.home.path().join("tmp");
+        let _ = std::fs::create_dir_all(&tmp);
+        c.args(args).env("GITOPS_HARNESS_HOME", self.home.path()).env("TMPDIR", &tmp).stdin(Stdio::null());
         // Failure artifacts go to the sandbox, not into the working directory.
         if matches!(args.first(), Some(&"up" | &"upgrade")) {
             c.arg("--artifacts").arg(self.home.path().join("artifacts"));

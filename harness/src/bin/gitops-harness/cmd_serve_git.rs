@@ -17,7 +17,7 @@ pub struct ServeGitArgs {
     pub addr: String,
 }
 
-/// Run `serve-git` until Ctrl-C.
+/// Run `serve-git` until Ctrl-C or SIGTERM.
 pub fn run(args: ServeGitArgs) -> anyhow::Result<ExitCode> {
     let addr: SocketAddr = args.addr.parse().with_context(|| format!("--addr {:?} is not HOST:PORT (e.g. 127.0.0.1:8765)", args.addr))?;
     let tmp;
@@ -35,7 +35,14 @@ pub fn run(args: ServeGitArgs) -> anyhow::Result<ExitCode> {
         println!("serving {} (branch {}, read-only) at {}", served.path().display(), served.branch(), server.url());
         println!("clone with: git clone {}", server.url());
         println!("press Ctrl-C to stop");
-        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+        // Ctrl-C, or SIGTERM from `down` or a supervisor: either way stop cleanly, so the
+        // temporary served copy is removed.
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
         eprintln!("stopping the git server");
         server.shutdown().await;
         Ok::<_, anyhow::Error>(())
