@@ -315,6 +315,11 @@ pub struct RevisionWant {
 }
 
 impl RevisionWant {
+    /// `sha` on `branch` of the bootstrap's own source, `flux-system/flux-system`.
+    pub fn root(branch: &str, sha: &str) -> RevisionWant {
+        RevisionWant { source: ("flux-system".into(), "flux-system".into()), branch: branch.to_string(), sha: sha.to_string() }
+    }
+
     /// Whether `obj` (a Kustomization) builds from this source.
     fn covers(&self, obj: &Value) -> bool {
         let own_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
@@ -749,7 +754,7 @@ mod tests {
 
     #[test]
     fn at_revision_holds_kustomizations_of_that_source_until_they_applied_it() {
-        let want = RevisionWant { source: ("flux-system".into(), "flux-system".into()), branch: "main".into(), sha: "abc123".into() };
+        let want = RevisionWant::root("main", "abc123");
         let plan = Plan::default();
         let mut t = Tracker::new(&plan).require(ObjKey::new("Kustomization", Some("flux-system"), "apps")).at_revision(want);
         let ks = |rev: &str, source: &str| {
@@ -765,7 +770,7 @@ mod tests {
         assert!(matches!(t.verdict(), Verdict::AllReady));
         // Another source is not held to the revision.
         assert!(matches!(
-            RevisionWant { source: ("flux-system".into(), "flux-system".into()), branch: "main".into(), sha: "abc".into() }.hold(
+            RevisionWant::root("main", "abc").hold(
                 &ks("main@sha1:old", "podinfo"),
                 ComponentState::Ready { revision: Some("main@sha1:old".into()), message: String::new() }
             ),

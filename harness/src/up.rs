@@ -347,11 +347,7 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
         crate::gitops_change::request_reconciliation(&client, &crate::gitops_change::ObjRef::new("flux-system", "flux-system"))
             .await
             .map_err(|e| UpError::Cluster(ClusterError::Invalid(format!("asking Flux to fetch the new served copy: {e}"))))?;
-        tracker = tracker.at_revision(readiness::RevisionWant {
-            source: ("flux-system".into(), "flux-system".into()),
-            branch: served.branch().to_string(),
-            sha,
-        });
+        tracker = tracker.at_revision(readiness::RevisionWant::root(served.branch(), &sha));
     }
     let mut progress = Progress::for_stderr(&tracker);
     let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());

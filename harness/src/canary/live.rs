@@ -219,6 +219,15 @@ pub enum ScenarioError {
     Task(String),
 }
 
+/// The events about Canary `ns/name` (Flagger's account of it), oldest first.
+pub async fn canary_events(client: &Client, ns: &str, name: &str) -> Result<Vec<k8s_openapi::api::core::v1::Event>, kube::Error> {
+    let api: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), ns);
+    let lp = kube::api::ListParams::default().fields(&format!("involvedObject.kind=Canary,involvedObject.name={name}"));
+    let mut events = api.list(&lp).await?.items;
+    events.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0).or(e.event_time.clone().map(|t| t.0)));
+    Ok(events)
+}
+
 /// The canary scenario in one call: start watching the canary FIRST (so the first weight steps
 /// are not missed), then edit + commit + `flux reconcile --with-source` + wait for the
 /// Kustomization to apply the commit, then wait for the rollout to end. Returns the commit and

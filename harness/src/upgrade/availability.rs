@@ -23,22 +23,17 @@ pub fn max_unavailable(d: &Deployment) -> i64 {
         return replicas;
     }
     let ru = strategy.and_then(|s| s.rolling_update.as_ref());
-    let resolve = |v: Option<&IntOrString>, default_pct: i64, round_up: bool| match v {
-        Some(IntOrString::Int(i)) => i64::from(*i),
-        Some(IntOrString::String(s)) => {
-            let pct = s.trim_end_matches('%').parse::<i64>().unwrap_or(default_pct);
-            if round_up { (replicas * pct + 99) / 100 } else { replicas * pct / 100 }
-        }
-        None => {
-            if round_up {
-                (replicas * default_pct + 99) / 100
-            } else {
-                replicas * default_pct / 100
-            }
-        }
+    // Unset is 25%, like the API server's default.
+    let resolve = |v: Option<&IntOrString>, round_up: bool| {
+        let pct = match v {
+            Some(IntOrString::Int(i)) => return i64::from(*i),
+            Some(IntOrString::String(s)) => s.trim_end_matches('%').parse::<i64>().unwrap_or(25),
+            None => 25,
+        };
+        if round_up { (replicas * pct + 99) / 100 } else { replicas * pct / 100 }
     };
-    let unavailable = resolve(ru.and_then(|r| r.max_unavailable.as_ref()), 25, false);
-    let surge = resolve(ru.and_then(|r| r.max_surge.as_ref()), 25, true);
+    let unavailable = resolve(ru.and_then(|r| r.max_unavailable.as_ref()), false);
+    let surge = resolve(ru.and_then(|r| r.max_surge.as_ref()), true);
     if unavailable == 0 && surge == 0 { 1 } else { unavailable }
 }
 

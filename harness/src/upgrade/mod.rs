@@ -29,7 +29,7 @@ use crate::bootstrap::BootstrapError;
 use crate::check::{self, CheckOptions};
 use crate::cluster::{self, BackendKind, ClusterHandle, sim};
 use crate::drift;
-use crate::flux_versions::{self, FluxVersion};
+use crate::flux_versions;
 use crate::gitops_change::{self, ObjRef};
 use crate::gitserver::{GitServer, GitServerError, ServedRepo};
 use crate::graph;
@@ -162,13 +162,6 @@ pub struct UpgradeOutcome {
     pub dir: PathBuf,
 }
 
-/// The Flux minor a revision pins (its `gotk-components.yaml` header or controller image tags,
-/// as `check` reads them), if any.
-pub fn pinned_flux(tree: &Path, cluster_dir: &Path) -> Option<FluxVersion> {
-    let repo = Repo::load(tree, Some(cluster_dir)).ok()?;
-    flux_versions::pinned(&repo).map(|p| p.version)
-}
-
 /// The controllers a sim cluster runs as processes, with their pinned versions.
 fn sim_flux_processes(handle: &ClusterHandle) -> BTreeMap<String, String> {
     use sim::toolset::Component;
@@ -183,6 +176,15 @@ fn sim_flux_processes(handle: &ClusterHandle) -> BTreeMap<String, String> {
 
 fn read_marker(name: &str) -> Option<Value> {
     serde_json::from_str(&std::fs::read_to_string(up::ready_marker(name)).ok()?).ok()
+}
+
+/// The files `up` recorded in its ready marker as written by the harness into the served copy.
+fn harness_files(marker: &Value) -> Vec<PathBuf> {
+    marker
+        .get("harness_files")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(PathBuf::from).collect())
+        .unwrap_or_default()
 }
 
 /// The environment the upgrade runs in.
@@ -207,11 +209,7 @@ async fn environment(req: &UpgradeRequest, from: &Revision, log: &mut (dyn FnMut
         let marker = read_marker(name).ok_or_else(|| UpgradeError::NotRunning(name.clone()))?;
         let served = ServedRepo::open(&up::served_repo_dir(name))?;
         let s = |k: &str| marker.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        let keep = marker
-            .get("harness_files")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(PathBuf::from).collect())
-            .unwrap_or_default();
+        let keep = harness_files(&marker);
         log(&format!("environment: reusing {name} ({})", handle.backend));
         return Ok(Env {
             handle,
@@ -228,11 +226,7 @@ async fn environment(req: &UpgradeRequest, from: &Revision, log: &mut (dyn FnMut
     log(&format!("environment: bringing up {name} at --from {} ({})", from.short(), from.subject));
     let session = up::up(&env_req, log).await.map_err(|e| UpgradeError::From { rev: from.asked.clone(), source: Box::new(e) })?;
     let marker = read_marker(name).unwrap_or(Value::Null);
-    let keep = marker
-        .get("harness_files")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(PathBuf::from).collect())
-        .unwrap_or_default();
+    let keep = harness_files(&marker);
     let bootstrap = session.rows.iter().filter_map(|r| Some((r.key.clone(), r.ready?.as_secs_f64()))).collect();
     Ok(Env {
         git_url: marker.get("git_url").and_then(Value::as_str).unwrap_or("").to_string(),
@@ -263,11 +257,7 @@ async fn publish_and_converge(
         &published.sha[..12.min(published.sha.len())],
         published.files.len()
     ));
-    let want = RevisionWant {
-        source: ("flux-system".into(), "flux-system".into()),
-        branch: env.served.branch().to_string(),
-        sha: published.sha.clone(),
-    };
+    let want = RevisionWant::root(env.served.branch(), &published.sha);
     let tracker = readiness::Tracker::new(plan).require(ObjKey::new("Kustomization", Some("flux-system"), "flux-system")).at_revision(want);
     let mut progress = crate::progress::Progress::for_stderr(&tracker);
     let watch = readiness::watch_with(client.clone(), tracker, deadline, |c, _| progress.on_change(c));
@@ -285,11 +275,7 @@ async fn publish_and_converge(
 
 /// Flagger's last word on a Canary: its newest event.
 async fn flagger_reason(client: &kube::Client, ns: &str, name: &str) -> Option<String> {
-    use k8s_openapi::api::core::v1::Event;
-    let api: kube::Api<Event> = kube::Api::namespaced(client.clone(), ns);
-    let lp = kube::api::ListParams::default().fields(&format!("involvedObject.kind=Canary,involvedObject.name={name}"));
-    let mut events = api.list(&lp).await.ok()?.items;
-    events.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0).or(e.event_time.clone().map(|t| t.0)));
+    let events = crate::canary::live::canary_events(client, ns, name).await.ok()?;
     // The halt reason is a Warning; otherwise the last word.
     let pick = events.iter().rev().find(|e| e.type_.as_deref() == Some("Warning")).or(events.last())?;
     pick.message.clone()
@@ -314,8 +300,7 @@ async fn settle_canaries(
     let mut ended: BTreeMap<String, u64> = BTreeMap::new();
     let mut announced = BTreeSet::new();
     loop {
-        let now = snapshot::canaries(client).await;
-        let templates = snapshot::take(client, &BTreeMap::new()).await?.workloads;
+        let Snapshot { canaries: now, workloads: templates, .. } = snapshot::take(client, &BTreeMap::new()).await?;
         for (key, c) in &now {
             let Some(b) = before.canaries.get(key) else { continue };
             let target_changed = match (before.workloads.get(&b.target), templates.get(&b.target)) {
@@ -382,9 +367,9 @@ pub async fn run(req: &UpgradeRequest, log: &mut (dyn FnMut(&str) + Send)) -> Re
     // 2. The environment at --from.
     let env = environment(req, &from, log).await?;
     let client = crate::live::probe(&env.handle.target(), Duration::from_secs(10)).await?;
+    let from_repo =
+        Repo::load(from.tree.path(), Some(&env.cluster_dir)).map_err(|source| UpgradeError::Target { rev: req.from.clone(), source })?;
     if req.env.reuse {
-        let from_repo = Repo::load(from.tree.path(), Some(&env.cluster_dir))
-            .map_err(|source| UpgradeError::Target { rev: req.from.clone(), source })?;
         let plan = graph::plan(&from_repo).unwrap_or_default();
         let msg = format!("gitops-harness: reset to {} ({})", from.short(), from.subject);
         let (p, outcome, _) = publish_and_converge(&env, &client, from.tree.path(), &plan, &msg, req.env.timeout, log).await?;
@@ -447,20 +432,19 @@ pub async fn run(req: &UpgradeRequest, log: &mut (dyn FnMut(&str) + Send)) -> Re
 
     // 6. Verdicts.
     let on_sim = env.handle.backend == BackendKind::Sim;
-    let from_flux = if on_sim { Some(flux_versions::LATEST) } else { pinned_flux(from.tree.path(), &env.cluster_dir) };
-    let to_flux = pinned_flux(to.tree.path(), &env.cluster_dir).or(from_flux).unwrap_or(flux_versions::LATEST);
+    let pin = |r: &Repo| flux_versions::pinned(r).map(|p| p.version);
+    let from_flux = if on_sim { Some(flux_versions::LATEST) } else { pin(&from_repo) };
+    let to_flux = pin(&to_repo).or(from_flux).unwrap_or(flux_versions::LATEST);
     let crds = crate::crds::discover_dir(&to_repo.root).and_then(|d| crate::crds::CrdCatalog::load_dir(&d).ok());
     let findings = check::run(&to_repo, &CheckOptions { flux_version: Some(to_flux), crds }).findings;
     let changes = verdict::workload_changes(&before, &after);
     let revision = format!("{}@sha1:{}", env.served.branch(), &published.sha[..12.min(published.sha.len())]);
-    let from_flux_s = from_flux.unwrap_or(to_flux).to_string();
-    let flux_assertion = if from_flux_s == to_flux.to_string() {
-        verdict::flux_version(&from_flux_s, &from_flux_s, None)
-    } else if on_sim {
-        verdict::flux_version(&from_flux_s, &to_flux.to_string(), None)
-    } else {
-        verdict::flux_version(&from_flux_s, &to_flux.to_string(), Some(before.flux != after.flux))
-    };
+    // Sim runs one Flux build: whether the controllers changed is only a question elsewhere.
+    let flux_assertion = verdict::flux_version(
+        &from_flux.unwrap_or(to_flux).to_string(),
+        &to_flux.to_string(),
+        (!on_sim).then(|| before.flux != after.flux),
+    );
     let mut assertions: Vec<Assertion> = vec![
         verdict::ready_at_target(&outcome, to_plan.nodes.len(), &revision),
         verdict::pods_kept(&changes, before.workloads.len()),
@@ -531,23 +515,4 @@ pub async fn run(req: &UpgradeRequest, log: &mut (dyn FnMut(&str) + Send)) -> Re
         server.shutdown().await;
     }
     Ok(UpgradeOutcome { report, files, dir })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flux_pin_from_the_components_header() {
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("clusters/c/flux-system/gotk-components.yaml");
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(
-            &f,
-            "---\n# This manifest was generated by flux. DO NOT EDIT.\n# Flux Version: v2.4.0\n# Components: source-controller\napiVersion: v1\nkind: Namespace\nmetadata:\n  name: flux-system\n",
-        )
-        .unwrap();
-        assert_eq!(pinned_flux(d.path(), Path::new("clusters/c")), Some(FluxVersion { major: 2, minor: 4 }));
-        assert_eq!(pinned_flux(d.path(), Path::new("clusters/none")), None);
-    }
 }

@@ -1,9 +1,8 @@
 //! Revisions of the user's repository, and publishing one through the harness git server as the
 //! next commit of the served copy, the way a merge arrives: the served tree becomes the target
 //! revision's tree, plus only what the harness itself wrote into the copy (its git server URL in
-//! `gotk-sync.yaml`, the Linkerd trust anchor files it generated).
+//! `gotk-sync.yaml`, the Linkerd trust anchor files it generated, as `up` records them).
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::bootstrap;
@@ -58,23 +57,6 @@ pub fn commits_between(repo: &Path, from: &str, to: &str) -> Vec<String> {
     git(repo, &["log", "--reverse", "--format=%h %s", &range])
         .map(|t| t.lines().map(str::to_string).filter(|l| !l.is_empty()).collect())
         .unwrap_or_default()
-}
-
-/// Files (relative) under `root`, without `.git`.
-fn files_of(root: &Path) -> BTreeSet<PathBuf> {
-    walkdir::WalkDir::new(root)
-        .into_iter()
-        .filter_entry(|e| e.depth() == 0 || e.file_name() != ".git")
-        .filter_map(Result::ok)
-        .filter(|e| !e.file_type().is_dir())
-        .filter_map(|e| e.path().strip_prefix(root).ok().map(Path::to_path_buf))
-        .collect()
-}
-
-/// Files the harness added to the served copy: in `served` but not in the tree it was made from.
-pub fn harness_added(served: &Path, source_tree: &Path) -> Vec<PathBuf> {
-    let source = files_of(source_tree);
-    files_of(served).into_iter().filter(|f| !source.contains(f)).collect()
 }
 
 /// What [`publish`] committed.
@@ -186,8 +168,7 @@ mod tests {
         // What the harness adds to its copy (a generated trust anchor) survives the upgrade.
         served.write_file(Path::new("apps/ca.crt"), b"anchor").unwrap();
         served.commit_all("anchor").unwrap();
-        let keep = harness_added(served.path(), base.tree.path());
-        assert_eq!(keep, vec![PathBuf::from("apps/ca.crt")]);
+        let keep = vec![PathBuf::from("apps/ca.crt")];
         let p = publish(&served, head.tree.path(), &keep, Path::new("clusters/x"), "http://127.0.0.1:1/repo.git", "upgrade").unwrap();
         assert_eq!(std::fs::read_to_string(served.path().join("apps/a.yaml")).unwrap(), "a: 2\n");
         assert!(!served.path().join("apps/gone.yaml").exists());

@@ -304,7 +304,6 @@ mod tests {
     use super::*;
     use crate::repo::ObjKey;
     use crate::upgrade::snapshot::{PodState, Workload};
-    use std::collections::BTreeMap;
     use std::time::Duration;
 
     fn wl(template: &str, replicas: i64, pods: &[(&str, i64)]) -> Workload {
@@ -394,6 +393,5 @@ mod tests {
         assert_eq!(flux_version("2.9", "2.9", None).status, Status::Pass);
         assert_eq!(flux_version("2.8", "2.9", None).status, Status::Skipped);
         assert_eq!(flux_version("2.8", "2.9", Some(false)).status, Status::Fail);
-        let _ = BTreeMap::<String, String>::new();
     }
 }

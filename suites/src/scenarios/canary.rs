@@ -163,11 +163,7 @@ pub fn primary_error_fraction(world: &World) -> anyhow::Result<String> {
 
 /// Flagger's events about canary `name` (newest last), as `reason: message`.
 pub fn flagger_events(world: &World, name: &str) -> anyhow::Result<Vec<String>> {
-    use k8s_openapi::api::core::v1::Event;
-    let api: kube::Api<Event> = kube::Api::namespaced(world.client.clone(), world::FACES_NS);
-    let lp = kube::api::ListParams::default().fields(&format!("involvedObject.kind=Canary,involvedObject.name={name}"));
-    let mut events = world.block_on(api.list(&lp))?.items;
-    events.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0).or(e.event_time.clone().map(|t| t.0)));
+    let events = world.block_on(gitops_harness::canary::live::canary_events(&world.client, world::FACES_NS, name))?;
     Ok(events.into_iter().map(|e| format!("{}: {}", e.reason.unwrap_or_default(), e.message.unwrap_or_default())).collect())
 }
 
