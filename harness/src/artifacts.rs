@@ -10,13 +10,13 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, LogParams};
 use serde_json::Value;
 
-use crate::repo::ObjKey;
+use crate::repo::ObjectRef;
 
 /// Everything gathered for one failure.
 #[derive(Debug, Clone, Default)]
 pub struct Collected {
     /// The objects involved, as the API returned them.
-    pub objects: Vec<(ObjKey, Value)>,
+    pub objects: Vec<(ObjectRef, Value)>,
     /// Recent events (core/v1 Event as JSON), any order.
     pub events: Vec<Value>,
     /// Logs: (`namespace/pod/container`, text).
@@ -199,7 +199,7 @@ pub async fn collect(
     client: kube::Client,
     dir: &Path,
     title: &str,
-    keys: &[ObjKey],
+    keys: &[ObjectRef],
     namespaces: &[String],
 ) -> Result<ArtifactsSummary, ArtifactsError> {
     let mut c = Collected::default();
@@ -301,7 +301,7 @@ mod tests {
         let ks = serde_json::json!({"kind":"Kustomization","metadata":{"name":"linkerd","namespace":"flux-system"},
             "status":{"conditions":[{"type":"Ready","status":"False","reason":"BuildFailed","message":"kustomize build failed: ca.crt"}]}});
         let c = Collected {
-            objects: vec![(ObjKey::new("Kustomization", Some("flux-system"), "linkerd"), ks)],
+            objects: vec![(ObjectRef::of_kind("Kustomization", Some("flux-system"), "linkerd"), ks)],
             events: vec![
                 serde_json::json!({"type":"Warning","reason":"BuildFailed","lastTimestamp":"2026-11-20T10:02:00Z","message":"second","involvedObject":{"kind":"Kustomization","namespace":"flux-system","name":"linkerd"}}),
                 serde_json::json!({"type":"Normal","reason":"Progressing","lastTimestamp":"2026-11-20T10:01:00Z","message":"first","involvedObject":{"kind":"Kustomization","namespace":"flux-system","name":"linkerd"}}),

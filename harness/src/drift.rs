@@ -13,7 +13,6 @@
 //!
 //! [`live`] gathers the live side from a cluster (inventory ids `<ns>_<name>_<group>_<kind>`).
 
-pub mod git_side;
 pub mod live;
 
 mod check;
@@ -25,6 +24,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::flux::{ObjectRef, Revision, SourceRef, conditions};
 use crate::quantity;
 
 /// Errors of drift detection (gathering, rendering).
@@ -38,14 +38,9 @@ pub enum DriftError {
         /// Underlying error.
         source: kube::Error,
     },
-    /// git failed (reading the head or a revision).
-    #[error("git in {dir}: {message}")]
-    Git {
-        /// Repository.
-        dir: std::path::PathBuf,
-        /// What failed.
-        message: String,
-    },
+    /// git failed (reading the head or exporting a revision).
+    #[error(transparent)]
+    Git(#[from] crate::git::GitError),
     /// Building the manifests of a path failed.
     #[error("rendering {dir}: {message}")]
     Render {
@@ -168,9 +163,9 @@ impl DriftReport {
         self.items.iter().any(|i| i.kind.is_drift())
     }
 
-    /// Exit code like `flux diff`: 0 none, 1 drift.
-    pub fn exit_code(&self) -> u8 {
-        u8::from(self.has_drift())
+    /// How `drift` ends, like `flux diff`: success when none, failure on drift.
+    pub fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::ok_if(!self.has_drift())
     }
 
     /// Findings of one kind.
@@ -232,78 +227,6 @@ fn clip(s: &str) -> String {
     if s.chars().count() > 60 { format!("{}…", s.chars().take(59).collect::<String>()) } else { s.to_string() }
 }
 
-/// Identity of an object: group (no version: the API may serve another one), kind, ns, name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjId {
-    /// API group (`""` for core).
-    pub group: String,
-    /// Kind.
-    pub kind: String,
-    /// Namespace (`""` for cluster-scoped).
-    pub namespace: String,
-    /// Name.
-    pub name: String,
-}
-
-impl ObjId {
-    /// Identity of a manifest / live object.
-    pub fn of(obj: &Value) -> Option<ObjId> {
-        let api = obj.get("apiVersion")?.as_str()?;
-        let group = api.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
-        Some(ObjId {
-            group: group.to_string(),
-            kind: obj.get("kind")?.as_str()?.to_string(),
-            namespace: obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string(),
-            name: obj.pointer("/metadata/name")?.as_str()?.to_string(),
-        })
-    }
-
-    /// Parse a Flux inventory id `<ns>_<name>_<group>_<kind>` (names may contain `_`).
-    pub fn from_inventory(id: &str) -> Option<ObjId> {
-        let (namespace, rest) = id.split_once('_')?;
-        let (rest, kind) = rest.rsplit_once('_')?;
-        let (name, group) = rest.rsplit_once('_')?;
-        if name.is_empty() || kind.is_empty() {
-            return None;
-        }
-        Some(ObjId { group: group.to_string(), kind: kind.to_string(), namespace: namespace.to_string(), name: name.to_string() })
-    }
-}
-
-impl fmt::Display for ObjId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.namespace.is_empty() {
-            write!(f, "{} {}", self.kind, self.name)
-        } else {
-            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
-        }
-    }
-}
-
-/// Extract the commit sha from a Flux revision (`main@sha1:<sha>`, legacy `main/<sha>`, or a
-/// bare sha).
-pub fn revision_sha(rev: &str) -> &str {
-    if let Some((_, sha)) = rev.rsplit_once("@sha1:") {
-        return sha;
-    }
-    if let Some((_, sha)) = rev.rsplit_once("@sha256:") {
-        return sha;
-    }
-    if let Some((_, sha)) = rev.rsplit_once('/') {
-        return sha;
-    }
-    rev
-}
-
-fn ready_message(ks: &Value) -> Option<(String, String)> {
-    let conds = ks.pointer("/status/conditions")?.as_array()?;
-    let c = conds.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))?;
-    Some((
-        c.get("status").and_then(Value::as_str).unwrap_or("Unknown").to_string(),
-        c.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
-    ))
-}
-
 /// Paths (dotted, `[*]` for any list item) never compared: owned by controllers or the API server.
 const IGNORED: &[&str] = &[
     "status",
@@ -345,28 +268,28 @@ pub fn compute(rendered: &[Value], live: &[Value], kustomizations: &[Value], hea
 
 /// [`compute`] with an explicit served source.
 pub fn compute_with(rendered: &[Value], live: &[Value], kustomizations: &[Value], head: &str, opts: &DriftOptions) -> DriftReport {
-    let live_by_id: BTreeMap<ObjId, &Value> = live.iter().filter_map(|o| ObjId::of(o).map(|id| (id, o))).collect();
+    let live_by_id: BTreeMap<ObjectRef, &Value> = live.iter().filter_map(|o| ObjectRef::of(o).map(|id| (id, o))).collect();
     let mut items = Vec::new();
 
     // Canaries declared in git: target Deployment -> canary id; apex services.
-    let mut canary_targets: BTreeMap<(String, String), ObjId> = BTreeMap::new();
+    let mut canary_targets: BTreeMap<(String, String), ObjectRef> = BTreeMap::new();
     let mut apex_services: BTreeSet<(String, String)> = BTreeSet::new();
     for o in rendered {
-        let Some(id) = ObjId::of(o) else { continue };
+        let Some(id) = ObjectRef::of(o) else { continue };
         if id.group == "flagger.app"
             && id.kind == "Canary"
             && let Some(t) = o.pointer("/spec/targetRef/name").and_then(Value::as_str)
         {
-            canary_targets.insert((id.namespace.clone(), t.to_string()), id.clone());
+            canary_targets.insert((id.ns().to_string(), t.to_string()), id.clone());
             let apex = o.pointer("/spec/service/name").and_then(Value::as_str).unwrap_or(t);
-            apex_services.insert((id.namespace.clone(), apex.to_string()));
+            apex_services.insert((id.ns().to_string(), apex.to_string()));
         }
     }
 
     let mut checked = 0;
     let mut seen_ids = BTreeSet::new();
     for want in rendered {
-        let Some(id) = ObjId::of(want) else { continue };
+        let Some(id) = ObjectRef::of(want) else { continue };
         checked += 1;
         seen_ids.insert(id.clone());
         let Some(have) = live_by_id.get(&id) else {
@@ -382,12 +305,12 @@ pub fn compute_with(rendered: &[Value], live: &[Value], kustomizations: &[Value]
         };
         let mut ignore: Vec<String> = IGNORED.iter().map(|s| s.to_string()).collect();
         let canary =
-            if id.group == "apps" && id.kind == "Deployment" { canary_targets.get(&(id.namespace.clone(), id.name.clone())) } else { None };
+            if id.group == "apps" && id.kind == "Deployment" { canary_targets.get(&(id.ns().to_string(), id.name.clone())) } else { None };
         if canary.is_some() {
             // Flagger scales canary targets (to 0 between rollouts).
             ignore.push("spec.replicas".into());
         }
-        if id.group.is_empty() && id.kind == "Service" && apex_services.contains(&(id.namespace.clone(), id.name.clone())) {
+        if id.group.is_empty() && id.kind == "Service" && apex_services.contains(&(id.ns().to_string(), id.name.clone())) {
             // Flagger points the apex Service at `<name>-primary`.
             ignore.push("spec.selector".into());
         }
@@ -406,7 +329,7 @@ pub fn compute_with(rendered: &[Value], live: &[Value], kustomizations: &[Value]
         }
 
         if let Some(canary_id) = canary {
-            let primary_id = ObjId { name: format!("{}-primary", id.name), ..id.clone() };
+            let primary_id = ObjectRef { name: format!("{}-primary", id.name), ..id.clone() };
             let Some(primary) = live_by_id.get(&primary_id) else {
                 items.push(DriftItem {
                     kind: DriftKind::Missing,
@@ -451,8 +374,8 @@ pub fn compute_with(rendered: &[Value], live: &[Value], kustomizations: &[Value]
 
     // Kustomizations: revision, suspension, inventory objects missing from the cluster.
     for ks in kustomizations {
-        let Some(id) = ObjId::of(ks) else { continue };
-        let key = format!("Kustomization {}/{}", id.namespace, id.name);
+        let Some(id) = ObjectRef::of(ks) else { continue };
+        let key = id.to_string();
         if ks.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
             items.push(DriftItem {
                 kind: DriftKind::Suspended,
@@ -462,19 +385,18 @@ pub fn compute_with(rendered: &[Value], live: &[Value], kustomizations: &[Value]
                 live: Some("true".into()),
                 message: format!(
                     "suspended: git changes are not applied; resume with `flux resume kustomization {} -n {}`",
-                    id.name, id.namespace
+                    id.name,
+                    id.ns()
                 ),
             });
         }
-        let from_git = ks.pointer("/spec/sourceRef/kind").and_then(Value::as_str).unwrap_or("GitRepository") == "GitRepository"
-            && ks.pointer("/spec/sourceRef/name").and_then(Value::as_str) == Some(opts.source_name.as_str())
-            && ks.pointer("/spec/sourceRef/namespace").and_then(Value::as_str).unwrap_or(&id.namespace) == opts.source_namespace;
+        let from_git = SourceRef::of_kustomization(ks).is_some_and(|s| s.is_git_repository(&opts.source_namespace, &opts.source_name));
         let applied = ks.pointer("/status/lastAppliedRevision").and_then(Value::as_str).unwrap_or("");
-        if from_git && !head.is_empty() && revision_sha(applied) != head {
+        if from_git && !head.is_empty() && Revision::parse(applied).digest != head {
             let attempted = ks.pointer("/status/lastAttemptedRevision").and_then(Value::as_str).unwrap_or("");
-            let why = match ready_message(ks) {
-                Some((s, m)) if s != "True" && revision_sha(attempted) == head => format!("applying the head failed: {m}"),
-                Some((s, m)) if s != "True" => format!("Ready={s}: {m}"),
+            let why = match conditions::ready(ks) {
+                Some(c) if !c.is_true() && Revision::parse(attempted).digest == head => format!("applying the head failed: {}", c.message),
+                Some(c) if !c.is_true() => format!("Ready={}: {}", c.status, c.message),
                 _ => "not reconciled since the last commit; run `flux reconcile kustomization --with-source` or wait for its interval"
                     .to_string(),
             };
@@ -488,7 +410,7 @@ pub fn compute_with(rendered: &[Value], live: &[Value], kustomizations: &[Value]
             });
         }
         for entry in ks.pointer("/status/inventory/entries").and_then(Value::as_array).into_iter().flatten() {
-            let Some(inv) = entry.get("id").and_then(Value::as_str).and_then(ObjId::from_inventory) else { continue };
+            let Some(inv) = entry.get("id").and_then(Value::as_str).and_then(ObjectRef::from_inventory) else { continue };
             if seen_ids.contains(&inv) || live_by_id.contains_key(&inv) {
                 continue;
             }
@@ -596,21 +518,6 @@ fn diff_fields(want: &Value, have: &Value, path: &str, ignore: &[String], out: &
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn inventory_ids_and_revisions() {
-        assert_eq!(
-            ObjId::from_inventory("faces_face_apps_Deployment"),
-            Some(ObjId { group: "apps".into(), kind: "Deployment".into(), namespace: "faces".into(), name: "face".into() })
-        );
-        let ns = ObjId::from_inventory("_faces__Namespace").unwrap();
-        assert_eq!((ns.namespace.as_str(), ns.name.as_str(), ns.group.as_str()), ("", "faces", ""));
-        assert_eq!(ObjId::from_inventory("faces_my_cm__ConfigMap").unwrap().name, "my_cm");
-        assert_eq!(ObjId::from_inventory("nope"), None);
-        assert_eq!(revision_sha("main@sha1:abc123"), "abc123");
-        assert_eq!(revision_sha("main/abc123"), "abc123");
-        assert_eq!(revision_sha("abc123"), "abc123");
-    }
 
     #[test]
     fn only_git_fields_are_compared_with_k8s_equality() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::readiness::{Change, ComponentState, Outcome, Tracker};
-use crate::repo::ObjKey;
+use crate::repo::ObjectRef;
 
 /// Renders readiness changes.
 pub enum Progress {
@@ -17,7 +17,7 @@ pub enum Progress {
         /// The bars' container.
         multi: MultiProgress,
         /// One bar per component.
-        bars: BTreeMap<ObjKey, ProgressBar>,
+        bars: BTreeMap<ObjectRef, ProgressBar>,
     },
     /// Plain lines (not a terminal).
     Plain(Box<dyn Write + Send>),

@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::flux::{ObjectRef, Revision, SourceRef, api, conditions};
 use crate::graph::Plan;
-use crate::repo::ObjKey;
 
 /// Condition reasons that mean "this attempt failed" (Flux retries; the tracker fails the
 /// bootstrap when one persists past the grace period, or at once when the object is Stalled).
@@ -95,14 +95,6 @@ impl ComponentState {
     }
 }
 
-fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
-    status.get("conditions")?.as_array()?.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(type_))
-}
-
-fn field<'a>(c: &'a Value, name: &str) -> &'a str {
-    c.get(name).and_then(Value::as_str).unwrap_or("")
-}
-
 /// The dependency named in a `DependencyNotReady` message (`dependency 'ns/name' is not ready`).
 pub fn blocking_dependency(message: &str) -> Option<String> {
     let start = message.find("dependency '")? + "dependency '".len();
@@ -113,16 +105,17 @@ pub fn blocking_dependency(message: &str) -> Option<String> {
 /// Classify an object (Kustomization or HelmRelease, as the API returns it).
 pub fn classify(obj: &Value) -> ComponentState {
     let Some(status) = obj.get("status") else { return ComponentState::Pending };
-    let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
-    let observed = status.get("observedGeneration").and_then(Value::as_i64).unwrap_or(-1);
-    let ready = condition(status, "Ready");
-    if let Some(st) = condition(status, "Stalled").filter(|c| field(c, "status") == "True") {
-        let message = ready.map(|r| field(r, "message")).filter(|m| !m.is_empty()).unwrap_or(field(st, "message"));
-        return ComponentState::Stalled { reason: field(st, "reason").to_string(), message: message.to_string() };
+    let ready = conditions::ready(obj);
+    if let Some(st) = conditions::find(obj, "Stalled").filter(|c| c.is_true()) {
+        let message = ready.map(|r| r.message).filter(|m| !m.is_empty()).unwrap_or(st.message);
+        return ComponentState::Stalled { reason: st.reason.to_string(), message: message.to_string() };
     }
     let Some(ready) = ready else { return ComponentState::Pending };
-    let (st, reason, message) = (field(ready, "status"), field(ready, "reason"), field(ready, "message").to_string());
-    match st {
+    let message = ready.message.to_string();
+    // A Ready condition without observedGeneration is not trusted: Flux writes both together.
+    let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+    let observed = status.get("observedGeneration").and_then(Value::as_i64).unwrap_or(-1);
+    match ready.status {
         "True" if observed >= generation => {
             let revision = status
                 .get("lastAppliedRevision")
@@ -132,22 +125,18 @@ pub fn classify(obj: &Value) -> ComponentState {
             ComponentState::Ready { revision, message }
         }
         "True" => ComponentState::Reconciling { message: format!("generation {generation} not yet observed (at {observed})") },
-        "False" if reason == "DependencyNotReady" => {
+        "False" if ready.reason == "DependencyNotReady" => {
             ComponentState::Blocked { on: blocking_dependency(&message).unwrap_or_else(|| message.clone()) }
         }
-        "False" if FAILURE_REASONS.contains(&reason) => ComponentState::Failed { reason: reason.to_string(), message },
-        "False" => ComponentState::Reconciling { message: format!("{reason}: {message}") },
+        "False" if FAILURE_REASONS.contains(&ready.reason) => ComponentState::Failed { reason: ready.reason.to_string(), message },
+        "False" => ComponentState::Reconciling { message: format!("{}: {message}", ready.reason) },
         _ => ComponentState::Reconciling { message },
     }
 }
 
 /// The key of a Kustomization/HelmRelease object.
-pub fn key_of(obj: &Value) -> Option<ObjKey> {
-    Some(ObjKey::new(
-        obj.get("kind")?.as_str()?,
-        obj.pointer("/metadata/namespace").and_then(Value::as_str),
-        obj.pointer("/metadata/name")?.as_str()?,
-    ))
+pub fn key_of(obj: &Value) -> Option<ObjectRef> {
+    ObjectRef::of(obj)
 }
 
 /// What the tracker knows of one component.
@@ -236,7 +225,7 @@ pub struct Change {
     /// When.
     pub at: Duration,
     /// Which component.
-    pub key: ObjKey,
+    pub key: ObjectRef,
     /// Its plan wave.
     pub wave: Option<usize>,
     /// The new state.
@@ -253,7 +242,7 @@ pub enum Verdict {
     /// A component failed for good.
     Failed {
         /// Which.
-        key: ObjKey,
+        key: ObjectRef,
         /// Its state (Failed or Stalled).
         state: ComponentState,
     },
@@ -270,7 +259,7 @@ pub enum Outcome {
     /// A component failed.
     Failed {
         /// Which.
-        key: ObjKey,
+        key: ObjectRef,
         /// Its state.
         state: ComponentState,
         /// When we gave up.
@@ -281,7 +270,7 @@ pub enum Outcome {
         /// The deadline.
         after: Duration,
         /// Every component not Ready, with its state.
-        not_ready: Vec<(ObjKey, ComponentState)>,
+        not_ready: Vec<(ObjectRef, ComponentState)>,
     },
 }
 
@@ -322,12 +311,7 @@ impl RevisionWant {
 
     /// Whether `obj` (a Kustomization) builds from this source.
     fn covers(&self, obj: &Value) -> bool {
-        let own_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
-        let src = obj.pointer("/spec/sourceRef");
-        let kind = src.and_then(|s| s.get("kind")).and_then(Value::as_str).unwrap_or("");
-        let ns = src.and_then(|s| s.get("namespace")).and_then(Value::as_str).unwrap_or(own_ns);
-        let name = src.and_then(|s| s.get("name")).and_then(Value::as_str).unwrap_or("");
-        kind == "GitRepository" && ns == self.source.0 && name == self.source.1
+        SourceRef::of_kustomization(obj).is_some_and(|s| s.is_git_repository(&self.source.0, &self.source.1))
     }
 
     /// A Ready state at another revision is still converging.
@@ -337,7 +321,7 @@ impl RevisionWant {
         }
         match state {
             ComponentState::Ready { revision, .. }
-                if !crate::gitops_change::revision_matches(revision.as_deref().unwrap_or(""), &self.branch, &self.sha) =>
+                if !Revision::parse(revision.as_deref().unwrap_or("")).is_commit(&self.branch, &self.sha) =>
             {
                 ComponentState::Reconciling {
                     message: format!(
@@ -356,7 +340,7 @@ impl RevisionWant {
 /// Follows components and decides the overall verdict.
 #[derive(Debug, Clone)]
 pub struct Tracker {
-    tracks: BTreeMap<ObjKey, Track>,
+    tracks: BTreeMap<ObjectRef, Track>,
     /// How long a failure may persist before the bootstrap counts as failed (Flux retries).
     pub failure_grace: Duration,
     now: Duration,
@@ -377,7 +361,7 @@ impl Tracker {
 
     /// Also require `key` (not in the plan, e.g. the root `flux-system` Kustomization that the
     /// bootstrap creates) to be Ready; its failure fails the run.
-    pub fn require(mut self, key: ObjKey) -> Tracker {
+    pub fn require(mut self, key: ObjectRef) -> Tracker {
         self.tracks.entry(key).or_insert(Track::new(None, true)).required = true;
         self
     }
@@ -390,7 +374,7 @@ impl Tracker {
     }
 
     /// The tracks that decide the verdict: the required ones, or all when none is required.
-    fn deciding(&self) -> impl Iterator<Item = (&ObjKey, &Track)> {
+    fn deciding(&self) -> impl Iterator<Item = (&ObjectRef, &Track)> {
         let any_required = self.tracks.values().any(|t| t.required);
         self.tracks.iter().filter(move |(_, t)| t.required || !any_required)
     }
@@ -474,12 +458,12 @@ impl Tracker {
     }
 
     /// Every component's track.
-    pub fn tracks(&self) -> &BTreeMap<ObjKey, Track> {
+    pub fn tracks(&self) -> &BTreeMap<ObjectRef, Track> {
         &self.tracks
     }
 
     /// Components that decide the verdict and are not Ready, with their states.
-    pub fn not_ready(&self) -> Vec<(ObjKey, ComponentState)> {
+    pub fn not_ready(&self) -> Vec<(ObjectRef, ComponentState)> {
         self.deciding()
             .filter(|(_, t)| !matches!(t.state, ComponentState::Ready { .. }))
             .map(|(k, t)| (k.clone(), t.state.clone()))
@@ -523,7 +507,7 @@ impl Tracker {
 #[derive(Debug, Clone)]
 pub struct TimelineRow {
     /// Component.
-    pub key: ObjKey,
+    pub key: ObjectRef,
     /// Plan wave.
     pub wave: Option<usize>,
     /// When it started reconciling.
@@ -668,27 +652,18 @@ pub async fn watch_with(
     mut on_change: impl FnMut(&Change, &Tracker),
 ) -> Result<(Outcome, Tracker), ReadinessError> {
     use futures::StreamExt;
-    use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+    use kube::api::{Api, ApiResource, DynamicObject};
     use kube::runtime::{WatchStreamExt, watcher};
 
-    let ks =
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"), "kustomizations");
-    let hr = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"), "helmreleases");
+    let ks = api::KUSTOMIZATION.api_resource();
+    let hr = api::HELM_RELEASE.api_resource();
     let stream_of = |ar: &ApiResource, idx: usize| {
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
-        let (api_version, kind) = (ar.api_version.clone(), ar.kind.clone());
-        watcher(api, watcher::Config::default()).default_backoff().applied_objects().map(move |r| {
-            let r = r.map(|o| {
-                let mut v = serde_json::to_value(&o).unwrap_or(Value::Null);
-                if let Some(m) = v.as_object_mut() {
-                    // List items come without apiVersion/kind.
-                    m.insert("apiVersion".into(), Value::String(api_version.clone()));
-                    m.insert("kind".into(), Value::String(kind.clone()));
-                }
-                v
-            });
-            (idx, r)
-        })
+        let watched: Api<DynamicObject> = Api::all_with(client.clone(), ar);
+        let ar = ar.clone();
+        watcher(watched, watcher::Config::default())
+            .default_backoff()
+            .applied_objects()
+            .map(move |r| (idx, r.map(|o| api::to_value(&o, &ar))))
     };
     let mut merged = futures::stream::select(stream_of(&ks, 0).boxed(), stream_of(&hr, 1).boxed());
     let start = tokio::time::Instant::now();
@@ -756,7 +731,7 @@ mod tests {
     fn at_revision_holds_kustomizations_of_that_source_until_they_applied_it() {
         let want = RevisionWant::root("main", "abc123");
         let plan = Plan::default();
-        let mut t = Tracker::new(&plan).require(ObjKey::new("Kustomization", Some("flux-system"), "apps")).at_revision(want);
+        let mut t = Tracker::new(&plan).require(ObjectRef::of_kind("Kustomization", Some("flux-system"), "apps")).at_revision(want);
         let ks = |rev: &str, source: &str| {
             serde_json::json!({"kind":"Kustomization","metadata":{"name":"apps","namespace":"flux-system","generation":1},
             "spec":{"sourceRef":{"kind":"GitRepository","name":source}},
@@ -764,7 +739,7 @@ mod tests {
         };
         t.observe(Duration::from_secs(1), &ks("main@sha1:old", "flux-system"));
         assert!(matches!(t.verdict(), Verdict::InProgress));
-        let held = &t.tracks()[&ObjKey::new("Kustomization", Some("flux-system"), "apps")].state;
+        let held = &t.tracks()[&ObjectRef::of_kind("Kustomization", Some("flux-system"), "apps")].state;
         assert!(held.detail().contains("waiting for main@sha1:abc123"), "{held:?}");
         t.observe(Duration::from_secs(2), &ks("main@sha1:abc123", "flux-system"));
         assert!(matches!(t.verdict(), Verdict::AllReady));
@@ -792,11 +767,8 @@ mod tests {
     }
 
     fn tracker() -> Tracker {
-        Tracker { tracks: BTreeMap::new(), failure_grace: Duration::from_secs(120), now: Duration::ZERO, want: None }.require(ObjKey::new(
-            "Kustomization",
-            Some("flux-system"),
-            "app",
-        ))
+        Tracker { tracks: BTreeMap::new(), failure_grace: Duration::from_secs(120), now: Duration::ZERO, want: None }
+            .require(ObjectRef::of_kind("Kustomization", Some("flux-system"), "app"))
     }
 
     /// Flux retries a failure: Failed, then Progressing while it runs again, then Failed. The

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::repo::{FluxKustomization, ObjKey, Repo, Vars};
+use crate::repo::{FluxKustomization, ObjectRef, Repo, Vars};
 use crate::tools::{self, Tool, ToolError};
 use crate::yaml_docs;
 
@@ -39,7 +39,7 @@ pub fn interrupted() -> bool {
 #[derive(Debug, Clone)]
 pub struct Rendered {
     /// The Flux Kustomization.
-    pub key: ObjKey,
+    pub key: ObjectRef,
     /// The objects, in kustomize's output order.
     pub objects: Vec<Value>,
     /// kustomize's YAML output (after postBuild substitution).
@@ -66,7 +66,7 @@ pub enum RenderError {
     },
     /// The Kustomization's source is not this repo.
     #[error("{0}: its source is external (not served from this repo); it can only be built once Flux fetches it")]
-    External(ObjKey),
+    External(ObjectRef),
     /// Copying or writing the build directory failed.
     #[error("preparing the build of {what} in {path}: {source}")]
     Io {

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gitops_harness::gitops_change::{Change, ChangeError, Edit, GitDir, WorkingCopy, apply_and_commit};
+use gitops_harness::git::{GitDir, WorkingCopy};
+use gitops_harness::gitops_change::{Change, ChangeError, Edit, apply_and_commit};
 use gitops_harness::yaml_edit::{ContainerSel, DocSelector, ScalarValue, changed_lines};
 
 fn git(dir: &Path, args: &[&str]) -> String {

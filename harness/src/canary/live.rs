@@ -234,9 +234,9 @@ pub async fn canary_events(client: &Client, ns: &str, name: &str) -> Result<Vec<
 /// the timeline to assert on.
 pub async fn change_and_observe(
     client: &Client,
-    repo: &dyn crate::gitops_change::WorkingCopy,
+    repo: &dyn crate::git::WorkingCopy,
     change: &crate::gitops_change::Change,
-    kustomization: &crate::gitops_change::ObjRef,
+    kustomization: &crate::flux::ObjectRef,
     reconcile_deadline: Duration,
     observe: &ObserveRequest,
 ) -> Result<(crate::gitops_change::Committed, Timeline), ScenarioError> {

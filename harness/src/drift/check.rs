@@ -8,7 +8,9 @@ use kube::Client;
 use serde_json::Value;
 
 use super::live::{LiveState, gather};
-use super::{DriftError, DriftReport, compute, git_side, revision_sha};
+use super::{DriftError, DriftReport, compute};
+use crate::flux::Revision;
+use crate::git::revisions;
 use crate::render;
 use crate::repo::Repo;
 
@@ -18,16 +20,16 @@ use crate::repo::Repo;
 /// otherwise the files are built as they are.
 pub fn check(repo_root: &Path, cluster_dir: Option<&Path>, live: &LiveState) -> Result<DriftReport, DriftError> {
     let repo = Repo::load(repo_root, cluster_dir)?;
-    let head = git_side::head(repo_root);
+    let head = revisions::head(repo_root);
     let mut exports: BTreeMap<String, (tempfile::TempDir, Repo)> = BTreeMap::new();
     let mut rendered = Vec::new();
     for ks in &live.kustomizations {
         let ns = ks.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
         let name = ks.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-        let applied = revision_sha(ks.pointer("/status/lastAppliedRevision").and_then(Value::as_str).unwrap_or("")).to_string();
+        let applied = Revision::parse(ks.pointer("/status/lastAppliedRevision").and_then(Value::as_str).unwrap_or("")).digest.to_string();
         let behind = matches!(&head, Some(h) if !applied.is_empty() && &applied != h);
         if behind && !exports.contains_key(&applied) {
-            let dir = git_side::export_revision(repo_root, &applied)?;
+            let dir = revisions::export(repo_root, &applied)?;
             let r = Repo::load(dir.path(), cluster_dir)?;
             exports.insert(applied.clone(), (dir, r));
         }

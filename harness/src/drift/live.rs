@@ -3,11 +3,12 @@
 //! `<target>-primary` Deployments Flagger creates for canaries (not in any inventory).
 
 use kube::Client;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::Scope;
 use serde_json::Value;
 
-use super::{DriftError, ObjId};
+use super::DriftError;
+use crate::flux::{ObjectRef, api};
 use crate::kinds::KindResolver;
 
 /// What the cluster runs.
@@ -54,27 +55,16 @@ impl LiveState {
     }
 }
 
-fn to_json(obj: &DynamicObject, ar: &ApiResource) -> Value {
-    let mut v = serde_json::to_value(obj).unwrap_or(Value::Null);
-    if let Some(m) = v.as_object_mut() {
-        // List/get items may lack TypeMeta; the comparison keys on it.
-        m.insert("apiVersion".into(), Value::String(ar.api_version.clone()));
-        m.insert("kind".into(), Value::String(ar.kind.clone()));
-    }
-    v
-}
-
 /// List Kustomizations and fetch every inventory object (absent ones are simply not returned:
 /// [`super::compute`] reports them as missing).
 pub async fn gather(client: &Client) -> Result<LiveState, DriftError> {
-    let ks_ar =
-        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"), "kustomizations");
+    let ks_ar = api::KUSTOMIZATION.api_resource();
     let ks_api: Api<DynamicObject> = Api::all_with(client.clone(), &ks_ar);
     let list = ks_api
         .list(&ListParams::default())
         .await
         .map_err(|source| DriftError::Kube { action: "listing Flux Kustomizations (is Flux installed?)".into(), source })?;
-    let kustomizations: Vec<Value> = list.items.iter().map(|o| to_json(o, &ks_ar)).collect();
+    let kustomizations: Vec<Value> = list.items.iter().map(|o| api::to_value(o, &ks_ar)).collect();
 
     // Kinds are resolved one group at a time: an unavailable aggregated API elsewhere in the
     // cluster does not stop the drift check.
@@ -90,8 +80,8 @@ pub async fn gather(client: &Client) -> Result<LiveState, DriftError> {
         );
         for entry in ks.pointer("/status/inventory/entries").and_then(Value::as_array).into_iter().flatten() {
             let Some(id) = entry.get("id").and_then(Value::as_str) else { continue };
-            let inv =
-                ObjId::from_inventory(id).ok_or_else(|| DriftError::BadInventoryId { kustomization: key.clone(), id: id.to_string() })?;
+            let inv = ObjectRef::from_inventory(id)
+                .ok_or_else(|| DriftError::BadInventoryId { kustomization: key.clone(), id: id.to_string() })?;
             let resolved = match kinds.resolve_group_kind(&inv.group, &inv.kind).await {
                 Ok(r) => r,
                 Err(crate::kinds::KindError::Unknown { .. }) => {
@@ -101,29 +91,29 @@ pub async fn gather(client: &Client) -> Result<LiveState, DriftError> {
             };
             let ar = &resolved.resource;
             let api: Api<DynamicObject> = match resolved.scope {
-                Scope::Namespaced => Api::namespaced_with(client.clone(), &inv.namespace, ar),
+                Scope::Namespaced => Api::namespaced_with(client.clone(), inv.ns(), ar),
                 Scope::Cluster => Api::all_with(client.clone(), ar),
             };
             let got = api.get_opt(&inv.name).await.map_err(|source| DriftError::Kube { action: format!("reading {inv}"), source })?;
             if let Some(obj) = got {
-                let v = to_json(&obj, ar);
+                let v = api::to_value(&obj, ar);
                 if inv.group == "flagger.app"
                     && inv.kind == "Canary"
                     && let Some(t) = v.pointer("/spec/targetRef/name").and_then(Value::as_str)
                 {
-                    primaries.push((inv.namespace.clone(), format!("{t}-primary")));
+                    primaries.push((inv.ns().to_string(), format!("{t}-primary")));
                 }
                 objects.push(v);
             }
         }
     }
-    let deploy_ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", "Deployment"), "deployments");
+    let deploy_ar = api::DEPLOYMENT.api_resource();
     for (ns, name) in primaries {
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &deploy_ar);
         let got =
             api.get_opt(&name).await.map_err(|source| DriftError::Kube { action: format!("reading Deployment {ns}/{name}"), source })?;
         if let Some(obj) = got {
-            objects.push(to_json(&obj, &deploy_ar));
+            objects.push(api::to_value(&obj, &deploy_ar));
         }
     }
     Ok(LiveState { kustomizations, objects })

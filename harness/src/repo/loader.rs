@@ -13,7 +13,7 @@ use std::rc::Rc;
 use serde_json::Value;
 
 use super::issues::LoadIssue;
-use super::model::{FluxKustomization, KustomizeFile, ObjKey, Origin, SourceDecl};
+use super::model::{FluxKustomization, KustomizeFile, ObjectRef, Origin, SourceDecl};
 use super::paths::{self, Resolved};
 use super::{Repo, Vars, sources};
 use crate::yaml_docs::{self, YamlDoc, YamlError};
@@ -35,7 +35,7 @@ pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub(super) struct Visit {
     pub path: PathBuf,
-    pub applied_by: Option<ObjKey>,
+    pub applied_by: Option<ObjectRef>,
     /// Namespace forced by an enclosing kustomize `namespace:` or Flux `targetNamespace`.
     pub forced_ns: Option<String>,
     /// Namespace of the applying Flux Kustomization (default for namespace-less objects).
@@ -47,10 +47,10 @@ pub(super) struct Visit {
 pub(super) struct Loader {
     pub repo: Repo,
     /// Kustomizations found and not yet followed.
-    pub pending: VecDeque<ObjKey>,
-    followed: BTreeSet<ObjKey>,
-    seen_files: BTreeSet<(PathBuf, Option<ObjKey>)>,
-    seen_units: BTreeSet<(PathBuf, Option<ObjKey>, Option<String>)>,
+    pub pending: VecDeque<ObjectRef>,
+    followed: BTreeSet<ObjectRef>,
+    seen_files: BTreeSet<(PathBuf, Option<ObjectRef>)>,
+    seen_units: BTreeSet<(PathBuf, Option<ObjectRef>, Option<String>)>,
     /// Kustomization directories on the current `resources` chain.
     stack: Vec<PathBuf>,
     remotes: Vec<String>,
@@ -92,7 +92,7 @@ pub(super) fn load(repo: Repo) -> Repo {
 impl Loader {
     /// The cluster directory's sync: the Kustomization whose path is the cluster directory. Its
     /// key is the root, its GitRepository is this repo (whatever their names).
-    fn adopt_sync(&mut self, provisional: &ObjKey) {
+    fn adopt_sync(&mut self, provisional: &ObjectRef) {
         let cluster_dir = self.repo.cluster_dir.clone();
         let sync = self.repo.flux_kustomizations.iter().find(|k| {
             k.applied_by.as_ref() == Some(provisional)
@@ -104,13 +104,13 @@ impl Loader {
             None => (provisional.clone(), None),
         };
         // Without a sync manifest, the bootstrap's GitRepository flux-system/flux-system.
-        let source_key = source_key.unwrap_or_else(|| ObjKey::new("GitRepository", Some(super::FLUX_SYSTEM), super::FLUX_SYSTEM));
+        let source_key = source_key.unwrap_or_else(|| ObjectRef::of_kind("GitRepository", Some(super::FLUX_SYSTEM), super::FLUX_SYSTEM));
         match self.repo.sources.iter_mut().find(|s| s.key == source_key) {
             Some(decl) => decl.local_root = Some(PathBuf::new()),
             None => self.repo.sources.push(SourceDecl { key: source_key, url: String::new(), local_root: Some(PathBuf::new()), doc: None }),
         }
         if &root_key != provisional {
-            let rename = |by: &mut Option<ObjKey>| {
+            let rename = |by: &mut Option<ObjectRef>| {
                 if by.as_ref() == Some(provisional) {
                     *by = Some(root_key.clone());
                 }

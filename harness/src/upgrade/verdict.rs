@@ -302,7 +302,7 @@ pub fn flux_version(from: &str, to: &str, upgraded_in_place: Option<bool>) -> As
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::ObjKey;
+    use crate::repo::ObjectRef;
     use crate::upgrade::snapshot::{PodState, Workload};
     use std::time::Duration;
 
@@ -365,7 +365,7 @@ mod tests {
 
     #[test]
     fn ready_at_target_names_the_failing_component() {
-        let key = ObjKey::new("Kustomization", Some("flux-system"), "apps");
+        let key = ObjectRef::of_kind("Kustomization", Some("flux-system"), "apps");
         let o = Outcome::Failed {
             key: key.clone(),
             state: ComponentState::Failed { reason: "ReconciliationFailed".into(), message: "namespaces \"nope\" not found".into() },

@@ -1,6 +1,6 @@
 //! `gitops-harness render`.
+use gitops_harness::exit::Exit;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 use gitops_harness::render::{self, RenderError, RenderOptions};
@@ -39,7 +39,7 @@ fn install_interrupt_handlers() -> anyhow::Result<()> {
 }
 
 /// Run `render`: exit 0 when every local Kustomization builds, 1 when some fail, 2 when it cannot run.
-pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: RenderArgs) -> anyhow::Result<Exit> {
     let repo = Repo::load(&args.path, args.cluster_dir.as_deref())?;
     install_interrupt_handlers()?;
     let opts = RenderOptions { timeout: std::time::Duration::from_secs(args.timeout.max(1)) };
@@ -69,7 +69,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
             }
             Err(RenderError::Interrupted(_)) => {
                 println!("\ninterrupted: {ok} built, {failed} failed before it; temporary build directories removed");
-                return Ok(ExitCode::from(130));
+                return Ok(Exit::Stopped(gitops_harness::lifecycle::signals::StopSignal::Interrupt));
             }
             Err(RenderError::External(_)) => {
                 skipped += 1;
@@ -82,5 +82,5 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
         }
     }
     println!("\n{ok} built, {failed} failed, {skipped} skipped (external source)");
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 { Exit::Failure } else { Exit::Success })
 }

@@ -1,7 +1,7 @@
 //! `gitops-harness`: thin CLI over the `gitops_harness` library.
 //!
-//! Exit codes follow `flux diff`/linters: 0 success/clean, 1 findings/drift/failure,
-//! 2 could not run (bad arguments, unreadable input, unreachable daemon).
+//! Exit codes are [`Exit`]: 0 success/clean, 1 findings/drift/failure, 2 could not run (bad
+//! arguments, unreadable input, unreachable daemon), 128 + the signal when one stopped it.
 
 mod cmd_check;
 mod cmd_drift;
@@ -15,6 +15,7 @@ mod cmd_upgrade;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use gitops_harness::exit::Exit;
 
 /// Top-level CLI.
 #[derive(Debug, Parser)]
@@ -79,29 +80,38 @@ pub enum Command {
     Sim(cmd_sim::SimArgs),
 }
 
-fn main() -> ExitCode {
-    // Like other Unix CLIs, end quietly when the reader of our output goes away (`| head`)
-    // instead of panicking on a write to a closed pipe.
+impl Command {
+    /// Run the subcommand.
+    fn run(self) -> anyhow::Result<Exit> {
+        match self {
+            Command::Check(a) => cmd_check::run(a),
+            Command::Render(a) => cmd_render::run(a),
+            Command::Up(a) => cmd_up::run(a),
+            Command::Upgrade(a) => cmd_upgrade::run(a),
+            Command::Down(a) => cmd_lifecycle::down(a),
+            Command::Status(a) => cmd_lifecycle::status(a),
+            Command::Reap(a) => cmd_lifecycle::reap(a),
+            Command::ServeGit(a) => cmd_serve_git::run(a),
+            Command::Drift(a) => cmd_drift::run(a),
+            Command::Sim(a) => cmd_sim::run(a),
+        }
+    }
+}
+
+/// Like other Unix CLIs, end quietly when the reader of our output goes away (`| head`)
+/// instead of panicking on a write to a closed pipe.
+fn restore_sigpipe() {
     // SAFETY: restoring the default disposition of SIGPIPE before any thread is started.
     let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Check(a) => cmd_check::run(a),
-        Command::Render(a) => cmd_render::run(a),
-        Command::Up(a) => cmd_up::run(a),
-        Command::Upgrade(a) => cmd_upgrade::run(a),
-        Command::Down(a) => cmd_lifecycle::down(a),
-        Command::Status(a) => cmd_lifecycle::status(a),
-        Command::Reap(a) => cmd_lifecycle::reap(a),
-        Command::ServeGit(a) => cmd_serve_git::run(a),
-        Command::Drift(a) => cmd_drift::run(a),
-        Command::Sim(a) => cmd_sim::run(a),
-    };
-    match result {
-        Ok(code) => code,
+}
+
+fn main() -> ExitCode {
+    restore_sigpipe();
+    match Cli::parse().command.run() {
+        Ok(exit) => exit.into(),
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(2)
+            Exit::CouldNotRun.into()
         }
     }
 }

@@ -12,7 +12,11 @@ pub mod k3d;
 pub mod k3s;
 pub mod k3s_dns;
 pub mod kind;
+mod records;
 pub mod sim;
+
+pub(crate) use records::write_private;
+pub use records::{load_state, recorded, recorded_infos, remove_state, require_record, save_state, state_kubeconfig};
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -20,9 +24,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::docker::DockerError;
+use crate::git::{GitServer, ServedRepo};
 use crate::kubeconfig::KubeconfigError;
+use crate::labels::Selector;
 use crate::live;
-use crate::tools::ToolError;
+use crate::preflight::PreflightFailure;
+use crate::repo::Repo;
+use crate::state::ClusterPaths;
+use crate::tools::{Tool, ToolError};
 
 /// Which backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +47,11 @@ pub enum BackendKind {
     Existing,
     /// Real control plane and Flux as host processes, kwok nodes (no containers).
     Sim,
+}
+
+impl BackendKind {
+    /// Every backend (for `status` and `reap`, which look at all of them).
+    pub const ALL: [BackendKind; 5] = [BackendKind::K3s, BackendKind::K3d, BackendKind::Kind, BackendKind::Existing, BackendKind::Sim];
 }
 
 impl std::fmt::Display for BackendKind {
@@ -69,8 +83,6 @@ pub struct ClusterSpec {
     pub kubeconfig: Option<PathBuf>,
     /// Context of an existing cluster.
     pub context: Option<String>,
-    /// sim: run Flagger with these settings (from the repo's Flagger HelmRelease).
-    pub sim_flagger: Option<sim::flagger::FlaggerSettings>,
 }
 
 impl ClusterSpec {
@@ -84,7 +96,6 @@ impl ClusterSpec {
             config_file: None,
             kubeconfig: None,
             context: None,
-            sim_flagger: None,
         }
     }
 }
@@ -121,7 +132,7 @@ impl ClusterHandle {
         ClusterHandle {
             name: name.to_string(),
             backend,
-            kubeconfig_path: state_dir(name).join("kubeconfig"),
+            kubeconfig_path: ClusterPaths::of(name).kubeconfig(),
             context: None,
             api_url,
             host_gateway,
@@ -163,8 +174,12 @@ pub struct ClusterInfo {
 /// What `delete` removed.
 #[derive(Debug, Clone, Default)]
 pub struct DeleteReport {
-    /// Things removed, human-readable.
+    /// Things removed (or, in a dry run, to remove), human-readable.
     pub removed: Vec<String>,
+    /// Things that could not be removed, with why.
+    pub failed: Vec<String>,
+    /// Things looked at and kept on purpose, with why (a healthy cluster `reap` leaves alone).
+    pub kept: Vec<String>,
 }
 
 /// Errors of the cluster backends.
@@ -237,12 +252,88 @@ pub enum ClusterError {
     NoReach(#[from] git_reach::NoReach),
 }
 
+/// Who provides a platform component (Flux, Flagger).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Provider {
+    /// The repository installs it (Flux from `gotk-components.yaml` or `flux install`, Flagger
+    /// from its HelmRelease), as on a real cluster.
+    Repository,
+    /// The backend runs it itself (sim runs Flux's controllers as host processes).
+    Backend,
+}
+
+/// What a backend needs and provides. Orchestration (`up`, `upgrade`, preflight, the CLI) asks
+/// this instead of asking which backend it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// The CLIs it runs besides git (preflight checks each).
+    pub tools: Vec<Tool>,
+    /// It publishes the ingress on a host port, which must be free.
+    pub publishes_ingress: bool,
+    /// Who installs Flux: with [`Provider::Repository`], a repo without `gotk-components.yaml`
+    /// needs the flux CLI.
+    pub flux: Provider,
+    /// Requests reach workloads (no data plane on sim: no traffic, no URLs to open).
+    pub data_plane: bool,
+    /// What is real and what is simulated, said when `up` starts (`None`: all real).
+    pub simulated: Option<&'static str>,
+    /// Lines `up` prints once Flux is installed (settings that differ from a default install).
+    pub flux_notes: Vec<String>,
+    /// Flux controllers (and Flagger) the backend runs, with their versions (for reports).
+    pub controllers: Vec<(String, String)>,
+}
+
+/// Where the git server for a cluster runs.
+#[derive(Debug)]
+pub struct GitEndpoint {
+    /// The URL the cluster clones from.
+    pub url: String,
+    /// The server, when it runs in this process (it stops with it); `None` when the backend
+    /// runs it as a recorded background process that outlives `up`.
+    pub server: Option<GitServer>,
+}
+
 /// One way of getting a cluster.
 pub trait ClusterBackend {
-    /// Which backend this is.
+    /// Which backend this is (for records and messages, never for decisions).
     fn kind(&self) -> BackendKind;
+    /// What it needs and provides.
+    fn capabilities(&self) -> Capabilities;
+    /// Read what it needs from the repository before creating (sim: how Flagger runs); returns
+    /// lines for `up` to print.
+    fn configure(&mut self, _repo: &Repo) -> Vec<String> {
+        Vec::new()
+    }
+    /// Checks of what it needs that cannot be seen from [`Capabilities::tools`] (a Docker Engine,
+    /// the sim tools, a kubeconfig), each failure with its fix.
+    fn preflight(&self, spec: &ClusterSpec) -> impl Future<Output = Vec<PreflightFailure>> + Send;
     /// Create the cluster and write its kubeconfig into the harness state directory.
     fn create(&self, spec: &ClusterSpec) -> impl Future<Output = Result<ClusterHandle, ClusterError>> + Send;
+    /// Serve `served` to the cluster on `port` (0: any free port).
+    fn serve_git(
+        &self,
+        handle: &ClusterHandle,
+        served: &ServedRepo,
+        port: u16,
+    ) -> impl Future<Output = Result<GitEndpoint, ClusterError>> + Send;
+    /// Resolves when the cluster stops working underneath a wait (a sim process exits), with
+    /// what happened; never, for backends that cannot tell.
+    fn lost(&self, name: &str) -> impl Future<Output = ClusterError> + Send;
+    /// Why a recorded cluster cannot be reused (`None`: it can).
+    fn unusable(&self, name: &str) -> Option<String>;
+    /// Copy what explains a failure beyond the API server's objects (controller logs that are
+    /// files on this machine) into `dest`.
+    fn collect_logs(&self, _name: &str, _dest: &Path) {}
+    /// Whether Flagger runs on the cluster (the repo installs it, or the backend runs it).
+    fn runs_flagger(&self, _name: &str) -> bool {
+        true
+    }
+    /// Remove what an interrupted or failed creation left, when it cannot outlive the run
+    /// (sim processes); returns what was removed, `None` when the backend keeps it for
+    /// inspection.
+    fn abort_created(&self, _name: &str) -> Option<Vec<String>> {
+        None
+    }
     /// The cluster's kubeconfig (as the host reaches it).
     fn kubeconfig(&self, name: &str) -> impl Future<Output = Result<String, ClusterError>> + Send;
     /// Delete the cluster — only if the harness created it.
@@ -251,85 +342,10 @@ pub trait ClusterBackend {
     fn exists(&self, name: &str) -> impl Future<Output = Result<bool, ClusterError>> + Send;
     /// Harness-created clusters of this backend.
     fn list_owned(&self) -> impl Future<Output = Result<Vec<ClusterInfo>, ClusterError>> + Send;
-}
-
-/// The state directory of harness cluster `name`.
-pub fn state_dir(name: &str) -> PathBuf {
-    live::state_dir().join("clusters").join(name)
-}
-
-/// Where `handle.json` (the [`ClusterHandle`]) of a cluster is kept.
-pub fn owner_file(name: &str) -> PathBuf {
-    state_dir(name).join("owner.json")
-}
-
-/// Record a created cluster (kubeconfig + owner file).
-pub fn save_state(handle: &ClusterHandle, kubeconfig: &str) -> Result<(), ClusterError> {
-    let dir = state_dir(&handle.name);
-    std::fs::create_dir_all(&dir).map_err(|source| ClusterError::Io { path: dir.clone(), source })?;
-    if handle.backend != BackendKind::Existing {
-        write_private(&handle.kubeconfig_path, kubeconfig)
-            .map_err(|source| ClusterError::Io { path: handle.kubeconfig_path.clone(), source })?;
+    /// Remove what crashed runs left (matching `sel`); with `dry_run`, only say what.
+    fn reap(&self, _sel: &Selector, _dry_run: bool) -> impl Future<Output = Result<DeleteReport, ClusterError>> + Send {
+        async { Ok(DeleteReport::default()) }
     }
-    let json = serde_json::to_string_pretty(handle).map_err(|e| ClusterError::Invalid(e.to_string()))?;
-    let owner = owner_file(&handle.name);
-    std::fs::write(&owner, json).map_err(|source| ClusterError::Io { path: owner, source })
-}
-
-/// Write a credentials file readable by its owner only (created 0600; an existing file is made
-/// 0600 too, since the mode given at creation does not apply to it).
-pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let mut f = std::fs::OpenOptions::new().create(true).write(true).truncate(true).mode(0o600).open(path)?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    f.write_all(text.as_bytes())
-}
-
-/// The recorded handle of a harness cluster, if the harness created one of that name.
-pub fn load_state(name: &str) -> Option<ClusterHandle> {
-    let text = std::fs::read_to_string(owner_file(name)).ok()?;
-    serde_json::from_str(&text).ok()
-}
-
-/// The kubeconfig the harness keeps for cluster `name`.
-pub fn state_kubeconfig(name: &str) -> Result<String, ClusterError> {
-    std::fs::read_to_string(state_dir(name).join("kubeconfig")).map_err(|_| ClusterError::NotFound(name.to_string()))
-}
-
-/// Refuse to act on a cluster the harness has no record of creating with `backend`.
-pub fn require_record(name: &str, backend: BackendKind) -> Result<(), ClusterError> {
-    match load_state(name) {
-        Some(h) if h.backend == backend => Ok(()),
-        _ => Err(ClusterError::NotOwned { name: name.to_string(), why: format!("no {backend} record in the harness state directory") }),
-    }
-}
-
-/// Recorded clusters of one backend, as `status` lists them.
-pub fn recorded_infos(backend: BackendKind) -> Vec<ClusterInfo> {
-    recorded()
-        .into_iter()
-        .filter(|h| h.backend == backend)
-        .map(|h| ClusterInfo { name: h.name, backend: h.backend, containers: vec![], api_url: Some(h.api_url), created: Some(h.created) })
-        .collect()
-}
-
-/// Every recorded harness cluster.
-pub fn recorded() -> Vec<ClusterHandle> {
-    let mut out: Vec<ClusterHandle> = std::fs::read_dir(live::state_dir().join("clusters"))
-        .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| load_state(&e.file_name().to_string_lossy())).collect())
-        .unwrap_or_default();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
-}
-
-/// Forget a cluster's state directory.
-pub fn remove_state(name: &str) -> Result<(), ClusterError> {
-    let dir = state_dir(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|source| ClusterError::Io { path: dir, source })?;
-    }
-    Ok(())
 }
 
 /// The config file a CLI backend uses: the given one, else `clusters/<backend>.yaml` in the
@@ -417,8 +433,35 @@ impl ClusterBackend for AnyBackend {
     fn kind(&self) -> BackendKind {
         dispatch!(self, b => b.kind())
     }
+    fn capabilities(&self) -> Capabilities {
+        dispatch!(self, b => b.capabilities())
+    }
+    fn configure(&mut self, repo: &Repo) -> Vec<String> {
+        dispatch!(self, b => b.configure(repo))
+    }
+    async fn preflight(&self, spec: &ClusterSpec) -> Vec<PreflightFailure> {
+        dispatch!(self, b => b.preflight(spec).await)
+    }
     async fn create(&self, spec: &ClusterSpec) -> Result<ClusterHandle, ClusterError> {
         dispatch!(self, b => b.create(spec).await)
+    }
+    async fn serve_git(&self, handle: &ClusterHandle, served: &ServedRepo, port: u16) -> Result<GitEndpoint, ClusterError> {
+        dispatch!(self, b => b.serve_git(handle, served, port).await)
+    }
+    async fn lost(&self, name: &str) -> ClusterError {
+        dispatch!(self, b => b.lost(name).await)
+    }
+    fn unusable(&self, name: &str) -> Option<String> {
+        dispatch!(self, b => b.unusable(name))
+    }
+    fn collect_logs(&self, name: &str, dest: &Path) {
+        dispatch!(self, b => b.collect_logs(name, dest))
+    }
+    fn runs_flagger(&self, name: &str) -> bool {
+        dispatch!(self, b => b.runs_flagger(name))
+    }
+    fn abort_created(&self, name: &str) -> Option<Vec<String>> {
+        dispatch!(self, b => b.abort_created(name))
     }
     async fn kubeconfig(&self, name: &str) -> Result<String, ClusterError> {
         dispatch!(self, b => b.kubeconfig(name).await)
@@ -432,4 +475,50 @@ impl ClusterBackend for AnyBackend {
     async fn list_owned(&self) -> Result<Vec<ClusterInfo>, ClusterError> {
         dispatch!(self, b => b.list_owned().await)
     }
+    async fn reap(&self, sel: &Selector, dry_run: bool) -> Result<DeleteReport, ClusterError> {
+        dispatch!(self, b => b.reap(sel, dry_run).await)
+    }
+}
+
+/// What the Docker-backed backends (k3s, k3d, kind) need and provide: a Docker Engine, the
+/// ingress on a host port, Flux from the repository, real traffic.
+pub(crate) fn docker_capabilities(tools: Vec<Tool>) -> Capabilities {
+    Capabilities {
+        tools,
+        publishes_ingress: true,
+        flux: Provider::Repository,
+        data_plane: true,
+        simulated: None,
+        flux_notes: Vec::new(),
+        controllers: Vec::new(),
+    }
+}
+
+/// The Docker Engine answers (the Docker-backed backends' own preflight).
+pub(crate) async fn docker_preflight() -> Vec<PreflightFailure> {
+    match crate::docker::connect().await {
+        Ok(_) => Vec::new(),
+        Err(e) => vec![PreflightFailure { check: "docker", message: e.to_string() }],
+    }
+}
+
+/// The backend of a recorded cluster: what its record names (a sim record without an owner
+/// file is a sim creation that never finished); `None` when the harness has no record of it.
+pub fn recorded_backend(name: &str) -> Option<AnyBackend> {
+    let kind = load_state(name).map(|h| h.backend).or_else(|| sim::SimRecord::load(name).map(|_| BackendKind::Sim))?;
+    Some(AnyBackend::new(kind))
+}
+
+/// An in-process git server on the address the cluster's pods reach (Docker-backed and existing
+/// clusters): the one chosen for the Docker flavour when the handle records it; for older
+/// records, the gateway IP when it is one of this host's addresses, else all interfaces.
+pub(crate) async fn serve_git_in_process(handle: &ClusterHandle, served: &ServedRepo, port: u16) -> Result<GitEndpoint, ClusterError> {
+    use std::net::{IpAddr, SocketAddr};
+    let bind = match (&handle.git_reach, handle.host_gateway.parse::<IpAddr>()) {
+        (Some(reach), _) => SocketAddr::new(reach.bind, port),
+        (None, Ok(ip)) if std::net::TcpListener::bind((ip, 0)).is_ok() => SocketAddr::new(ip, port),
+        _ => SocketAddr::from(([0, 0, 0, 0], port)),
+    };
+    let server = GitServer::start(served, bind).await.map_err(|e| ClusterError::Invalid(e.to_string()))?;
+    Ok(GitEndpoint { url: server.url_for_host(&handle.host_gateway), server: Some(server) })
 }

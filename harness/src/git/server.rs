@@ -1,6 +1,5 @@
-//! The harness's own git server: a working copy the harness owns ([`ServedRepo`]), served
-//! read-only over git's smart HTTP protocol ([`GitServer`]) so a cluster's Flux can pull it
-//! without GitHub, tokens or SSH keys.
+//! The read-only smart-HTTP server a cluster's Flux pulls the served copy from, without GitHub,
+//! tokens or SSH keys.
 //!
 //! The server wraps `git http-backend` (CGI): every request runs it with the CGI environment,
 //! which keeps protocol handling (v0/v2, gzip bodies, shallow fetches) exactly git's own.
@@ -16,167 +15,19 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::io::AsyncWriteExt;
 
-use crate::gitops_change::{ChangeError, WorkingCopy};
+use super::ServedRepo;
 
 /// Name under which the repo is served: `http://HOST:PORT/<REPO_PATH>`.
 pub const REPO_PATH: &str = "repo.git";
 
-/// Errors of the served repo and the server.
+/// The server could not listen.
 #[derive(Debug, thiserror::Error)]
-pub enum GitServerError {
-    /// `git` is not installed.
-    #[error("cannot run git: {0}; install git (e.g. `apt-get install git`)")]
-    GitMissing(String),
-    /// A git command failed.
-    #[error("`git {args}` in {dir} failed: {stderr}")]
-    Git {
-        /// Working copy.
-        dir: PathBuf,
-        /// Arguments.
-        args: String,
-        /// git's message.
-        stderr: String,
-    },
-    /// Copying the source repo failed.
-    #[error("copying {src} into the served copy {dst}: {source}")]
-    Copy {
-        /// Source.
-        src: PathBuf,
-        /// Destination.
-        dst: PathBuf,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// The source is not a directory.
-    #[error("{0}: not a directory; pass the root of a gitops repository")]
-    NotADirectory(PathBuf),
-    /// The listen address is taken.
-    #[error(
-        "cannot listen on {addr}: {source}; another process uses that port — pick another with --addr HOST:PORT (port 0 picks a free one)"
-    )]
-    Bind {
-        /// Address.
-        addr: SocketAddr,
-        /// Cause.
-        source: std::io::Error,
-    },
-    /// Writing a file into the served copy failed.
-    #[error("writing {path}: {source}")]
-    Write {
-        /// File.
-        path: PathBuf,
-        /// Cause.
-        source: std::io::Error,
-    },
-}
-
-/// A git working copy owned by the harness: a copy of the user's repo (never the repo itself),
-/// on branch `main`, that the harness commits to and serves.
-#[derive(Debug, Clone)]
-pub struct ServedRepo {
-    dir: PathBuf,
-    branch: String,
-}
-
-fn git_in(dir: &Path, args: &[&str]) -> Result<String, GitServerError> {
-    crate::git::run_text(dir, args).map_err(|e| match e {
-        crate::git::GitCliError::Missing(m) => GitServerError::GitMissing(m),
-        crate::git::GitCliError::Failed { args, stderr } => GitServerError::Git { dir: dir.to_path_buf(), args, stderr },
-    })
-}
-
-/// Copy a repository tree (without `.git`, `target`, `.tools`; symlinks kept as links).
-pub fn copy_tree(src: &Path, dst: &Path) -> Result<(), GitServerError> {
-    let err = |source: std::io::Error| GitServerError::Copy { src: src.to_path_buf(), dst: dst.to_path_buf(), source };
-    for entry in walkdir::WalkDir::new(src).into_iter().filter_entry(|e| {
-        let n = e.file_name().to_string_lossy();
-        !(e.depth() > 0 && (n == ".git" || n == "target" || n == ".tools"))
-    }) {
-        let entry = entry.map_err(|e| err(e.into()))?;
-        let rel = entry.path().strip_prefix(src).unwrap_or(entry.path());
-        let to = dst.join(rel);
-        if entry.file_type().is_dir() {
-            std::fs::create_dir_all(&to).map_err(err)?;
-        } else if entry.file_type().is_file() {
-            std::fs::copy(entry.path(), &to).map_err(err)?;
-        } else if entry.file_type().is_symlink() {
-            let target = std::fs::read_link(entry.path()).map_err(err)?;
-            std::os::unix::fs::symlink(target, &to).map_err(err)?;
-        }
-    }
-    Ok(())
-}
-
-impl ServedRepo {
-    /// Copy `src` (without `.git`, `target`, `.tools`) into `dir` and commit it on `main`.
-    pub fn prepare(src: &Path, dir: &Path) -> Result<ServedRepo, GitServerError> {
-        if !src.is_dir() {
-            return Err(GitServerError::NotADirectory(src.to_path_buf()));
-        }
-        std::fs::create_dir_all(dir).map_err(|source| GitServerError::Copy { src: src.to_path_buf(), dst: dir.to_path_buf(), source })?;
-        copy_tree(src, dir)?;
-        // `init -b` needs git 2.28; pointing HEAD at the branch before the first commit works
-        // with any git (and whatever init.defaultBranch says).
-        git_in(dir, &["init", "--quiet"])?;
-        git_in(dir, &["symbolic-ref", "HEAD", "refs/heads/main"])?;
-        git_in(dir, &["config", "user.name", "gitops-harness"])?;
-        git_in(dir, &["config", "user.email", "gitops-harness@localhost"])?;
-        let repo = ServedRepo { dir: dir.to_path_buf(), branch: "main".to_string() };
-        repo.commit_all(&format!("gitops-harness: initial import of {}", src.display()))?;
-        Ok(repo)
-    }
-
-    /// Open a served copy prepared earlier (e.g. by `up`, from a suite process).
-    pub fn open(dir: &Path) -> Result<ServedRepo, GitServerError> {
-        let branch = git_in(dir, &["rev-parse", "--abbrev-ref", "HEAD"])?;
-        Ok(ServedRepo { dir: dir.to_path_buf(), branch })
-    }
-
-    /// The working copy.
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Branch Flux follows.
-    pub fn branch(&self) -> &str {
-        &self.branch
-    }
-
-    /// Current commit.
-    pub fn head(&self) -> Result<String, GitServerError> {
-        git_in(&self.dir, &["rev-parse", "HEAD"])
-    }
-
-    /// Write a file (relative path) into the working copy; commit separately.
-    pub fn write_file(&self, rel: &Path, contents: &[u8]) -> Result<(), GitServerError> {
-        let path = self.dir.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| GitServerError::Write { path: path.clone(), source })?;
-        }
-        std::fs::write(&path, contents).map_err(|source| GitServerError::Write { path, source })
-    }
-
-    /// Stage everything and commit; returns the new HEAD (the old one when nothing changed).
-    pub fn commit_all(&self, message: &str) -> Result<String, GitServerError> {
-        git_in(&self.dir, &["add", "-A"])?;
-        let status = git_in(&self.dir, &["status", "--porcelain"])?;
-        if !status.is_empty() {
-            git_in(&self.dir, &["commit", "--quiet", "--no-verify", "-m", message])?;
-        }
-        self.head()
-    }
-}
-
-impl WorkingCopy for ServedRepo {
-    fn root(&self) -> &Path {
-        &self.dir
-    }
-    fn commit_all(&self, message: &str) -> Result<String, ChangeError> {
-        ServedRepo::commit_all(self, message).map_err(|e| ChangeError::Git { dir: self.dir.clone(), message: e.to_string() })
-    }
-    fn branch(&self) -> String {
-        self.branch.clone()
-    }
+#[error("cannot listen on {addr}: {source}; another process uses that port — pick another with --addr HOST:PORT (port 0 picks a free one)")]
+pub struct BindError {
+    /// Address.
+    pub addr: SocketAddr,
+    /// Cause.
+    pub source: std::io::Error,
 }
 
 #[derive(Debug)]
@@ -194,9 +45,9 @@ pub struct GitServer {
 
 impl GitServer {
     /// Listen on `bind` (port 0: any free port) and serve `repo` until [`GitServer::shutdown`].
-    pub async fn start(repo: &ServedRepo, bind: SocketAddr) -> Result<GitServer, GitServerError> {
-        let listener = tokio::net::TcpListener::bind(bind).await.map_err(|source| GitServerError::Bind { addr: bind, source })?;
-        let addr = listener.local_addr().map_err(|source| GitServerError::Bind { addr: bind, source })?;
+    pub async fn start(repo: &ServedRepo, bind: SocketAddr) -> Result<GitServer, BindError> {
+        let listener = tokio::net::TcpListener::bind(bind).await.map_err(|source| BindError { addr: bind, source })?;
+        let addr = listener.local_addr().map_err(|source| BindError { addr: bind, source })?;
         let shared = Arc::new(Shared { repo_dir: repo.path().to_path_buf() });
         let app = axum::Router::new().fallback(handle).with_state(shared);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
