@@ -29,6 +29,7 @@ pub mod preflight;
 pub mod progress;
 pub mod readiness;
 pub mod source_fetch;
+pub mod sources;
 pub mod up;
 pub mod upgrade;
 
