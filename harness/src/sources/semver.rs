@@ -110,7 +110,9 @@ impl Version {
         if nums.is_empty() || nums.len() > 3 {
             return Err(bad());
         }
-        let n = |i: usize| -> Result<u64, SemverError> { nums.get(i).map_or(Ok(0), |p| number(p).ok_or_else(bad)) };
+        // Unlike strict parsing, Masterminds' NewVersion accepts leading zeros here.
+        let lenient_number = |p: &str| (!p.is_empty() && p.chars().all(|c| c.is_ascii_digit())).then(|| p.parse::<u64>().ok()).flatten();
+        let n = |i: usize| -> Result<u64, SemverError> { nums.get(i).map_or(Ok(0), |p| lenient_number(p).ok_or_else(bad)) };
         Ok(Version { major: n(0)?, minor: n(1)?, patch: n(2)?, pre: pre.to_string(), meta: meta.to_string(), original: s.to_string() })
     }
 
