@@ -75,7 +75,12 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, SourcesError> {
 /// Fetch what `r` names from `remote` (the upstream, possibly overridden) into the cassette's
 /// bare repository for `url`; returns the reference name and commit.
 pub fn record(cassette: &Cassette, url: &str, remote: &str, r: &GitRef) -> Result<(String, String), SourcesError> {
-    let dir = cassette.git_dir(url);
+    record_into(&cassette.git_dir(url), url, remote, r)
+}
+
+/// [`record`] into the bare repository `dir` (blocking: runs git).
+pub fn record_into(dir: &Path, url: &str, remote: &str, r: &GitRef) -> Result<(String, String), SourcesError> {
+    let dir = dir.to_path_buf();
     if !dir.join("HEAD").is_file() {
         std::fs::create_dir_all(&dir).map_err(|source| SourcesError::Io { path: dir.clone(), source })?;
         git(&dir, &["init", "--bare", "--quiet"])?;

@@ -65,7 +65,12 @@ impl Recorder {
                 }
                 Wanted::Git { url, reference, object } => {
                     let remote = apply_overrides(&self.overrides, url);
-                    match git::record(cassette, url, &remote, reference) {
+                    // git runs as a child process: off the async workers.
+                    let (dir, u, r) = (cassette.git_dir(url), url.clone(), reference.clone());
+                    let fetched = tokio::task::spawn_blocking(move || git::record_into(&dir, &u, &remote, &r))
+                        .await
+                        .unwrap_or_else(|e| Err(SourcesError::Git { args: "fetch".into(), message: format!("the git task failed: {e}") }));
+                    match fetched {
                         Ok((version, commit)) => {
                             let s = LockedSource {
                                 kind: SourceKind::Git,
