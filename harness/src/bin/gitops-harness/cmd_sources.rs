@@ -94,13 +94,9 @@ fn repo_and_dir(
 
 fn summary(c: &Cassette) -> String {
     let l = c.lock();
-    format!(
-        "cassette {}: {} sources, {} files, {:.1} MiB",
-        c.dir().display(),
-        l.sources.len(),
-        l.files.len(),
-        c.size() as f64 / (1024.0 * 1024.0)
-    )
+    let size = c.size();
+    let mib = size as f64 / (1024.0 * 1024.0);
+    format!("cassette {}: {} sources, {} files, {mib:.2} MiB ({size} bytes)", c.dir().display(), l.sources.len(), l.files.len())
 }
 
 fn short(digest: &str) -> &str {
