@@ -313,15 +313,21 @@ fn gateway_refuses_and_names_misses() -> TestResult {
         let r = client.get("http://charts.internal.example/stable/linkerd-smi-9.9.9.tgz").send().await.map_err(|e| fail(e.to_string()))?;
         let status = r.status();
         let body = r.text().await.unwrap_or_default();
-        if status != 404
-            || !body.contains("http://charts.internal.example/stable/linkerd-smi-9.9.9.tgz")
-            || !body.contains("gitops-harness sources record")
-        {
+        let named =
+            ["http://charts.internal.example/stable/linkerd-smi-9.9.9.tgz", "HelmRelease flux-system/smi", "gitops-harness sources record"];
+        if status != 404 || !named.iter().all(|n| body.contains(n)) {
             return Err(fail(format!("miss: {status} {body}")));
         }
         // A chart version the cassette lacks: helm fails at once, and the miss is logged.
         let (ok, text) = helm_via(&gw, home.path(), &["pull", "oci://ghcr.io/fluxcd/charts/flagger", "--version", "1.99.0"]).await?;
-        if ok || !gw.has(|v| v["outcome"] == "miss" && v["url"] == "https://ghcr.io/v2/fluxcd/charts/flagger/manifests/1.99.0") {
+        let miss_logged = gw.has(|v| {
+            v["outcome"] == "miss"
+                && v["url"] == "https://ghcr.io/v2/fluxcd/charts/flagger/manifests/1.99.0"
+                && v["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("asked by HelmRelease flagger-system/flagger") && d.contains("sources record"))
+        });
+        if ok || !miss_logged {
             return Err(fail(format!("OCI miss: {text}\n{:?}", gw.lines())));
         }
         Ok(())

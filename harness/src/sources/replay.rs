@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::cassette::{BlobError, url_key};
-use super::oci::{ApiPath, api_path};
-use super::{Cassette, git};
+use super::oci::{ApiPath, OciRepo, api_path};
+use super::{Cassette, SourceKind, git};
 
 /// How a request was answered (for the gateway's log line).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +27,8 @@ pub enum Outcome {
     Registry,
     /// A recorded git repository.
     Git,
-    /// Not in the cassette.
-    Miss,
+    /// Not in the cassette (the message names the URL, its source and the record command).
+    Miss(String),
     /// In the cassette, but its blob is corrupt or unreadable (the message names it).
     Corrupt(String),
     /// A method replay does not answer.
@@ -58,7 +58,7 @@ impl Replay {
                 hosts.insert(a.to_string());
             }
         }
-        for s in cassette.lock().sources.iter().filter(|s| s.kind == super::SourceKind::Git) {
+        for s in cassette.lock().sources.iter().filter(|s| s.kind == SourceKind::Git) {
             if let Some(a) = url_key(&s.url).as_deref().and_then(authority) {
                 hosts.insert(a.to_string());
             }
@@ -82,9 +82,36 @@ impl Replay {
         self.hosts.iter().map(String::as_str)
     }
 
+    /// The recorded sources a URL belongs to, and who asked for them.
+    fn owners(&self, key: &str) -> Option<String> {
+        let mut urls = BTreeSet::new();
+        let mut objects = BTreeSet::new();
+        for s in &self.cassette.lock().sources {
+            let base = match s.kind {
+                SourceKind::HelmOci => OciRepo::parse(&s.url, false).ok().map(|r| r.child(&s.name)),
+                SourceKind::Oci => OciRepo::parse(&s.url, false).ok(),
+                _ => None,
+            }
+            .map(|r| format!("{}/", r.manifest_url("").trim_end_matches("/manifests/")))
+            .or_else(|| url_key(&s.url).map(|u| format!("{}/", u.trim_end_matches('/'))));
+            let base = base.map(|b| b.replacen("https://", "", 1).replacen("http://", "", 1));
+            let bare = key.replacen("https://", "", 1).replacen("http://", "", 1);
+            if base.is_some_and(|b| bare.starts_with(&b)) {
+                urls.insert(s.url.as_str());
+                objects.extend(s.objects.iter().map(String::as_str));
+            }
+        }
+        (!urls.is_empty()).then(|| {
+            let urls: Vec<&str> = urls.into_iter().collect();
+            let objects: Vec<&str> = objects.into_iter().collect();
+            format!(" (source {}, asked by {})", urls.join(", "), objects.join(", "))
+        })
+    }
+
     fn miss_message(&self, url: &str) -> String {
+        let owners = url_key(url).and_then(|k| self.owners(&k)).unwrap_or_default();
         format!(
-            "gitops-harness: {url} is not in the source cassette {}; on a machine that can reach it, record this repository's sources: {}",
+            "gitops-harness: {url}{owners} is not in the source cassette {}; on a machine that can reach it, record this repository's sources: {}",
             self.cassette.dir().display(),
             self.record_hint
         )
@@ -176,9 +203,9 @@ impl Replay {
                     _ => "NAME_UNKNOWN",
                 };
                 let body = json!({"errors": [{"code": code, "message": message, "detail": {"url": url}}]}).to_string();
-                ((StatusCode::NOT_FOUND, [("content-type", "application/json")], body).into_response(), Outcome::Miss)
+                ((StatusCode::NOT_FOUND, [("content-type", "application/json")], body).into_response(), Outcome::Miss(message))
             }
-            None => (plain(StatusCode::NOT_FOUND, &message), Outcome::Miss),
+            None => (plain(StatusCode::NOT_FOUND, &message), Outcome::Miss(message)),
         }
     }
 }

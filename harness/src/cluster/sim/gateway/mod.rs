@@ -261,7 +261,7 @@ impl Inner {
                 Outcome::Served(d) => ("served", json!(d)),
                 Outcome::Registry => ("served", json!("registry version check")),
                 Outcome::Git => ("served", json!("git")),
-                Outcome::Miss => ("miss", json!("not in the source cassette")),
+                Outcome::Miss(m) => ("miss", json!(m)),
                 Outcome::Corrupt(m) => ("corrupt", json!(m)),
                 Outcome::Refused => ("refused", json!("method not answered by the cassette")),
             };
