@@ -227,7 +227,9 @@ impl Cassette {
     pub fn put_blob(&self, bytes: &[u8]) -> Result<String, SourcesError> {
         let digest = sha256(bytes);
         let path = self.blob_path(&digest);
-        if !path.is_file() || std::fs::metadata(&path).map(|m| m.len()).ok() != Some(bytes.len() as u64) {
+        // An existing blob is kept only when its bytes still have its digest: recording again
+        // repairs a corrupt one.
+        if std::fs::read(&path).map(|b| sha256(&b)).ok().as_deref() != Some(digest.as_str()) {
             let dir = self.dir.join("blobs/sha256");
             std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
             // Write then rename: a reader never sees half a blob.
@@ -285,15 +287,13 @@ impl Cassette {
     /// merge who asked.
     pub fn put_source(&mut self, mut s: LockedSource) {
         if let Some(old) = self.lock.sources.iter_mut().find(|o| o.same_request(&s)) {
-            for o in std::mem::take(&mut old.objects) {
-                if !s.objects.contains(&o) {
-                    s.objects.push(o);
-                }
-            }
+            s.objects.append(&mut old.objects);
             s.objects.sort();
+            s.objects.dedup();
             *old = s;
         } else {
             s.objects.sort();
+            s.objects.dedup();
             self.lock.sources.push(s);
         }
     }
@@ -435,5 +435,8 @@ mod tests {
         let problems = c.verify();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].message.contains("https://h/a.tgz") && problems[0].message.contains("source https://h"), "{problems:?}");
+        // Recording the same bytes again repairs the blob.
+        c.put_blob(b"chart").unwrap_or_else(|e| panic!("{e}"));
+        assert!(c.verify().is_empty());
     }
 }
