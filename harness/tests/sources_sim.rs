@@ -120,7 +120,11 @@ const OBJECTS: &str = r#"
 "#;
 
 fn api(client: &kube::Client, kind: &str) -> Api<DynamicObject> {
-    let plural = format!("{}s", kind.to_ascii_lowercase());
+    let lower = kind.to_ascii_lowercase();
+    let plural = match lower.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{lower}s"),
+    };
     let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", kind), &plural);
     Api::namespaced_with(client.clone(), "default", &ar)
 }
@@ -128,7 +132,10 @@ fn api(client: &kube::Client, kind: &str) -> Api<DynamicObject> {
 fn ready(obj: &Value) -> Option<(String, String)> {
     let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64);
     let c = obj.pointer("/status/conditions")?.as_array()?.iter().find(|c| c["type"] == "Ready")?;
-    if c["status"] == "Unknown" || obj.pointer("/status/observedGeneration").and_then(Value::as_i64) != generation {
+    // A failure is written on the condition's generation; status.observedGeneration moves on success.
+    let observed =
+        c.get("observedGeneration").and_then(Value::as_i64).or_else(|| obj.pointer("/status/observedGeneration").and_then(Value::as_i64));
+    if c["status"] == "Unknown" || observed != generation {
         return None;
     }
     Some((c["status"].as_str()?.to_string(), c["message"].as_str().unwrap_or("").to_string()))

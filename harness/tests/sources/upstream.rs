@@ -193,11 +193,21 @@ pub fn site(p: &Packaged) -> Result<Site, String> {
     Ok(site)
 }
 
-/// Add an OCI artifact (a Flux-style manifest with one tar.gz layer) at `name:tag`.
+/// A tar.gz holding one file (made with the system `tar`, as `flux push artifact` would pack).
+pub fn targz(file: &str, content: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join(file), content).unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new("tar").arg("-czf").arg("-").arg("-C").arg(dir.path()).arg(file).output().unwrap_or_else(|e| panic!("tar: {e}"));
+    assert!(out.status.success(), "tar: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// Add an OCI artifact (a Flux-style manifest with one tar.gz layer holding `podinfo.yaml` with
+/// `content` and the tag) at `name:tag`.
 pub fn add_artifact(site: &mut Site, name: &str, tags: &[&str], content: &[u8]) {
     let config = b"{}".to_vec();
     for t in tags {
-        let layer = [content, t.as_bytes()].concat();
+        let layer = targz("podinfo.yaml", &[content, t.as_bytes()].concat());
         let manifest = json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
