@@ -260,6 +260,10 @@ pub fn plan(repo: &Repo) -> Plan {
                 };
                 b.other.push(Wanted::OciArtifact { url: d.url.clone(), insecure, reference, object: who });
             }
+            "GitRepository" if !(d.url.starts_with("http://") || d.url.starts_with("https://")) => b.skip(
+                who,
+                format!("{} is not an HTTP(S) URL: the sim's gateway replays git over HTTP only; point the GitRepository at the repository's https:// URL", d.url),
+            ),
             "GitRepository" => b.other.push(Wanted::Git { url: d.url.clone(), reference: GitRef::from_spec(s.get("ref")), object: who }),
             "Bucket" => b.skip(who, "Bucket sources (S3 and cloud storage APIs) are not recorded; serve its content from a GitRepository or OCIRepository on sim"),
             _ => {}
