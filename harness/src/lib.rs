@@ -31,6 +31,7 @@ pub mod preflight;
 pub mod progress;
 pub mod readiness;
 pub mod source_fetch;
+pub mod sources;
 pub mod state;
 pub mod up;
 pub mod upgrade;

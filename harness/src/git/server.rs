@@ -133,7 +133,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
 }
 
 /// Run `git http-backend` for one request (CGI) and turn its output into a response.
-async fn run_backend(
+pub(crate) async fn run_backend(
     repo_dir: &Path,
     method: &str,
     rest: &str,

@@ -9,6 +9,7 @@ mod cmd_lifecycle;
 mod cmd_render;
 mod cmd_serve_git;
 mod cmd_sim;
+mod cmd_sources;
 mod cmd_up;
 mod cmd_upgrade;
 
@@ -78,6 +79,9 @@ pub enum Command {
     Drift(cmd_drift::DriftArgs),
     /// The sim backend's tools (pinned versions, cache, what is built).
     Sim(cmd_sim::SimArgs),
+    /// The source cassette (record a repository's Helm, OCI and git sources; verify) and the
+    /// sim's egress gateway that replays it.
+    Sources(cmd_sources::SourcesArgs),
 }
 
 impl Command {
@@ -94,6 +98,7 @@ impl Command {
             Command::ServeGit(a) => cmd_serve_git::run(a),
             Command::Drift(a) => cmd_drift::run(a),
             Command::Sim(a) => cmd_sim::run(a),
+            Command::Sources(a) => cmd_sources::run(a),
         }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod components;
 pub mod flagger;
+pub mod gateway;
 pub mod pki;
 pub mod process;
 pub mod standins;
