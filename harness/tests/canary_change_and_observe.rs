@@ -3,10 +3,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use gitops_harness::canary::live::{ObserveRequest, ScenarioError, change_and_observe};
+use gitops_harness::flagger::canary::live::{ObserveRequest, ScenarioError, change_and_observe};
 use gitops_harness::flux::ObjectRef;
 use gitops_harness::git::ServedRepo;
-use gitops_harness::gitops_change::{Change, ChangeError, Edit};
+use gitops_harness::scenarios::gitops_change::{Change, ChangeError, Edit};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_that_edits_nothing_is_reported_and_the_observer_stopped() {
@@ -49,12 +49,12 @@ mod happy_path {
     use axum::http::{Method, Request};
     use axum::response::Response;
     use futures::StreamExt;
-    use gitops_harness::canary::assert::{RollbackExpectation, assert_fails_and_rolls_back};
-    use gitops_harness::canary::live::{ObserveRequest, change_and_observe};
-    use gitops_harness::canary::replay::load;
+    use gitops_harness::flagger::canary::assert::{RollbackExpectation, assert_fails_and_rolls_back};
+    use gitops_harness::flagger::canary::live::{ObserveRequest, change_and_observe};
+    use gitops_harness::flagger::canary::replay::load;
     use gitops_harness::flux::ObjectRef;
     use gitops_harness::git::ServedRepo;
-    use gitops_harness::gitops_change::{Change, Edit};
+    use gitops_harness::scenarios::gitops_change::{Change, Edit};
 
     use serde_json::{Value, json};
 

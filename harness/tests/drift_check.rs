@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use gitops_harness::drift::live::LiveState;
-use gitops_harness::drift::{DriftKind, check};
 use gitops_harness::git::ServedRepo;
-use gitops_harness::gitops_change::{Change, Edit, apply_and_commit};
+use gitops_harness::scenarios::drift::live::LiveState;
+use gitops_harness::scenarios::drift::{DriftKind, check};
+use gitops_harness::scenarios::gitops_change::{Change, Edit, apply_and_commit};
 
 #[test]
 fn failed_canary_in_the_served_repo_is_rollback_drift() {

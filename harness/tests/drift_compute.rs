@@ -5,8 +5,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use gitops_harness::drift::{DriftKind, DriftReport, compute};
-use gitops_harness::yaml_edit::{ContainerSel, DocSelector, YamlEditor, parse_all};
+use gitops_harness::scenarios::drift::{DriftKind, DriftReport, compute};
+use gitops_harness::scenarios::yaml_edit::{ContainerSel, DocSelector, YamlEditor, parse_all};
 use serde_json::Value;
 
 fn dir() -> PathBuf {

@@ -12,7 +12,7 @@ use axum::http::{Method, Request};
 use axum::response::Response;
 use futures::StreamExt;
 use gitops_harness::flux::ObjectRef;
-use gitops_harness::gitops_change::{ChangeError, reconcile_and_wait};
+use gitops_harness::scenarios::gitops_change::{ChangeError, reconcile_and_wait};
 use serde_json::{Value, json};
 
 const SHA: &str = "3f6c2a9d8e1b4c7a0f5e2d9c8b7a6f5e4d3c2b1a";

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use gitops_harness::crds::CrdCatalog;
 use gitops_harness::graph;
-use gitops_harness::progress::Progress;
 use gitops_harness::readiness::{self, ComponentState, Outcome};
 use gitops_harness::repo::{ObjectRef, Repo};
+use gitops_harness::reports::progress::Progress;
 
 fn plan() -> graph::Plan {
     let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), Some(std::path::Path::new("clusters/my-cluster"))).unwrap();

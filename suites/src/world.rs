@@ -9,7 +9,7 @@ use anyhow::{Context as _, anyhow};
 use gitops_harness::flux::ObjectRef;
 use gitops_harness::git::ServedRepo;
 use gitops_harness::state::ReadyMarker;
-use gitops_harness::{artifacts, live};
+use gitops_harness::{live, reports::artifacts};
 use kube::api::{Api, DynamicObject};
 use serde_json::Value;
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::cluster::{AnyBackend, ClusterBackend, ClusterError};
 use crate::flux::ObjectRef;
-use crate::progress::Progress;
 use crate::readiness::{self, Outcome, Tracker};
+use crate::reports::progress::Progress;
 
 /// Why a wait for convergence ended without a verdict.
 #[derive(Debug, thiserror::Error)]
@@ -56,7 +56,7 @@ pub async fn failure_evidence(
     let mut ns: Vec<String> = keys.iter().filter_map(|k| k.namespace.clone()).chain(namespaces.iter().cloned()).collect();
     ns.sort();
     ns.dedup();
-    let saved = crate::artifacts::collect(client.clone(), dir, title, &keys, &ns).await;
+    let saved = crate::reports::artifacts::collect(client.clone(), dir, title, &keys, &ns).await;
     backend.collect_logs(name, &dir.join("processes"));
     saved.map(|s| s.dir).map_err(|e| format!("could not save: {e}"))
 }

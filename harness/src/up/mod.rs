@@ -418,7 +418,7 @@ async fn converge_plan(
     if !created {
         // A reused cluster is Ready at its old revision already: wait for the new served copy.
         let sha = served.served.head()?;
-        crate::gitops_change::request_reconciliation(&served.client, &root)
+        crate::scenarios::gitops_change::request_reconciliation(&served.client, &root)
             .await
             .map_err(|e| UpError::Cluster(ClusterError::Invalid(format!("asking Flux to fetch the new served copy: {e}"))))?;
         tracker = tracker.at_revision(readiness::RevisionWant::root(served.served.branch(), &sha));

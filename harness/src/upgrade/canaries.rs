@@ -9,7 +9,7 @@ use super::verdict::CanaryOutcome;
 
 /// Flagger's last word on a Canary: its newest event.
 async fn flagger_reason(client: &kube::Client, ns: &str, name: &str) -> Option<String> {
-    let events = crate::canary::live::canary_events(client, ns, name).await.ok()?;
+    let events = crate::flagger::canary::live::canary_events(client, ns, name).await.ok()?;
     // The halt reason is a Warning; otherwise the last word.
     let pick = events.iter().rev().find(|e| e.type_.as_deref() == Some("Warning")).or(events.last())?;
     pick.message.clone()

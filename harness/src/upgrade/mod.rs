@@ -28,15 +28,15 @@ use tokio::sync::watch;
 use crate::bootstrap::BootstrapError;
 use crate::check::{self, CheckOptions};
 use crate::cluster::{self, AnyBackend, ClusterBackend, ClusterError, ClusterHandle, Provider};
-use crate::drift;
 use crate::flux::ObjectRef;
 use crate::flux_versions;
 use crate::git::revisions::{self, Revision};
 use crate::git::{GitError, GitServer, ServedRepo};
-use crate::gitops_change;
 use crate::graph;
 use crate::readiness::{self, Outcome, RevisionWant};
 use crate::repo::{Repo, RepoError};
+use crate::scenarios::drift;
+use crate::scenarios::gitops_change;
 use crate::state::{ClusterPaths, ReadyMarker};
 use crate::up::{self, ConvergeError, UpError, UpRequest, converge, failure_evidence};
 

@@ -223,7 +223,7 @@ pub fn canaries(outcomes: &[CanaryOutcome]) -> Assertion {
 }
 
 /// No drift after convergence.
-pub fn no_drift(report: Result<&crate::drift::DriftReport, String>) -> Assertion {
+pub fn no_drift(report: Result<&crate::scenarios::drift::DriftReport, String>) -> Assertion {
     const T: &str = "no drift between git and the cluster after convergence";
     match report {
         Err(e) => Assertion::new("no-drift", T, Status::Fail, format!("drift could not be computed: {e}"), vec![]),

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use gitops_harness::drift::{self, live::LiveState};
 use gitops_harness::git::revisions;
 use gitops_harness::live;
+use gitops_harness::scenarios::drift::{self, live::LiveState};
 
 /// Arguments of `drift`.
 #[derive(Debug, clap::Args)]

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::flux::api::{self, Resource};
 use crate::flux::{ObjectRef, Revision, conditions, reconcile};
 use crate::git::{GitDir, GitError, WorkingCopy, revisions};
-use crate::yaml_edit::{ContainerSel, DocSelector, EditError, ScalarValue, YamlEditor};
+use crate::scenarios::yaml_edit::{ContainerSel, DocSelector, EditError, ScalarValue, YamlEditor};
 
 /// Errors of a git-driven change.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +60,7 @@ pub enum ChangeError {
 /// One edit of a YAML file in the repo.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Edit {
-    /// Set the scalar at a path (see [`crate::yaml_edit`] for the path syntax).
+    /// Set the scalar at a path (see [`crate::scenarios::yaml_edit`] for the path syntax).
     Set {
         /// File relative to the repo root.
         file: PathBuf,

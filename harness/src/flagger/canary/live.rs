@@ -91,7 +91,7 @@ pub async fn observe_rollout(client: &Client, req: &ObserveRequest) -> Result<Ti
 }
 
 /// True once the A/B header route is active during a rollout (requests with the header now reach
-/// the canary): the moment to run [`crate::abtest::run`].
+/// the canary): the moment to run [`crate::flagger::abtest::run`].
 pub fn header_route_active(t: &Timeline) -> bool {
     t.rollout().iter().any(|r| r.phase.is_active() && r.routed.as_ref().map(|x| x.header_match.is_some()).unwrap_or(false))
         && t.last().map(|r| r.phase.is_active()).unwrap_or(false)
@@ -210,7 +210,7 @@ pub async fn observe_until(client: &Client, req: &ObserveRequest, done: impl Fn(
 pub enum ScenarioError {
     /// The git change or its reconciliation failed.
     #[error(transparent)]
-    Change(#[from] crate::gitops_change::ChangeError),
+    Change(#[from] crate::scenarios::gitops_change::ChangeError),
     /// Observing the rollout failed (includes our deadline, with the timeline).
     #[error(transparent)]
     Canary(#[from] CanaryError),
@@ -235,16 +235,16 @@ pub async fn canary_events(client: &Client, ns: &str, name: &str) -> Result<Vec<
 pub async fn change_and_observe(
     client: &Client,
     repo: &dyn crate::git::WorkingCopy,
-    change: &crate::gitops_change::Change,
+    change: &crate::scenarios::gitops_change::Change,
     kustomization: &crate::flux::ObjectRef,
     reconcile_deadline: Duration,
     observe: &ObserveRequest,
-) -> Result<(crate::gitops_change::Committed, Timeline), ScenarioError> {
+) -> Result<(crate::scenarios::gitops_change::Committed, Timeline), ScenarioError> {
     let observer = {
         let (client, req) = (client.clone(), observe.clone());
         tokio::spawn(async move { observe_rollout(&client, &req).await })
     };
-    let committed = match crate::gitops_change::drive(client, repo, change, kustomization, reconcile_deadline).await {
+    let committed = match crate::scenarios::gitops_change::drive(client, repo, change, kustomization, reconcile_deadline).await {
         Ok(c) => c,
         Err(e) => {
             observer.abort();

@@ -17,7 +17,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::quantity;
+use crate::flagger::quantity;
 
 /// Errors observing a canary.
 #[derive(Debug, thiserror::Error)]

@@ -24,8 +24,8 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::flagger::quantity;
 use crate::flux::{ObjectRef, Revision, SourceRef, conditions};
-use crate::quantity;
 
 /// Errors of drift detection (gathering, rendering).
 #[derive(Debug, thiserror::Error)]
