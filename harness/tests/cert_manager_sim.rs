@@ -407,17 +407,11 @@ async fn chain(helm: PathBuf, home: PathBuf) -> TestResult {
 
 fn issues_a_ca_chain_and_names_a_missing_issuer(helm: PathBuf) -> TestResult {
     let work = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
-    // Library calls find the harness state through GITOPS_HARNESS_HOME; set before main
-    // started any trial thread (see main).
-    let home = std::env::var_os("GITOPS_HARNESS_HOME").map(PathBuf::from).ok_or_else(|| fail("GITOPS_HARNESS_HOME unset"))?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| fail(e.to_string()))?;
+    // Failures carry the launcher's log tail; the cluster's state goes with the test's home.
     let result = rt.block_on(chain(helm, work.path().to_path_buf()));
     // Whatever happened: every recorded process (the launcher included) stopped, state removed.
     let seen = SimRecord::load(CLUSTER);
-    if result.is_err() {
-        sim::copy_logs(CLUSTER, &home.join("failed-logs"));
-        eprintln!("logs kept in {}", home.join("failed-logs").display());
-    }
     let down = sim::stop_and_forget(CLUSTER);
     result?;
     down.map_err(|e| fail(format!("stopping the sim cluster: {e}")))?;
