@@ -6,6 +6,7 @@
 //! Every process is recorded in `<state>/clusters/<name>/sim.json` as it starts (pid and kernel
 //! start time), so `down` and `reap` stop exactly those processes, even after a crash of `up`.
 
+pub mod cert_manager;
 pub mod components;
 pub mod flagger;
 pub mod gateway;
