@@ -22,6 +22,11 @@ pub struct ServeGitArgs {
 /// temporary served copy.
 pub fn run(args: ServeGitArgs) -> anyhow::Result<Exit> {
     let addr: SocketAddr = args.addr.parse().with_context(|| format!("--addr {:?} is not HOST:PORT (e.g. 127.0.0.1:8765)", args.addr))?;
+    // A server outlives whoever read its first line (a supervisor, a test): a write to a closed
+    // pipe must not kill it before it has removed its served copy, so SIGPIPE is ignored here
+    // and what it prints is best effort.
+    // SAFETY: no thread has been started yet (the runtime comes next).
+    let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         // Before the temporary copy exists and before `serving …` tells a supervisor we are up:
@@ -33,17 +38,31 @@ pub fn run(args: ServeGitArgs) -> anyhow::Result<Exit> {
         } else {
             tmp = tempfile::Builder::new().prefix("gitops-harness-serve-").tempdir()?;
             let s = ServedRepo::prepare(&args.path, &tmp.path().join("repo"))?;
-            eprintln!("{} is not a git repository: serving a copy in {}", args.path.display(), s.path().display());
+            say_err(format_args!("{} is not a git repository: serving a copy in {}", args.path.display(), s.path().display()));
             s
         };
         let server = GitServer::start(&served, addr).await?;
-        println!("serving {} (branch {}, read-only) at {}", served.path().display(), served.branch(), server.url());
-        println!("clone with: git clone {}", server.url());
-        println!("press Ctrl-C to stop");
+        say(format_args!(
+            "serving {} (branch {}, read-only) at {}\nclone with: git clone {}\npress Ctrl-C to stop",
+            served.path().display(),
+            served.branch(),
+            server.url(),
+            server.url()
+        ));
         let sig = stop.recv().await;
-        eprintln!("stopping the git server ({sig})");
+        say_err(format_args!("stopping the git server ({sig})"));
         server.shutdown().await;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(Exit::Success)
+}
+
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}
+
+fn say_err(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
