@@ -78,7 +78,7 @@ fn build_failure_names_component_and_kustomize_message() {
 fn stalled_helm_release_fails_at_once() {
     let (outcome, _) = readiness::replay(&plan(), &recording("helm-install-failed.jsonl"), Duration::from_secs(900), |_, _| {});
     match &outcome {
-        Outcome::Failed { key, state: ComponentState::Stalled { reason, message }, elapsed } => {
+        Outcome::Failed { key, state: ComponentState::Stalled { reason, message }, elapsed, .. } => {
             assert_eq!(key.to_string(), "HelmRelease flagger-system/flagger");
             assert_eq!(reason, "RetriesExceeded");
             assert!(message.contains("Helm install failed") && message.contains("context deadline exceeded"), "{message}");
@@ -179,7 +179,7 @@ fn a_required_root_kustomization_outside_the_plan_fails_at_once() {
     let tracker = readiness::Tracker::new(&plan()).require(root.clone());
     let (outcome, _) = readiness::replay_with(tracker, &events, Duration::from_secs(900), |_, _| {});
     match &outcome {
-        Outcome::Failed { key, state: ComponentState::Stalled { message, .. }, elapsed } => {
+        Outcome::Failed { key, state: ComponentState::Stalled { message, .. }, elapsed, .. } => {
             assert_eq!(key, &root);
             assert!(message.contains("connection refused"), "{message}");
             assert_eq!(*elapsed, Duration::from_secs(5));

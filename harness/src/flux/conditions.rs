@@ -14,6 +14,8 @@ pub struct Condition<'a> {
     pub reason: &'a str,
     /// Human message (`""` when absent).
     pub message: &'a str,
+    /// The generation the condition was written for, when the controller records it.
+    pub observed_generation: Option<i64>,
 }
 
 impl Condition<'_> {
@@ -25,6 +27,17 @@ impl Condition<'_> {
     /// `status: False`.
     pub fn is_false(&self) -> bool {
         self.status == "False"
+    }
+
+    /// Whether it was written for `obj`'s current spec. source-controller leaves
+    /// `status.observedGeneration` behind while a fetch keeps failing but stamps each condition
+    /// with the generation it judged, so the condition's own stamp wins; without one, the
+    /// object's [`observed_current`] decides.
+    pub fn is_current(&self, obj: &Value) -> bool {
+        match (obj.pointer("/metadata/generation").and_then(Value::as_i64), self.observed_generation) {
+            (Some(g), Some(o)) => o >= g,
+            _ => observed_current(obj),
+        }
     }
 }
 
@@ -40,6 +53,7 @@ pub fn all(obj: &Value) -> impl Iterator<Item = Condition<'_>> {
         status: text(c, "status"),
         reason: text(c, "reason"),
         message: text(c, "message"),
+        observed_generation: c.get("observedGeneration").and_then(Value::as_i64),
     })
 }
 

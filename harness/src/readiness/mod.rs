@@ -8,6 +8,7 @@
 
 mod classify;
 mod replay;
+pub mod sources;
 mod tracker;
 mod watch;
 
@@ -35,6 +36,7 @@ pub struct Change {
 
 /// The overall verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant, reason = "returned once per event and matched at once, never stored in bulk")]
 pub enum Verdict {
     /// Still going.
     InProgress,
@@ -46,11 +48,14 @@ pub enum Verdict {
         key: ObjectRef,
         /// Its state (Failed or Stalled).
         state: ComponentState,
+        /// The object whose failure it is when not its own (a source it cannot fetch).
+        cause: Option<ObjectRef>,
     },
 }
 
 /// The end of a readiness wait.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant, reason = "one per wait; boxing would only add noise at every match")]
 pub enum Outcome {
     /// Everything Ready.
     AllReady {
@@ -63,6 +68,8 @@ pub enum Outcome {
         key: ObjectRef,
         /// Its state.
         state: ComponentState,
+        /// The object whose failure it is when not its own (a source it cannot fetch).
+        cause: Option<ObjectRef>,
         /// When we gave up.
         elapsed: Duration,
     },
@@ -79,7 +86,9 @@ impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Outcome::AllReady { elapsed } => write!(f, "all components Ready after {:.0}s", elapsed.as_secs_f64()),
-            Outcome::Failed { key, state, elapsed } => write!(f, "{key} failed after {:.0}s: {}", elapsed.as_secs_f64(), state.detail()),
+            Outcome::Failed { key, state, elapsed, .. } => {
+                write!(f, "{key} failed after {:.0}s: {}", elapsed.as_secs_f64(), state.detail())
+            }
             Outcome::TimedOut { after, not_ready } => {
                 write!(f, "not Ready within {:.0}s:", after.as_secs_f64())?;
                 for (k, s) in not_ready {

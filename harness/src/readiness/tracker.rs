@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::sources::{self, SOURCE_GRACE, SourceFailure, SourceTrack};
 use super::{Change, ComponentState, Outcome, Verdict, classify, key_of, parse_go_duration};
 use crate::flux::{ObjectRef, Revision, SourceRef};
 use crate::graph::Plan;
@@ -81,6 +82,8 @@ pub struct Track {
     pub grace: Option<Duration>,
     /// Its plan wave, if it is in the plan.
     pub wave: Option<usize>,
+    /// What it builds from (see [`sources::source_of`]).
+    pub source: Option<ObjectRef>,
     /// Whether it decides the verdict (in the plan, or required explicitly). Other objects on
     /// the cluster (an existing cluster's own apps) are shown but neither fail nor hold up a run.
     pub required: bool,
@@ -98,6 +101,7 @@ impl Track {
             failing_generation: None,
             grace: None,
             wave,
+            source: None,
             required,
         }
     }
@@ -114,6 +118,8 @@ fn own_grace(obj: &Value) -> Option<Duration> {
 #[derive(Debug, Clone)]
 pub struct Tracker {
     tracks: BTreeMap<ObjectRef, Track>,
+    /// The sources seen, as causes of what waits on them.
+    sources: BTreeMap<ObjectRef, SourceTrack>,
     /// How long a failure may persist before the bootstrap counts as failed (Flux retries).
     pub failure_grace: Duration,
     now: Duration,
@@ -129,7 +135,7 @@ impl Tracker {
                 tracks.insert(k.clone(), Track::new(Some(i), true));
             }
         }
-        Tracker { tracks, failure_grace: Duration::from_secs(120), now: Duration::ZERO, want: None }
+        Tracker { tracks, sources: BTreeMap::new(), failure_grace: Duration::from_secs(120), now: Duration::ZERO, want: None }
     }
 
     /// Also require `key` (not in the plan, e.g. the root `flux-system` Kustomization that the
@@ -156,6 +162,11 @@ impl Tracker {
     pub fn observe(&mut self, at: Duration, obj: &Value) -> Option<Change> {
         self.now = self.now.max(at);
         let key = key_of(obj)?;
+        if sources::is_source(&key.kind) {
+            // Not a component: a possible cause of one that waits on it.
+            self.sources.entry(key).or_default().observe(at, obj);
+            return None;
+        }
         let state = match &self.want {
             Some(w) => w.hold(obj, classify(obj)),
             None => classify(obj),
@@ -163,6 +174,7 @@ impl Tracker {
         let track = self.tracks.entry(key.clone()).or_insert(Track::new(None, false));
         track.first_seen.get_or_insert(at);
         track.grace = own_grace(obj);
+        track.source = sources::source_of(obj);
         let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64);
         if track.failing_generation.is_some() && track.failing_generation != generation {
             // A new spec is a new attempt: its failures start their own grace.
@@ -209,12 +221,18 @@ impl Tracker {
     pub fn verdict(&self) -> Verdict {
         for (key, t) in self.deciding() {
             if let ComponentState::Stalled { .. } = t.state {
-                return Verdict::Failed { key: key.clone(), state: t.state.clone() };
+                return Verdict::Failed { key: key.clone(), state: t.state.clone(), cause: None };
             }
             if let (Some(since), Some(failure)) = (t.failing_since, &t.last_failure)
                 && self.now.saturating_sub(since) >= self.grace_of(t)
             {
-                return Verdict::Failed { key: key.clone(), state: failure.clone() };
+                return Verdict::Failed { key: key.clone(), state: failure.clone(), cause: None };
+            }
+            if !matches!(t.state, ComponentState::Ready { .. })
+                && let Some((source, f)) = self.failed_source(t)
+            {
+                let state = ComponentState::Failed { reason: f.reason.clone(), message: format!("its source {source}: {}", f.message) };
+                return Verdict::Failed { key: key.clone(), state, cause: Some(source) };
             }
         }
         let mut deciding = self.deciding().peekable();
@@ -225,9 +243,30 @@ impl Tracker {
         }
     }
 
+    /// The deepest source in `t`'s chain whose failure outlived [`SOURCE_GRACE`] (a HelmChart
+    /// that has no artifact because its HelmRepository cannot be fetched names the repository).
+    fn failed_source(&self, t: &Track) -> Option<(ObjectRef, &SourceFailure)> {
+        let mut found = None;
+        let mut next = t.source.clone();
+        // A chain is at most HelmRelease -> HelmChart -> repository; the bound guards a cycle.
+        for _ in 0..4 {
+            let Some(key) = next else { break };
+            let Some(s) = self.sources.get(&key) else { break };
+            if let (Some(since), Some(f)) = (s.failing_since, &s.failure)
+                && self.now.saturating_sub(since) >= SOURCE_GRACE
+            {
+                found = Some((key.clone(), f));
+            }
+            next = s.source.clone();
+        }
+        found
+    }
+
     /// When the earliest failure's grace ends (replays let the clock run to it).
     pub(super) fn next_failure_deadline(&self) -> Option<Duration> {
-        self.tracks.values().filter_map(|t| t.failing_since.map(|s| s + self.grace_of(t))).min()
+        let own = self.tracks.values().filter_map(|t| t.failing_since.map(|s| s + self.grace_of(t)));
+        let sources = self.sources.values().filter_map(|s| s.failing_since.map(|f| f + SOURCE_GRACE));
+        own.chain(sources).min()
     }
 
     /// The grace of one track: its own, capped by the tracker's.
@@ -274,7 +313,7 @@ impl Tracker {
     pub fn outcome(&self, deadline: Duration) -> Option<Outcome> {
         match self.verdict() {
             Verdict::AllReady => Some(Outcome::AllReady { elapsed: self.now }),
-            Verdict::Failed { key, state } => Some(Outcome::Failed { key, state, elapsed: self.now }),
+            Verdict::Failed { key, state, cause } => Some(Outcome::Failed { key, state, cause, elapsed: self.now }),
             Verdict::InProgress if self.now >= deadline => Some(Outcome::TimedOut { after: deadline, not_ready: self.not_ready() }),
             Verdict::InProgress => None,
         }
@@ -368,8 +407,14 @@ mod tests {
     }
 
     fn tracker() -> Tracker {
-        Tracker { tracks: BTreeMap::new(), failure_grace: Duration::from_secs(120), now: Duration::ZERO, want: None }
-            .require(ObjectRef::of_kind("Kustomization", Some("flux-system"), "app"))
+        Tracker {
+            tracks: BTreeMap::new(),
+            sources: BTreeMap::new(),
+            failure_grace: Duration::from_secs(120),
+            now: Duration::ZERO,
+            want: None,
+        }
+        .require(ObjectRef::of_kind("Kustomization", Some("flux-system"), "app"))
     }
 
     /// Flux retries a failure: Failed, then Progressing while it runs again, then Failed. The

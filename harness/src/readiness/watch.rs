@@ -1,4 +1,5 @@
-//! The live watch: Kustomizations and HelmReleases of every namespace fed to a tracker.
+//! The live watch: Kustomizations and HelmReleases of every namespace fed to a tracker, with
+//! the sources they build from (as causes of what waits on them).
 
 use std::time::Duration;
 
@@ -38,7 +39,12 @@ pub async fn watch_with(
             .applied_objects()
             .map(move |r| (idx, r.map(|o| api::to_value(&o, &ar))))
     };
-    let mut merged = futures::stream::select(stream_of(&ks, 0).boxed(), stream_of(&hr, 1).boxed());
+    // Components are streams 0 and 1; sources come after them. A source kind this cluster's
+    // Flux does not serve (an older Flux on an existing cluster) only costs its cause.
+    let sources = [api::GIT_REPOSITORY, api::OCI_REPOSITORY, api::BUCKET, api::HELM_REPOSITORY, api::HELM_CHART];
+    let mut streams = vec![stream_of(&ks, 0).boxed(), stream_of(&hr, 1).boxed()];
+    streams.extend(sources.iter().enumerate().map(|(i, r)| stream_of(&r.api_resource(), 2 + i).boxed()));
+    let mut merged = futures::stream::select_all(streams);
     let start = tokio::time::Instant::now();
     // Wake up at least every few seconds so the failure grace and the deadline are honoured
     // even when nothing changes.
@@ -54,15 +60,18 @@ pub async fn watch_with(
                 let Some((idx, item)) = item else { break };
                 match item {
                     Ok(obj) => {
-                        last_error[idx] = None;
+                        if let Some(e) = last_error.get_mut(idx) {
+                            *e = None;
+                        }
                         if let Some(change) = tracker.observe(start.elapsed(), &obj) {
                             on_change(&change, &tracker);
                         }
                     }
-                    Err(e) => {
+                    Err(e) if idx < 2 => {
                         tracing::warn!("watching Flux Kustomizations and HelmReleases: {e} (retrying)");
                         last_error[idx] = Some(e);
                     }
+                    Err(e) => tracing::debug!("watching Flux sources: {e} (retrying)"),
                 }
             }
             _ = ticker.tick() => tracker.tick(start.elapsed()),
