@@ -324,6 +324,11 @@ pub trait ClusterBackend {
     /// Copy what explains a failure beyond the API server's objects (controller logs that are
     /// files on this machine) into `dest`.
     fn collect_logs(&self, _name: &str, _dest: &Path) {}
+    /// Stop a git server the backend runs in the background for cluster `name` (`up
+    /// --no-serve`); returns what was stopped.
+    fn stop_git(&self, _name: &str) -> Option<String> {
+        None
+    }
     /// Whether Flagger runs on the cluster (the repo installs it, or the backend runs it).
     fn runs_flagger(&self, _name: &str) -> bool {
         true
@@ -459,6 +464,9 @@ impl ClusterBackend for AnyBackend {
     }
     fn runs_flagger(&self, name: &str) -> bool {
         dispatch!(self, b => b.runs_flagger(name))
+    }
+    fn stop_git(&self, name: &str) -> Option<String> {
+        dispatch!(self, b => b.stop_git(name))
     }
     fn abort_created(&self, name: &str) -> Option<Vec<String>> {
         dispatch!(self, b => b.abort_created(name))

@@ -40,23 +40,22 @@ pub async fn converge(
     Ok((outcome, tracker))
 }
 
-/// Save what explains a failure under `dir`: the objects that are not Ready and the events and
-/// pods of their namespaces (plus `namespaces`), and the backend's own logs under
-/// `dir/processes`. Returns the folder, or why nothing could be saved.
+/// Save what explains a failure under `dir`: the objects `keys` (those not Ready, the Canaries
+/// that failed) and the events and pods of their namespaces (plus `namespaces`), and the
+/// backend's own logs under `dir/processes`. Returns the folder, or why nothing could be saved.
 pub async fn failure_evidence(
     client: &kube::Client,
     backend: &AnyBackend,
     name: &str,
     dir: &Path,
     title: &str,
-    tracker: &Tracker,
+    keys: &[ObjectRef],
     namespaces: &[String],
 ) -> Result<PathBuf, String> {
-    let keys: Vec<ObjectRef> = tracker.not_ready().into_iter().map(|(k, _)| k).collect();
     let mut ns: Vec<String> = keys.iter().filter_map(|k| k.namespace.clone()).chain(namespaces.iter().cloned()).collect();
     ns.sort();
     ns.dedup();
-    let saved = crate::reports::artifacts::collect(client.clone(), dir, title, &keys, &ns).await;
+    let saved = crate::reports::artifacts::collect(client.clone(), dir, title, keys, &ns).await;
     backend.collect_logs(name, &dir.join("processes"));
     saved.map(|s| s.dir).map_err(|e| format!("could not save: {e}"))
 }

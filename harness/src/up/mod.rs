@@ -37,7 +37,7 @@ use crate::repo::{Repo, RepoError};
 use crate::source_fetch::{self, FetchState};
 use crate::state::{ClusterPaths, MarkerError, ReadyMarker};
 
-pub use canaries::{CanariesState, canaries_state, wait_canaries_initialized};
+pub use canaries::{CanariesState, CanaryFailure, canaries_state, wait_canaries_initialized};
 pub use converge::{ConvergeError, converge, failure_evidence};
 
 /// What `up` should do.
@@ -132,16 +132,59 @@ pub enum UpError {
     },
     /// The stack did not become Ready.
     #[error(
-        "{outcome}\nartifacts (objects, events, logs): {artifacts}\nthe cluster is left as it is for inspection; `gitops-harness down --name {name}` removes it"
+        "{outcome}{}\nartifacts (objects, events, logs): {artifacts}\nthe cluster is left as it is for inspection; `gitops-harness down --name {name}` removes it",
+        .locations.iter().map(|l| format!("\n  --> {l}")).collect::<String>()
     )]
     NotReady {
         /// What happened.
-        outcome: Outcome,
+        outcome: Box<Outcome>,
+        /// Where the failing objects are written in git (`file:line (object)`).
+        locations: Vec<String>,
         /// Where the artifacts are.
         artifacts: String,
         /// Cluster name.
         name: String,
     },
+    /// Flagger could not initialize (or gave up on) a Canary: the cluster ran, the repository's
+    /// Canary did not work.
+    #[error(
+        "{message}{}\nartifacts (objects, events, Flagger's log): {artifacts}\nthe cluster is left as it is for inspection; `gitops-harness down --name {name}` removes it",
+        .locations.iter().map(|l| format!("\n  --> {l}")).collect::<String>()
+    )]
+    CanariesNotReady {
+        /// Which Canaries, in Flagger's words.
+        message: String,
+        /// Where they are written in git.
+        locations: Vec<String>,
+        /// Where the artifacts are.
+        artifacts: String,
+        /// Cluster name.
+        name: String,
+    },
+}
+
+impl UpError {
+    /// The cluster ran and something in the repository did not work (exit 1, cluster and
+    /// artifacts kept for inspection), rather than the harness not being able to run (exit 2).
+    pub fn is_repo_failure(&self) -> bool {
+        matches!(self, UpError::NotReady { .. } | UpError::CannotClone { .. } | UpError::CanariesNotReady { .. })
+    }
+
+    /// How `up` ends with this error.
+    pub fn exit(&self) -> crate::exit::Exit {
+        if self.is_repo_failure() { crate::exit::Exit::Failure } else { crate::exit::Exit::CouldNotRun }
+    }
+}
+
+/// Where `keys` are written in the repository, as `file:line (Kind ns/name)`.
+pub fn locations(repo: &Repo, keys: &[&ObjectRef]) -> Vec<String> {
+    keys.iter()
+        .filter_map(|k| {
+            let o = repo.objects().iter().find(|o| &o.key == *k)?;
+            let at = crate::repo::Origin::at(&o.doc, "metadata.name");
+            Some(format!("{}:{} ({k})", at.file.display(), at.line))
+        })
+        .collect()
 }
 
 /// A running demo: the cluster, and the git server that must keep running for Flux.
@@ -221,14 +264,16 @@ pub async fn up(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<U
     for line in backend.configure(&checked.repo) {
         log(&line);
     }
+    // From here on this run decides whether the cluster is Ready: an earlier run's marker goes.
+    ReadyMarker::remove(&req.name)?;
     let (handle, created) = cluster(req, &backend, reused, log).await?;
     let served = serve(req, &backend, &handle, &checked.repo, created, log).await?;
     let deadline = tokio::time::Instant::now() + req.timeout;
     let result = async {
         install_flux(&backend, &served, &checked.repo, log).await?;
         first_fetch(req, &handle, &served, log).await?;
-        let tracker = converge_plan(req, &backend, &checked.plan, &served, created, deadline).await?;
-        wait_canaries(&served.client, deadline, log).await?;
+        let tracker = converge_plan(req, &backend, &checked, &served, created, deadline).await?;
+        wait_canaries(req, &backend, &checked.repo, &served.client, deadline, log).await?;
         Ok(tracker)
     }
     .await;
@@ -254,6 +299,9 @@ fn check_repo(req: &UpRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<Che
             return Err(UpError::Check { errors: report.errors(), report: check::render_human(&report, &req.repo) });
         }
         log(&format!("check: {} error finding(s), going on as asked (--allow-check-errors): Flux will report them", report.errors()));
+        for f in report.findings.iter().filter(|f| f.severity == check::Severity::Error) {
+            log(&format!("check:   error[{}]: {} --> {}:{}", f.code, f.message, f.file.display(), f.line));
+        }
     }
     let plan = graph::plan(&repo).unwrap_or_default();
     log(&format!("check: {} ok ({} Kustomizations/HelmReleases in {} waves)", req.repo.display(), plan.nodes.len(), plan.waves.len()));
@@ -408,13 +456,13 @@ async fn first_fetch(req: &UpRequest, handle: &ClusterHandle, served: &Served, l
 async fn converge_plan(
     req: &UpRequest,
     backend: &AnyBackend,
-    plan: &Plan,
+    checked: &Checked,
     served: &Served,
     created: bool,
     deadline: tokio::time::Instant,
 ) -> Result<Tracker, UpError> {
     let root = ObjectRef::kustomization("flux-system", "flux-system");
-    let mut tracker = Tracker::new(plan).require(root.clone());
+    let mut tracker = Tracker::new(&checked.plan).require(root.clone());
     if !created {
         // A reused cluster is Ready at its old revision already: wait for the new served copy.
         let sha = served.served.head()?;
@@ -439,16 +487,41 @@ async fn converge_plan(
         return Ok(tracker);
     }
     let dir = req.artifacts.join(format!("up-{}", req.name));
-    let saved = failure_evidence(&served.client, backend, &req.name, &dir, &outcome.to_string(), &tracker, &[]).await;
+    let keys: Vec<ObjectRef> = tracker.not_ready().into_iter().map(|(k, _)| k).collect();
+    let saved = failure_evidence(&served.client, backend, &req.name, &dir, &outcome.to_string(), &keys, &[]).await;
     let artifacts = saved.map(|d| d.display().to_string()).unwrap_or_else(|e| format!("({e})"));
-    Err(UpError::NotReady { outcome, artifacts, name: req.name.clone() })
+    let locations = match &outcome {
+        Outcome::Failed { key, cause, .. } => {
+            locations(&checked.repo, &[Some(key), cause.as_ref()].into_iter().flatten().collect::<Vec<_>>())
+        }
+        _ => Vec::new(),
+    };
+    Err(UpError::NotReady { outcome: Box::new(outcome), locations, artifacts, name: req.name.clone() })
 }
 
 /// Phase 8: Flagger has initialized every Canary. Flagger waits for each primary Deployment
-/// (image pulls on a fresh laptop): what is left of the deadline, at least two minutes.
-async fn wait_canaries(client: &kube::Client, deadline: tokio::time::Instant, log: &mut (dyn FnMut(&str) + Send)) -> Result<(), UpError> {
+/// (image pulls on a fresh laptop): what is left of the deadline, at least two minutes. A Canary
+/// Flagger keeps saying it cannot initialize ends the wait with Flagger's words.
+async fn wait_canaries(
+    req: &UpRequest,
+    backend: &AnyBackend,
+    repo: &Repo,
+    client: &kube::Client,
+    deadline: tokio::time::Instant,
+    log: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), UpError> {
     let canary_time = deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_secs(120));
-    wait_canaries_initialized(client, canary_time, log).await
+    let Err(failure) = wait_canaries_initialized(client, canary_time, log).await else { return Ok(()) };
+    let dir = req.artifacts.join(format!("up-{}", req.name));
+    let keys: Vec<ObjectRef> = failure.canaries.iter().map(|(k, _)| k.clone()).collect();
+    let namespaces: Vec<String> = keys.iter().filter_map(|k| k.namespace.clone()).collect();
+    let saved = failure_evidence(client, backend, &req.name, &dir, &failure.to_string(), &keys, &namespaces).await;
+    Err(UpError::CanariesNotReady {
+        locations: locations(repo, &keys.iter().collect::<Vec<_>>()),
+        message: failure.to_string(),
+        artifacts: saved.map(|d| d.display().to_string()).unwrap_or_else(|e| format!("({e})")),
+        name: req.name.clone(),
+    })
 }
 
 /// Phase 9: the kubeconfig (when asked), the ready marker, and the session.

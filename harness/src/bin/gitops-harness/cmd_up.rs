@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use gitops_harness::cluster::{self, BackendKind};
+use gitops_harness::cluster::{self, AnyBackend, BackendKind, ClusterBackend};
 use gitops_harness::lifecycle::cleanup;
 use gitops_harness::lifecycle::signals::StopSignals;
 use gitops_harness::up::{self, UpRequest};
@@ -57,8 +57,8 @@ pub struct UpArgs {
     /// Go on when `check` finds errors, to see how Flux itself reports them.
     #[arg(long)]
     pub allow_check_errors: bool,
-    /// Stop once everything is Ready instead of serving git until Ctrl-C (Flux then keeps the
-    /// last revision it fetched).
+    /// Stop the git server once everything is Ready instead of serving git until Ctrl-C (also a
+    /// backend's background git server, as sim's); Flux then keeps the last revision it fetched.
     #[arg(long)]
     pub no_serve: bool,
 }
@@ -157,6 +157,18 @@ pub fn run(args: UpArgs) -> anyhow::Result<Exit> {
                     }
                 }
                 println!("kubectl: KUBECONFIG={} kubectl get kustomizations -A", session.handle.kubeconfig_path.display());
+                if args.no_serve {
+                    match session.server {
+                        Some(server) => server.shutdown().await,
+                        None => {
+                            if let Some(stopped) = AnyBackend::new(session.handle.backend).stop_git(&args.name) {
+                                eprintln!("stopped {stopped}");
+                            }
+                        }
+                    }
+                    println!("git server stopped (--no-serve); the cluster keeps its last revision. `gitops-harness down --name {}` removes it.", args.name);
+                    return Ok(Exit::Success);
+                }
                 let Some(server) = session.server else {
                     // The backend runs the git server as a background process, with the cluster.
                     println!(
@@ -165,11 +177,6 @@ pub fn run(args: UpArgs) -> anyhow::Result<Exit> {
                     );
                     return Ok(Exit::Success);
                 };
-                if args.no_serve {
-                    server.shutdown().await;
-                    println!("git server stopped (--no-serve); the cluster keeps its last revision. `gitops-harness down --name {}` removes it.", args.name);
-                    return Ok(Exit::Success);
-                }
                 println!("serving git to the cluster; press Ctrl-C to stop serving (the cluster keeps running; `gitops-harness down --name {}` removes it)", args.name);
                 let sig = stop.recv().await;
                 server.shutdown().await;
@@ -178,12 +185,13 @@ pub fn run(args: UpArgs) -> anyhow::Result<Exit> {
                 Ok(Exit::Success)
             }
             Err(e) => {
-                let not_ready = matches!(e, up::UpError::NotReady { .. } | up::UpError::CannotClone { .. });
                 eprintln!("error: {e}");
-                if !not_ready {
+                // A repository that did not work keeps its cluster for inspection; a run that
+                // could not happen undoes what it created where the backend says so.
+                if !e.is_repo_failure() {
                     report_cleanup(&args.name, existed_before, false);
                 }
-                Ok(if not_ready { Exit::Failure } else { Exit::CouldNotRun })
+                Ok(e.exit())
             }
         }
     })

@@ -565,6 +565,18 @@ pub async fn start_git_server(name: &str, served: &Path, port: u16) -> Result<St
     Ok(format!("http://127.0.0.1:{port}/repo.git"))
 }
 
+/// Stop the git server of sim cluster `name` and drop it from the record (the cluster keeps
+/// the revision Flux last fetched); returns what was stopped.
+pub fn stop_git_server(name: &str) -> Result<Option<String>, SimError> {
+    let Some(mut record) = SimRecord::load(name) else { return Ok(None) };
+    let Some(p) = record.processes.iter().find(|p| p.name == "git-server").cloned() else { return Ok(None) };
+    p.stop(STOP_GRACE);
+    record.processes.retain(|x| x.name != "git-server");
+    record.ports.git = 0;
+    record.save()?;
+    Ok(Some(format!("process git-server (pid {})", p.pid)))
+}
+
 /// Resolve when a process of sim cluster `name` exits (polled every second), with its name and
 /// log tail. For racing against long waits in `up`.
 pub async fn watch_processes(name: &str) -> SimError {
@@ -664,6 +676,10 @@ impl ClusterBackend for Sim {
         copy_logs(name, dest);
     }
 
+    fn stop_git(&self, name: &str) -> Option<String> {
+        stop_git_server(name).ok().flatten()
+    }
+
     fn runs_flagger(&self, name: &str) -> bool {
         SimRecord::load(name).is_some_and(|r| r.flagger.is_some())
     }
@@ -759,9 +775,19 @@ pub fn leftover_reason(record: &SimRecord) -> Option<String> {
 
 /// Every sim cluster with a process record (for `reap`).
 pub fn recorded_clusters() -> Vec<SimRecord> {
-    let mut out: Vec<SimRecord> = std::fs::read_dir(crate::state::clusters_dir())
-        .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| SimRecord::load(&e.file_name().to_string_lossy())).collect())
+    records_under(&crate::state::clusters_dir())
+}
+
+/// The sim records in a clusters directory (`<dir>/<name>/sim.json`), by name.
+pub fn records_under(clusters: &Path) -> Vec<SimRecord> {
+    let mut out: Vec<SimRecord> = std::fs::read_dir(clusters)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read_to_string(e.path().join("sim.json")).ok())
+                .filter_map(|t| serde_json::from_str(&t).ok())
+                .collect()
+        })
         .unwrap_or_default();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.sort_by(|a: &SimRecord, b| a.name.cmp(&b.name));
     out
 }
