@@ -88,6 +88,14 @@ pub enum UpgradeError {
         /// Cause.
         source: Box<UpError>,
     },
+    /// The reused environment's Canaries did not settle at `--from`.
+    #[error("the reused environment's canaries did not settle at --from {rev}: {source}")]
+    FromCanaries {
+        /// Revision.
+        rev: String,
+        /// Which, in Flagger's words.
+        source: up::CanaryFailure,
+    },
     /// `--reuse` without a ready environment of that name.
     #[error("no ready environment named {0} to reuse; run without --reuse (or `gitops-harness up --name {0}` first)")]
     NotRunning(String),
@@ -287,7 +295,7 @@ async fn reset_to_from(
     // `up` waited for them in a fresh environment; a reused one may be mid-rollout.
     up::wait_canaries_initialized(client, req.canary_timeout, log)
         .await
-        .map_err(|e| UpgradeError::From { rev: req.from.clone(), source: Box::new(e) })
+        .map_err(|e| UpgradeError::FromCanaries { rev: req.from.clone(), source: e })
 }
 
 /// Phase 3: publish `--to`, watch it converge and the canaries it triggers, sampling
@@ -421,9 +429,8 @@ async fn write_report(
     if !report.passed() {
         let namespaces: Vec<String> = o.after.canaries.keys().filter_map(|k| k.split_once('/').map(|(ns, _)| ns.to_string())).collect();
         let title = report.failures().iter().map(|a| a.summary.clone()).collect::<Vec<_>>().join("; ");
-        if let Ok(saved) =
-            failure_evidence(client, &env.backend, &req.env.name, &dir.join("cluster"), &title, &o.tracker, &namespaces).await
-        {
+        let keys: Vec<ObjectRef> = o.tracker.not_ready().into_iter().map(|(k, _)| k).collect();
+        if let Ok(saved) = failure_evidence(client, &env.backend, &req.env.name, &dir.join("cluster"), &title, &keys, &namespaces).await {
             files.push(saved);
         }
     }

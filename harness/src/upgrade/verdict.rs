@@ -66,7 +66,7 @@ pub fn ready_at_target(outcome: &Outcome, components: usize, revision: &str) -> 
             format!("{components} components Ready at {revision} after {:.0}s", elapsed.as_secs_f64()),
             vec![],
         ),
-        Outcome::Failed { key, state, elapsed } => Assertion::new(
+        Outcome::Failed { key, state, elapsed, .. } => Assertion::new(
             "ready-at-target",
             T,
             Status::Fail,
@@ -170,28 +170,58 @@ pub struct CanaryOutcome {
     pub canary: String,
     /// Phase at the end.
     pub phase: String,
-    /// Whether the upgrade started a rollout of it.
+    /// How the upgrade touched it.
+    pub change: CanaryChange,
+    /// Whether the upgrade gave Flagger work on it (a rollout, or a new Canary to initialize).
     pub triggered: bool,
-    /// Flagger's last word on it (its last event), for a failure.
+    /// Whether it ended as its change requires.
+    pub passed: bool,
+    /// Flagger's words on a failure: its halt and rollback reasons, else its last warning.
     pub reason: Option<String>,
     /// Seconds from publishing to its end.
     pub took_s: Option<u64>,
 }
 
-/// Canaries the diff triggered reach Succeeded.
+/// How an upgrade touched a Canary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CanaryChange {
+    /// Neither it nor its target changed.
+    Unchanged,
+    /// Its target (or what Flagger tracks) changed: a rollout that must be promoted.
+    Changed,
+    /// The upgrade adds it: Flagger must initialize it.
+    Added,
+    /// The upgrade removes it.
+    Removed,
+}
+
+/// Every Canary of the target ends as its change requires: a rollout promoted, a new Canary
+/// initialized.
 pub fn canaries(outcomes: &[CanaryOutcome]) -> Assertion {
-    const T: &str = "canaries the upgrade triggered are promoted (Succeeded)";
+    const T: &str = "canaries the upgrade changed are promoted, and those it adds are initialized";
     if outcomes.is_empty() {
         return Assertion::new("canaries", T, Status::Pass, "no Canary in the cluster", vec![]);
     }
     let evidence = outcomes
         .iter()
         .map(|o| {
+            let what = match o.change {
+                CanaryChange::Changed => "rolled out, ",
+                CanaryChange::Added => "added, ",
+                CanaryChange::Removed => "removed",
+                CanaryChange::Unchanged => "not triggered, ",
+            };
             let mut line = format!(
-                "{}: {}{}",
+                "{}: {what}{}",
                 o.canary,
-                if o.triggered { "rolled out, " } else { "not triggered, " },
-                if o.phase.is_empty() { "no phase" } else { &o.phase }
+                if o.change == CanaryChange::Removed {
+                    ""
+                } else if o.phase.is_empty() {
+                    "no phase"
+                } else {
+                    &o.phase
+                }
             );
             if let Some(t) = o.took_s {
                 line.push_str(&format!(" after {t}s"));
@@ -202,19 +232,23 @@ pub fn canaries(outcomes: &[CanaryOutcome]) -> Assertion {
             line
         })
         .collect();
-    let failed: Vec<&CanaryOutcome> = outcomes.iter().filter(|o| o.triggered && o.phase != "Succeeded").collect();
+    let failed: Vec<&CanaryOutcome> = outcomes.iter().filter(|o| !o.passed).collect();
     let triggered = outcomes.iter().filter(|o| o.triggered).count();
     match failed.as_slice() {
-        [] => Assertion::new("canaries", T, Status::Pass, format!("{triggered} triggered, all Succeeded"), evidence),
+        [] => Assertion::new("canaries", T, Status::Pass, format!("{triggered} triggered, all as required"), evidence),
         [one, ..] => Assertion::new(
             "canaries",
             T,
             Status::Fail,
             format!(
-                "{} of {triggered} triggered canaries did not succeed; {} ended {}{}",
+                "{} of {triggered} triggered canaries did not end as required; {} ({}) ended {}{}",
                 failed.len(),
                 one.canary,
-                one.phase,
+                match one.change {
+                    CanaryChange::Added => "added",
+                    _ => "changed",
+                },
+                if one.phase.is_empty() { "without status" } else { &one.phase },
                 one.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
             ),
             evidence,
@@ -353,14 +387,47 @@ mod tests {
 
     #[test]
     fn a_failed_triggered_canary_is_named_with_flaggers_reason() {
-        let ok = CanaryOutcome { canary: "faces/face".into(), phase: "Succeeded".into(), triggered: true, reason: None, took_s: Some(120) };
-        let idle =
-            CanaryOutcome { canary: "faces/smiley".into(), phase: "Initialized".into(), triggered: false, reason: None, took_s: None };
+        let ok = CanaryOutcome {
+            canary: "faces/face".into(),
+            phase: "Succeeded".into(),
+            change: CanaryChange::Changed,
+            triggered: true,
+            passed: true,
+            reason: None,
+            took_s: Some(120),
+        };
+        let idle = CanaryOutcome {
+            canary: "faces/smiley".into(),
+            phase: "Initialized".into(),
+            change: CanaryChange::Unchanged,
+            triggered: false,
+            passed: true,
+            reason: None,
+            took_s: None,
+        };
         assert_eq!(canaries(&[ok.clone(), idle.clone()]).status, Status::Pass);
-        let bad = CanaryOutcome { phase: "Failed".into(), reason: Some("Canary analysis failed, Deployment scaled to zero".into()), ..ok };
-        let a = canaries(&[bad, idle]);
+        let halt = "Halt face.faces advancement success rate 50.00% < 99%; Rolling back face.faces failed checks threshold reached 3";
+        let bad = CanaryOutcome { phase: "Failed".into(), passed: false, reason: Some(halt.into()), ..ok };
+        let a = canaries(&[bad, idle.clone()]);
         assert_eq!(a.status, Status::Fail);
-        assert!(a.summary.contains("faces/face ended Failed: Canary analysis failed"), "{}", a.summary);
+        assert!(
+            a.summary.contains("faces/face (changed) ended Failed: Halt face.faces advancement success rate 50.00% < 99%"),
+            "{}",
+            a.summary
+        );
+        // A Canary the upgrade adds must be initialized; Flagger's warning names why it is not.
+        let added = CanaryOutcome {
+            canary: "faces/new".into(),
+            phase: "Initializing".into(),
+            change: CanaryChange::Added,
+            triggered: true,
+            passed: false,
+            reason: Some("Flagger cannot initialize it (said 3 times): deployments.apps \"new\" not found".into()),
+            took_s: Some(40),
+        };
+        let a = canaries(&[added, idle]);
+        assert_eq!(a.status, Status::Fail);
+        assert!(a.summary.contains("faces/new (added) ended Initializing: Flagger cannot initialize it"), "{}", a.summary);
     }
 
     #[test]
@@ -369,6 +436,7 @@ mod tests {
         let o = Outcome::Failed {
             key: key.clone(),
             state: ComponentState::Failed { reason: "ReconciliationFailed".into(), message: "namespaces \"nope\" not found".into() },
+            cause: None,
             elapsed: Duration::from_secs(80),
         };
         let a = ready_at_target(&o, 5, "main@sha1:abc");
