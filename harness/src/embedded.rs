@@ -23,9 +23,11 @@ impl EmbeddedRepo {
     }
 }
 
-/// Extract the embedded repo.
+/// Extract the embedded repo (marked with this process as its owner: `reap` removes an
+/// extraction whose process was killed before it could).
 pub fn default_repo() -> std::io::Result<EmbeddedRepo> {
-    let dir = tempfile::Builder::new().prefix("gitops-harness-repo-").tempdir()?;
+    let dir = tempfile::Builder::new().prefix(crate::lifecycle::owner::EMBEDDED_PREFIX).tempdir()?;
+    crate::lifecycle::owner::Owner::claim(dir.path())?;
     FILES.extract(dir.path())?;
     Ok(EmbeddedRepo { dir })
 }

@@ -130,13 +130,21 @@ fn stat(pid: u32) -> Option<Stat> {
     Some(Stat { state, start_ticks })
 }
 
+/// Whether process `pid` started at `start_ticks` (its identity) is still running: a reused pid
+/// is not it.
+pub fn running(pid: u32, start_ticks: u64) -> bool {
+    stat(pid).is_some_and(|s| s.start_ticks == start_ticks && !matches!(s.state, 'Z' | 'X'))
+}
+
+/// The kernel start time (clock ticks since boot) of process `pid`.
+pub fn start_ticks(pid: u32) -> Option<u64> {
+    stat(pid).map(|s| s.start_ticks)
+}
+
 impl ProcessRecord {
     /// Whether this very process (same pid and start time) is still running.
     pub fn is_alive(&self) -> bool {
-        match stat(self.pid) {
-            Some(s) => s.start_ticks == self.start_ticks && !matches!(s.state, 'Z' | 'X'),
-            None => false,
-        }
+        running(self.pid, self.start_ticks)
     }
 
     /// Whether the pid still names the process we started (running or a zombie).
