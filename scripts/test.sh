@@ -9,6 +9,9 @@
 # dial to a fake ClusterIP or pod IP fails at once. Elsewhere they run as they are, with a warning.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+# Only the cluster this script brings up: a cluster named by the caller's environment (the
+# suites' GITOPS_HARNESS_KUBECONFIG, a KUBECONFIG) must never be patched by a scenario.
+unset GITOPS_HARNESS_KUBECONFIG GITOPS_HARNESS_E2E_CLUSTER GITOPS_HARNESS_E2E KUBECONFIG GITOPS_HARNESS_HOME
 cd "$root"
 profile="${NEXTEST_PROFILE:-ci}"
 
@@ -40,8 +43,9 @@ trap cleanup EXIT
 
 if sim_missing="$("$bin" sim tools --check 2>&1)"; then
   echo "== sim cluster for the scenario suites"
-  # The suites then must run: a missing cluster fails them instead of ignoring them.
-  export GITOPS_HARNESS_E2E_CLUSTER="$sim_name" GITOPS_HARNESS_E2E=1
+  # The suites and the sim tests then must run: a missing cluster or tool fails them instead
+  # of ignoring them.
+  export GITOPS_HARNESS_E2E_CLUSTER="$sim_name" GITOPS_HARNESS_E2E=1 GITOPS_HARNESS_REQUIRE_SIM=1
   start=$(date +%s)
   if ! "$bin" up --backend sim --name "$sim_name" --timeout 300 --artifacts "$root/artifacts"; then
     up_status=1

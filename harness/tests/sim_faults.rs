@@ -10,6 +10,7 @@ mod common;
 
 use common::sim::{Sandbox, TestResult, fail, text, wait_child};
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use gitops_harness::cluster::sim::process::tcp_sockets;
@@ -205,6 +206,86 @@ fn reap_removes_what_a_killed_up_left() -> TestResult {
     sb.assert_nothing_left(&seen)
 }
 
+/// The part of [`a_test_killed_by_signal_leaves_nothing`] that plays the killed test: a sandbox
+/// whose `up` is gone (SIGKILL, so only the sandbox can clean up), then waiting to be killed.
+fn killed_test_victim() -> std::process::ExitCode {
+    let sb = Sandbox::new("victim");
+    let mut child = sb.spawn(&["up", "--backend", "sim", "--name", "victim", "--timeout", "120"]);
+    let recorded = sb.wait_for_process("kube-scheduler", Duration::from_secs(60));
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = recorded {
+        eprintln!("{e:?}");
+        return std::process::ExitCode::FAILURE;
+    }
+    println!("ready {}", sb.home.path().display());
+    loop {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+/// nextest ends an overrunning test with SIGTERM, where no `Drop` runs: the sandbox's handler
+/// still stops every process its cluster recorded and removes the sandbox.
+fn a_test_killed_by_signal_leaves_nothing() -> TestResult {
+    use std::io::BufRead;
+    let exe = std::env::current_exe().map_err(|e| fail(e.to_string()))?;
+    let mut victim = std::process::Command::new(exe)
+        .env(VICTIM_ENV, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    let stdout = victim.stdout.take().ok_or_else(|| fail("no stdout"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let home = match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(line) if line.starts_with("ready ") => PathBuf::from(line.trim_start_matches("ready ")),
+        other => {
+            let _ = victim.kill();
+            let _ = victim.wait();
+            return Err(fail(format!("the victim test did not get its cluster started: {other:?}")));
+        }
+    };
+    let record = gitops_harness::cluster::sim::records_under(&home.join("clusters"));
+    let procs: Vec<_> = record.iter().flat_map(|r| r.processes.iter().filter(|p| p.is_alive()).cloned()).collect();
+    if procs.is_empty() {
+        let _ = victim.kill();
+        return Err(fail("expected the victim's cluster processes to be running before the signal"));
+    }
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(victim.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let status = wait_status(&mut victim, Duration::from_secs(60))?;
+    if status.code() != Some(143) {
+        return Err(fail(format!("expected the victim to exit 143 after SIGTERM, got {status:?}")));
+    }
+    // Zombies awaiting whoever inherited them do not count: `is_alive` is running, not a zombie.
+    let alive: Vec<String> = procs.iter().filter(|p| p.is_alive()).map(|p| format!("{} (pid {})", p.name, p.pid)).collect();
+    let left = common::sim::processes_naming(&home);
+    if !alive.is_empty() || !left.is_empty() || home.exists() {
+        return Err(fail(format!("left behind: pids {alive:?}, processes {left:?}, sandbox exists: {}", home.exists())));
+    }
+    Ok(())
+}
+
+fn wait_status(child: &mut std::process::Child, within: Duration) -> Result<std::process::ExitStatus, libtest_mimic::Failed> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().map_err(|e| fail(e.to_string()))? {
+            return Ok(s);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(fail(format!("did not exit within {within:?} after the signal")));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const VICTIM_ENV: &str = "GITOPS_HARNESS_SIM_FAULTS_VICTIM";
+
 fn fails_fast(name: &str, repo: &str, extra: &[&str], expect: &[&str], within: Duration) -> TestResult {
     let sb = Sandbox::new(name);
     let mut args = vec!["up", "--backend", "sim", "--name", name, "--repo", repo, "--cluster-dir", "clusters/sim", "--timeout", "600"];
@@ -213,8 +294,8 @@ fn fails_fast(name: &str, repo: &str, extra: &[&str], expect: &[&str], within: D
     let out = sb.run(&args);
     let secs = started.elapsed();
     let t = text(&out);
-    let seen = sb.record();
-    let _ = sb.run(&["down", "--name", name]);
+    let seen = sb.record().ok_or_else(|| fail(format!("up wrote no sim.json for {name}:\n{t}")));
+    let down = sb.run(&["down", "--name", name]);
     println!("{name}: up failed after {:.1}s", secs.as_secs_f64());
     if out.status.code() != Some(1) {
         return Err(fail(format!("expected up to report the stack not Ready (exit 1), got {:?}:\n{t}", out.status.code())));
@@ -227,10 +308,15 @@ fn fails_fast(name: &str, repo: &str, extra: &[&str], expect: &[&str], within: D
     if secs > within {
         return Err(fail(format!("up took {secs:?} to fail, more than {within:?} (its own retry interval, not the 600s deadline)")));
     }
-    if let Some(seen) = seen {
-        sb.assert_nothing_left(&seen)?;
+    // Exit 1 is "the cluster ran and the repository failed": its evidence is saved.
+    let summary = sb.home.path().join("artifacts").join(format!("up-{name}")).join("summary.md");
+    if !summary.is_file() {
+        return Err(fail(format!("no failure artifacts at {}:\n{t}", summary.display())));
     }
-    Ok(())
+    if !down.status.success() {
+        return Err(fail(format!("down after the failed up failed:\n{}", text(&down))));
+    }
+    sb.assert_nothing_left(&seen?)
 }
 
 /// A Kustomization whose path does not exist fails with Flux's message within its retry grace.
@@ -249,6 +335,95 @@ fn health_check_never_passes_fails_fast() -> TestResult {
     fails_fast("healthnever", &fixture("faults/health-never"), &[], &["flux-system/app", "HealthCheckFailed"], Duration::from_secs(150))
 }
 
+/// A Canary Flagger cannot initialize (its target does not exist) ends `up` with Flagger's own
+/// words after a few of its analysis ticks: exit 1, artifacts saved, cluster kept.
+fn canary_flagger_cannot_initialize_fails_fast() -> TestResult {
+    fails_fast(
+        "canaryghost",
+        &fixture("faults/canary-no-target"),
+        &["--allow-check-errors"],
+        &["Canary ghost/ghost", "deployments.apps \"ghost\" not found", "apps/ghost/canary.yaml"],
+        Duration::from_secs(150),
+    )
+}
+
+/// A Helm repository source-controller cannot fetch ends `up` with the repository's own
+/// condition (the HelmRelease itself only says it waits), naming where it is written.
+fn unreachable_source_fails_fast() -> TestResult {
+    fails_fast(
+        "srcunreach",
+        &fixture("faults/source-unreachable"),
+        &[],
+        &["HelmRelease flux-system/tool", "HelmRepository flux-system/unreachable", "clusters/sim/app.yaml"],
+        Duration::from_secs(150),
+    )
+}
+
+/// `up --no-serve` on sim stops the git server it ran in the background; a later `up --reuse`
+/// removes the earlier run's ready marker as it starts, so a failing reuse leaves none.
+fn no_serve_and_the_ready_marker() -> TestResult {
+    let sb = Sandbox::new("small");
+    let small = fixture("small");
+    let out = sb.run(&[
+        "up",
+        "--backend",
+        "sim",
+        "--name",
+        "small",
+        "--repo",
+        &small,
+        "--cluster-dir",
+        "clusters/sim",
+        "--timeout",
+        "180",
+        "--no-serve",
+    ]);
+    let t = text(&out);
+    let seen = sb.record();
+    let result = (|| {
+        if !out.status.success() || !t.contains("git server stopped (--no-serve)") {
+            return Err(fail(format!("up --no-serve must succeed and stop the git server, got {:?}:\n{t}", out.status.code())));
+        }
+        let rec = sb.record().ok_or_else(|| fail("no sim.json"))?;
+        if rec.processes.iter().any(|p| p.name == "git-server") || rec.ports.git != 0 {
+            return Err(fail(format!("the git server is still recorded after --no-serve: {:?}", rec.processes)));
+        }
+        let marker = sb.state().join("ready");
+        if !marker.is_file() {
+            return Err(fail("a Ready run must leave its ready marker"));
+        }
+        let broken = fixture("faults/path-missing");
+        let again = sb.run(&[
+            "up",
+            "--backend",
+            "sim",
+            "--name",
+            "small",
+            "--reuse",
+            "--repo",
+            &broken,
+            "--cluster-dir",
+            "clusters/sim",
+            "--allow-check-errors",
+            "--timeout",
+            "120",
+        ]);
+        if again.status.code() != Some(1) {
+            return Err(fail(format!("a reuse on a broken repo must fail (exit 1), got {:?}:\n{}", again.status.code(), text(&again))));
+        }
+        if marker.exists() {
+            return Err(fail("the earlier run's ready marker survived a reuse that did not reach Ready"));
+        }
+        Ok(())
+    })();
+    let down = sb.run(&["down", "--name", "small"]);
+    result?;
+    if !down.status.success() {
+        return Err(fail(format!("down failed:\n{}", text(&down))));
+    }
+    sb.assert_nothing_left(&seen.ok_or_else(|| fail("no sim.json was written"))?)
+}
+
 /// The log scan that proves no dial left loopback finds such dials.
 fn dial_lines_are_found() -> TestResult {
     let log =
@@ -261,6 +436,9 @@ fn dial_lines_are_found() -> TestResult {
 }
 
 fn main() -> std::process::ExitCode {
+    if std::env::var_os(VICTIM_ENV).is_some() {
+        return killed_test_victim();
+    }
     let args = Arguments::from_args();
     let needs_tools: Vec<common::sim::NamedTest> = vec![
         ("sim::up_then_down_leaves_nothing", up_then_down_leaves_nothing),
@@ -269,6 +447,10 @@ fn main() -> std::process::ExitCode {
         ("sim::reap_removes_what_a_killed_up_left", reap_removes_what_a_killed_up_left),
         ("sim::kustomization_path_missing_fails_fast", kustomization_path_missing_fails_fast),
         ("sim::health_check_never_passes_fails_fast", health_check_never_passes_fails_fast),
+        ("sim::canary_flagger_cannot_initialize_fails_fast", canary_flagger_cannot_initialize_fails_fast),
+        ("sim::unreachable_source_fails_fast", unreachable_source_fails_fast),
+        ("sim::no_serve_and_the_ready_marker", no_serve_and_the_ready_marker),
+        ("sim::a_test_killed_by_signal_leaves_nothing", a_test_killed_by_signal_leaves_nothing),
     ];
     let always = vec![
         Trial::test("sim::go_missing_says_what_to_install", go_missing_says_what_to_install),

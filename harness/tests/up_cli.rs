@@ -12,6 +12,9 @@ fn up(home: &std::path::Path, args: &[&str]) -> (i32, String) {
         .args(args)
         .env("GITOPS_HARNESS_HOME", home)
         .env_remove("GITOPS_HARNESS_K3S_IMAGE")
+        // No cluster can start here, even where a Docker Engine answers: these tests are about
+        // what `up` says before one would.
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .output()
         .unwrap();
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
@@ -135,4 +138,16 @@ fn a_signal_the_instant_up_starts_leaves_nothing() {
     }
     // The first line comes before check and preflight, so most rounds stop on the signal.
     assert!(handled > 0, "no round was stopped by its signal");
+}
+
+/// `--allow-check-errors` goes on past `check`'s errors and lists each one it goes past.
+#[test]
+fn allow_check_errors_lists_what_it_goes_past() {
+    let home = tempfile::tempdir().unwrap();
+    let repo = common::shared_reference().join("gitops-linkerd");
+    let (code, err) =
+        up(home.path(), &["--name", "uplist", "--repo", repo.to_str().unwrap(), "--allow-check-errors", "--ingress-port", "0"]);
+    assert_eq!(code, 2, "no Docker Engine here: preflight stops it\n{err}");
+    assert!(err.contains("going on as asked (--allow-check-errors)"), "{err}");
+    assert!(err.contains("error[kustomize-generator-file-missing]") && err.contains("infrastructure/linkerd/kustomization.yaml:"), "{err}");
 }

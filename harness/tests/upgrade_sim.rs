@@ -35,7 +35,8 @@ fn edit(path: &Path, from: &str, to: &str, nth: usize) -> TestResult {
     std::fs::write(path, new).map_err(|e| fail(e.to_string()))
 }
 
-/// The fixture history: tags `base`, `good` (image bump + infrastructure change) and `broken`.
+/// The fixture history: tags `base`, `good` (image bump + infrastructure change), `broken` and
+/// `ghost` (adds a Canary Flagger cannot initialize).
 fn history() -> Result<tempfile::TempDir, libtest_mimic::Failed> {
     let dir = tempfile::Builder::new().prefix("gh-upgrade-repo-").tempdir().map_err(|e| fail(e.to_string()))?;
     let repo = dir.path();
@@ -63,6 +64,16 @@ fn history() -> Result<tempfile::TempDir, libtest_mimic::Failed> {
     git(repo, &["add", "-A"])?;
     git(repo, &["commit", "-q", "-m", "faces: an extra Deployment the API server rejects"])?;
     git(repo, &["tag", "broken"])?;
+    git(repo, &["checkout", "-q", "-b", "ghost-branch", "base"])?;
+    std::fs::write(
+        repo.join("apps/faces/ghost-canary.yaml"),
+        "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: ghost\n  namespace: faces\nspec:\n  targetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: ghost\n  service:\n    port: 80\n  analysis:\n    interval: 10s\n    threshold: 3\n    maxWeight: 50\n    stepWeight: 10\n",
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    edit(&repo.join("apps/faces/kustomization.yaml"), "  - faces-abtest.yaml", "  - faces-abtest.yaml\n  - ghost-canary.yaml", 0)?;
+    git(repo, &["add", "-A"])?;
+    git(repo, &["commit", "-q", "-m", "faces: a Canary whose target does not exist"])?;
+    git(repo, &["tag", "ghost"])?;
     git(repo, &["checkout", "-q", "main"])?;
     Ok(dir)
 }
@@ -102,10 +113,14 @@ fn upgrade_on_sim(sb: &Sandbox, repo: &Path, to: &str) -> (std::process::Output,
     (out, t)
 }
 
-/// After the run, nothing of the environment it created is left.
+/// After the run, nothing of the environment it created is left: no state, no process.
 fn environment_removed(sb: &Sandbox, out: &str) -> TestResult {
     if sb.state().exists() {
         return Err(fail(format!("the environment's state is left in {}:\n{out}", sb.state().display())));
+    }
+    let left = sb.processes_left();
+    if !left.is_empty() {
+        return Err(fail(format!("processes of the environment left running: {left:?}\n{out}")));
     }
     Ok(())
 }
@@ -204,12 +219,40 @@ fn unknown_revision_is_exit_2() -> TestResult {
     Ok(())
 }
 
+/// base -> ghost: the upgrade adds a Canary whose target does not exist. The plan converges
+/// (the Kustomization applies it), but Flagger never initializes it: the canaries assertion
+/// fails naming the added Canary with Flagger's words, well before the canary timeout.
+fn added_canary_flagger_cannot_initialize_is_a_regression() -> TestResult {
+    let repo = history()?;
+    let sb = Sandbox::new("upgrade-ghost");
+    let started = std::time::Instant::now();
+    let (out, t) = upgrade_on_sim(&sb, repo.path(), "ghost");
+    let secs = started.elapsed().as_secs();
+    if out.status.code() != Some(1) {
+        return Err(fail(format!("expected exit 1 (regression), got {:?}:\n{t}", out.status.code())));
+    }
+    let rep = report(&sb)?;
+    let canaries = assertion(&rep, "canaries")?;
+    let summary = canaries["summary"].as_str().unwrap_or("");
+    if canaries["status"] != "fail" || !summary.contains("faces/ghost (added)") || !summary.contains("deployments.apps \"ghost\" not found")
+    {
+        return Err(fail(format!("canaries must fail naming the added Canary with Flagger's words: {canaries:#}")));
+    }
+    let ghost = rep["canaries"].as_array().into_iter().flatten().find(|c| c["canary"] == "faces/ghost");
+    if ghost.is_none_or(|g| g["change"] != "added" || g["passed"] != false) {
+        return Err(fail(format!("the report must list faces/ghost as added and not passed: {:#}", rep["canaries"])));
+    }
+    println!("upgrade to a broken added Canary: verdict in {secs}s");
+    environment_removed(&sb, &t)
+}
+
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let always = vec![Trial::test("upgrade::unknown_revision_is_exit_2", unknown_revision_is_exit_2)];
     let needs_tools: Vec<common::sim::NamedTest> = vec![
         ("upgrade::image_and_infrastructure_bump_passes", image_and_infrastructure_bump_passes),
         ("upgrade::broken_target_fails_naming_the_component", broken_target_fails_naming_the_component),
+        ("upgrade::added_canary_flagger_cannot_initialize_is_a_regression", added_canary_flagger_cannot_initialize_is_a_regression),
     ];
     libtest_mimic::run(&args, common::sim::trials("upgrade", always, needs_tools)).exit_code()
 }

@@ -114,27 +114,46 @@ fn err_with_artifacts(err: &anyhow::Error, dir: &std::path::Path) -> anyhow::Err
 /// Name of the always-run trial that reports whether scenarios can run, and why not.
 pub const AVAILABILITY_TRIAL: &str = "suite::cluster_availability";
 
-/// A trial that always runs and states the cluster verdict on stdout (nextest shows it: see
-/// `.config/nextest.toml`), so an ignored scenario's reason is visible in every runner's output.
+/// A trial that always runs and states the cluster verdict on stdout (nextest shows it and keeps
+/// it in its JUnit: see `.config/nextest.toml`), so an ignored scenario's reason is visible in
+/// every runner's output; it also records each ignored scenario, with its reason, as skipped in
+/// the suites' own JUnit (runners never start an ignored trial, so nothing else would).
 /// It fails when the run demands a cluster (`GITOPS_HARNESS_E2E=1`) and none answers.
-fn availability_trial(scenarios: &[Scenario], found: &Availability) -> Trial {
+fn availability_trial(scenarios: &[Scenario], found: &Availability, recorder: &'static Recorder) -> Trial {
     let found = found.clone();
     let count = scenarios.len();
-    let unmet: Vec<String> = scenarios.iter().filter_map(|s| unmet_need(s, &found).map(|why| format!("{} {why}", s.name))).collect();
-    Trial::test(AVAILABILITY_TRIAL, move || match &found {
-        Availability::Available(plan) => {
-            println!("cluster {} ({}) reachable: {} of {count} scenarios run", plan.name, plan.capabilities.backend, count - unmet.len());
-            for u in &unmet {
-                println!("  ignored: {u}");
+    let ignored: Vec<(&'static str, String)> = scenarios
+        .iter()
+        .filter_map(|s| match (&found, unmet_need(s, &found)) {
+            (_, Some(why)) => Some((s.name, why)),
+            (Availability::Unavailable { reason, .. }, None) if !found.required() => Some((s.name, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    Trial::test(AVAILABILITY_TRIAL, move || {
+        for (name, why) in &ignored {
+            recorder.record(name, Verdict::Ignored(why.clone()), Duration::ZERO);
+        }
+        match &found {
+            Availability::Available(plan) => {
+                println!(
+                    "cluster {} ({}) reachable: {} of {count} scenarios run",
+                    plan.name,
+                    plan.capabilities.backend,
+                    count - ignored.len()
+                );
+                for (name, why) in &ignored {
+                    println!("  ignored: {name} {why}");
+                }
+                Ok(())
             }
-            Ok(())
-        }
-        Availability::Unavailable { reason, .. } if found.required() => {
-            Err(format!("{}=1 demands a cluster, but {reason}", availability::E2E_ENV).into())
-        }
-        Availability::Unavailable { reason, .. } => {
-            println!("{count} cluster scenarios ignored: {reason}");
-            Ok(())
+            Availability::Unavailable { reason, .. } if found.required() => {
+                Err(format!("{}=1 demands a cluster, but {reason}", availability::E2E_ENV).into())
+            }
+            Availability::Unavailable { reason, .. } => {
+                println!("{count} cluster scenarios ignored: {reason}");
+                Ok(())
+            }
         }
     })
 }
@@ -150,7 +169,7 @@ pub fn main(suite: &str, scenarios: &[Scenario]) -> ExitCode {
         eprintln!("gitops-harness suites: {} cluster scenarios {what}: {reason}", scenarios.len());
     }
     let recorder: &'static Recorder = Box::leak(Box::default());
-    let mut all = vec![availability_trial(scenarios, &found)];
+    let mut all = vec![availability_trial(scenarios, &found, recorder)];
     all.extend(trials(scenarios, &found, recorder));
     let conclusion = libtest_mimic::run(&args, all);
     if !args.list && !recorder.is_empty() {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use gitops_harness::cluster::sim::SimRecord;
 use gitops_harness::cluster::sim::process::{ProcessRecord, port_in_use};
 use gitops_harness::cluster::sim::toolset::Toolset;
+use gitops_harness::lifecycle::owner;
 use libtest_mimic::Failed;
 
 pub type TestResult = Result<(), Failed>;
@@ -27,7 +28,11 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new(name: &str) -> Sandbox {
-        Sandbox { home: tempfile::Builder::new().prefix("gh-sim-test-").tempdir().expect("temp dir"), name: name.to_string() }
+        let home = tempfile::Builder::new().prefix(owner::TEST_HOME_PREFIX).tempdir().expect("temp dir");
+        // A test killed before its Drop runs leaves this directory: `reap` finds it by its owner.
+        owner::Owner::claim(home.path()).expect("owner file");
+        on_stop::watch(home.path());
+        Sandbox { home, name: name.to_string() }
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
@@ -75,18 +80,25 @@ impl Sandbox {
         }
     }
 
-    /// Nothing of the cluster is left: no recorded process alive, no port bound, no state.
+    /// Processes still running whose command line names this sandbox (every sim process does:
+    /// its kubeconfig, data or log paths are in it), as `pid name`: found without any record.
+    pub fn processes_left(&self) -> Vec<String> {
+        processes_naming(self.home.path())
+    }
+
+    /// Nothing of the cluster is left: no recorded process alive, no port of [`Ports::all`]
+    /// bound, no state.
     pub fn assert_nothing_left(&self, seen: &SimRecord) -> TestResult {
         let alive: Vec<String> = seen.processes.iter().filter(|p| p.is_alive()).map(|p| format!("{} (pid {})", p.name, p.pid)).collect();
         if !alive.is_empty() {
             return Err(fail(format!("processes left running: {}", alive.join(", "))));
         }
-        let ports = &seen.ports;
-        let mut all = vec![ports.etcd, ports.etcd_peer, ports.apiserver, ports.git];
-        all.extend(ports.source);
-        all.extend(ports.kustomize);
-        all.extend(ports.helm);
-        let bound: Vec<u16> = all.into_iter().filter(|p| *p != 0 && port_in_use(*p)).collect();
+        let unrecorded = self.processes_left();
+        if !unrecorded.is_empty() {
+            return Err(fail(format!("processes of this sandbox left running: {unrecorded:?}")));
+        }
+        let bound: Vec<String> =
+            seen.ports.all().into_iter().filter(|(p, _)| *p != 0 && port_in_use(*p)).map(|(p, what)| format!("{p} ({what})")).collect();
         if !bound.is_empty() {
             return Err(fail(format!("ports still bound: {bound:?}")));
         }
@@ -95,6 +107,91 @@ impl Sandbox {
         }
         Ok(())
     }
+}
+
+/// Whatever a test did or failed to do (a timeout, an early error, a panic), the processes its
+/// clusters recorded are stopped before the directory holding their records goes.
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        stop_recorded(self.home.path());
+        on_stop::forget(self.home.path());
+    }
+}
+
+fn stop_recorded(home: &std::path::Path) {
+    for record in gitops_harness::cluster::sim::records_under(&home.join("clusters")) {
+        record.stop_all();
+    }
+}
+
+/// nextest ends a test that overruns its timeout with SIGTERM (Ctrl-C sends SIGINT): no `Drop`
+/// runs then, and the sim processes, detached by design, would outlive the test. A handler
+/// that only writes the signal number to a pipe wakes a thread that stops what every live
+/// sandbox recorded, removes the sandboxes and exits with 128 + the signal, as the default
+/// action would have.
+mod on_stop {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicI32, Ordering};
+    use std::sync::{Mutex, Once};
+
+    use nix::libc;
+
+    static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
+    static INSTALL: Once = Once::new();
+
+    extern "C" fn on_signal(sig: libc::c_int) {
+        let byte = sig as u8;
+        // Only async-signal-safe calls here.
+        unsafe { libc::write(PIPE_WRITE.load(Ordering::Relaxed), (&byte as *const u8).cast(), 1) };
+    }
+
+    pub fn watch(home: &Path) {
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(home.to_path_buf());
+        INSTALL.call_once(|| {
+            let mut fds = [0 as libc::c_int; 2];
+            if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
+                return;
+            }
+            PIPE_WRITE.store(fds[1], Ordering::Relaxed);
+            let read = fds[0];
+            std::thread::spawn(move || {
+                let mut byte = 0u8;
+                if unsafe { libc::read(read, (&mut byte as *mut u8).cast(), 1) } != 1 {
+                    return;
+                }
+                let homes = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                for home in homes {
+                    super::stop_recorded(&home);
+                    let _ = std::fs::remove_dir_all(&home);
+                }
+                std::process::exit(128 + i32::from(byte));
+            });
+            for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+                unsafe { libc::signal(sig, on_signal as *const () as libc::sighandler_t) };
+            }
+        });
+    }
+
+    pub fn forget(home: &Path) {
+        LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|h| h != home);
+    }
+}
+
+/// Processes running (not zombies) whose command line names `dir`, as `pid command`.
+pub fn processes_naming(dir: &std::path::Path) -> Vec<String> {
+    let home = dir.display().to_string();
+    let me = std::process::id().to_string();
+    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
+    rd.filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()) && e.file_name().to_string_lossy() != me)
+        .filter_map(|e| {
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            let zombie = std::fs::read_to_string(e.path().join("stat")).ok()?.rsplit(')').next()?.trim_start().starts_with('Z');
+            (cmd.contains(&home) && !zombie).then(|| format!("{} {}", e.file_name().to_string_lossy(), cmd.trim()))
+        })
+        .collect()
 }
 
 pub fn text(out: &Output) -> String {
