@@ -210,3 +210,39 @@ async fn gates_are_kept_per_canary_as_the_load_tester_keeps_them() {
     assert_eq!(r.status(), 400);
     run.gw.shutdown();
 }
+
+/// The stand-ins' own server (Flagger's proxy on `up --backend sim`) answers the same way, and
+/// refuses what no stand-in claims with a 502 and CONNECT with a 403, dialling nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standins_server_answers_alike_and_refuses_the_rest() {
+    gitops_harness::live::ensure_crypto_provider();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    let standins = StandIns::from_objects(cluster(), Some("http://prometheus.linkerd-viz:9090".into()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(gitops_harness::cluster::sim::standins::serve(addr, standins, async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::builder().proxy(reqwest::Proxy::all(format!("http://{addr}")).unwrap()).build().unwrap();
+    let mut answered = None;
+    for _ in 0..50 {
+        match http.get("http://prometheus.linkerd-viz:9090/api/v1/query?query=vector(1)").send().await {
+            Ok(r) => {
+                answered = Some(r.status().as_u16());
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    assert_eq!(answered, Some(200));
+    assert_eq!(http.get("http://prometheus:9090/api/v1/query?query=vector(1)").send().await.unwrap().status(), 502);
+    let r = http.post("http://flagger-loadtester.flagger-system/gate/check").json(&face(json!({}))).send().await.unwrap();
+    assert_eq!(r.status(), 403, "a gate is closed until opened");
+    let r = http.get("http://faces-gui.faces/").send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    assert!(r.text().await.unwrap().contains("no data plane"));
+    assert!(http.get("https://charts.jetstack.io/").send().await.is_err(), "CONNECT is refused");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
