@@ -116,8 +116,12 @@ async fn watches_a_gateway_api_promotion_to_the_end() {
     let mut req = ObserveRequest::new("faces", "face", Duration::from_secs(60));
     req.record_to = Some(dir.path().join("recorded.jsonl"));
     let t = observe_rollout(&client, &req).await.unwrap_or_else(|e| panic!("{e}"));
-    let exp =
-        CanaryExpectation { step_weight: 5.0, max_weight: 50.0, new_image: None, new_env: Some(("ERROR_FRACTION".into(), "20".into())) };
+    let exp = CanaryExpectation {
+        step_weight: 5.0,
+        max_weight: 50.0,
+        new_env: Some(("ERROR_FRACTION".into(), "20".into())),
+        ..Default::default()
+    };
     assert_promotes(&t, &exp).unwrap_or_else(|e| panic!("{e}"));
     // What it saw was recorded, and replays to the same verdict.
     let replayed =

@@ -46,9 +46,54 @@ fn smi_failure_rolls_back() {
     // A failed canary is not a promotion: the assertion says why, with the timeline.
     let err = assert_promotes(&t, &CanaryExpectation { step_weight: 5.0, max_weight: 50.0, ..Default::default() }).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("canary weights did not rise by stepWeight up to maxWeight"), "{msg}");
-    assert!(msg.contains("expected: status.canaryWeight [5, 10, 15, 20, 25, 30, 35, 40, 45, 50]"), "{msg}");
-    assert!(msg.contains("seen:     status.canaryWeight [5, 10]"), "{msg}");
+    assert!(msg.contains("routed canary weights did not follow the analysis steps"), "{msg}");
+    assert!(msg.contains("expected: routed canary weight [5, 10, 15, 20, 25, 30, 35, 40, 45, 50] (stepWeight 5, maxWeight 50)"), "{msg}");
+    assert!(msg.contains("seen:     routed canary weight [5, 10] (TrafficSplit)"), "{msg}");
+}
+
+/// Flagger's status climbs every step, but the TrafficSplit skipped one (its 25% version was never
+/// written): the weights are read from the routing object, so the promotion assertion fails.
+#[test]
+fn a_step_missing_from_the_routing_object_fails_the_promotion() {
+    let objs = load(&recording("face-promotes-smi.jsonl")).unwrap();
+    let canary_share = |o: &serde_json::Value| {
+        o["spec"]["backends"].as_array().and_then(|bs| {
+            bs.iter()
+                .find(|b| b["service"] == "face-canary")
+                .map(|b| b["weight"].as_str().map(str::to_string).unwrap_or(b["weight"].to_string()))
+        })
+    };
+    let before = objs.iter().filter(|o| o["kind"] == "TrafficSplit" && canary_share(o).as_deref() == Some("25")).count();
+    assert!(before > 0, "the recording has a TrafficSplit at 25% to the canary");
+    let skipped: Vec<serde_json::Value> =
+        objs.into_iter().filter(|o| !(o["kind"] == "TrafficSplit" && canary_share(o).as_deref() == Some("25"))).collect();
+    let t = replay(&skipped, "faces", "face", "linkerd", Some(Duration::minutes(10))).unwrap();
+    // Flagger's own status still has every step.
+    let status: Vec<f64> = t.rows.iter().map(|r| r.canary_weight).filter(|w| *w > 0.0).collect();
+    assert!(status.contains(&25.0), "{}", t.table());
+    let exp = CanaryExpectation::from_canary(&face_canary("face-promotes-smi.jsonl"));
+    let msg = assert_promotes(&t, &exp).unwrap_err().to_string();
+    assert!(msg.contains("seen:     routed canary weight [5, 10, 15, 20, 30, 35, 40, 45, 50] (TrafficSplit)"), "{msg}");
+}
+
+/// The expected steps are Flagger's: stepWeight past maxWeight overshoots it (Flagger does not
+/// clip to maxWeight), and stepWeights are followed as listed, capped at 100.
+#[test]
+fn expected_steps_follow_flaggers_scheduler() {
+    let exp = |v: serde_json::Value| CanaryExpectation::from_canary(&serde_json::json!({"spec": {"analysis": v}}));
+    assert_eq!(exp(serde_json::json!({"stepWeight": 5, "maxWeight": 20})).expected_weights(), vec![5.0, 10.0, 15.0, 20.0]);
+    assert_eq!(exp(serde_json::json!({"stepWeight": 15, "maxWeight": 50})).expected_weights(), vec![15.0, 30.0, 45.0, 60.0]);
+    assert_eq!(exp(serde_json::json!({"stepWeight": 30})).expected_weights(), vec![30.0, 60.0, 90.0, 100.0]);
+    assert_eq!(exp(serde_json::json!({"stepWeights": [1, 2, 10, 80]})).expected_weights(), vec![1.0, 2.0, 10.0, 80.0]);
+    assert_eq!(exp(serde_json::json!({"stepWeights": [20, 200]})).expected_weights(), vec![20.0, 100.0]);
+    // As in Flagger: stepWeight wins over stepWeights for the step, but the last of stepWeights
+    // is the maximum whenever they are set.
+    assert_eq!(exp(serde_json::json!({"stepWeight": 25, "maxWeight": 50, "stepWeights": [1, 2]})).expected_weights(), vec![25.0]);
+    assert_eq!(
+        exp(serde_json::json!({"stepWeight": 25, "maxWeight": 50, "stepWeights": [1, 60]})).expected_weights(),
+        vec![25.0, 50.0, 75.0]
+    );
+    assert!(exp(serde_json::json!({})).expected_weights().is_empty());
 }
 
 #[test]
@@ -94,8 +139,12 @@ fn failing_assertion_shows_expected_seen_and_the_timeline() {
         assert!(msg.contains(needle), "missing {needle:?} in:\n{msg}");
     }
     // The promotion itself, with the wrong image expectation: expected vs seen image.
-    let exp =
-        CanaryExpectation { step_weight: 5.0, max_weight: 50.0, new_image: Some("dwflynn/faces-service:9.9.9".into()), new_env: None };
+    let exp = CanaryExpectation {
+        step_weight: 5.0,
+        max_weight: 50.0,
+        new_image: Some("dwflynn/faces-service:9.9.9".into()),
+        ..Default::default()
+    };
     let msg = assert_promotes(&t, &exp).unwrap_err().to_string();
     assert!(
         msg.contains("expected: primary image dwflynn/faces-service:9.9.9")
@@ -105,7 +154,7 @@ fn failing_assertion_shows_expected_seen_and_the_timeline() {
     // Wrong step weight.
     let exp = CanaryExpectation { step_weight: 10.0, max_weight: 50.0, ..Default::default() };
     let msg = assert_promotes(&t, &exp).unwrap_err().to_string();
-    assert!(msg.contains("[10, 20, 30, 40, 50]") && msg.contains("seen:     status.canaryWeight [5, 10, 15"), "{msg}");
+    assert!(msg.contains("[10, 20, 30, 40, 50]") && msg.contains("seen:     routed canary weight [5, 10, 15"), "{msg}");
 }
 
 #[test]

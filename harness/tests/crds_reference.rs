@@ -62,3 +62,49 @@ fn schema_validation_catches_wrong_types_and_accepts_good_objects() {
     missing["spec"].as_object_mut().unwrap().remove("sourceRef");
     assert!(!cat.validate(&missing).unwrap().is_empty());
 }
+
+/// The TrafficSplit CRD sim installs is the one linkerd-smi's chart installs: same versions
+/// (served, storage), same schemas (weight int-or-string in v1alpha1, number in v1alpha2, the same
+/// required fields, nothing more preserved), same names, scope and conversion. Descriptions and
+/// labels are left out of the comparison (text, not shape).
+#[test]
+fn sim_traffic_split_crd_is_linkerd_smis() {
+    let path = common::shared_reference().join("charts/linkerd-smi/templates/trafficsplit-crd.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // A chart template: lines with template actions are dropped (this one has none today).
+    let plain: String = text.lines().filter(|l| !l.contains("{{")).map(|l| format!("{l}\n")).collect();
+    let upstream: serde_json::Value = serde_norway::from_str(&plain).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let ours = gitops_harness::cluster::sim::flagger::traffic_split_crd();
+
+    fn strip(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.iter().filter(|(k, _)| k.as_str() != "description").map(|(k, v)| (k.clone(), strip(v))).collect()
+            }
+            serde_json::Value::Array(a) => a.iter().map(strip).collect(),
+            other => other.clone(),
+        }
+    }
+    let versions = |crd: &serde_json::Value| -> Vec<(String, bool, bool)> {
+        crd["spec"]["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| (v["name"].as_str().unwrap().to_string(), v["served"] == true, v["storage"] == true))
+            .collect()
+    };
+    assert_eq!(versions(&ours), versions(&upstream), "versions (name, served, storage)");
+    assert_eq!(versions(&upstream), vec![("v1alpha1".into(), true, true), ("v1alpha2".into(), true, false)]);
+    for (i, v) in upstream["spec"]["versions"].as_array().unwrap().iter().enumerate() {
+        let name = v["name"].as_str().unwrap();
+        let weight = "/schema/openAPIV3Schema/properties/spec/properties/backends/items/properties/weight";
+        assert_eq!(
+            strip(&ours["spec"]["versions"][i].pointer(weight).cloned().unwrap_or_default()),
+            strip(&v.pointer(weight).cloned().unwrap()),
+            "{name} weight type"
+        );
+        assert_eq!(strip(&ours["spec"]["versions"][i]), strip(v), "{name}: schema and printer columns");
+    }
+    assert_eq!(strip(&ours["spec"]), strip(&upstream["spec"]), "the whole spec");
+    assert_eq!(ours["metadata"]["name"], upstream["metadata"]["name"]);
+}

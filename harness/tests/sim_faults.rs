@@ -69,19 +69,39 @@ fn off_loopback_dials(log: &str) -> Vec<String> {
         .collect()
 }
 
+/// Flagger v1.44 serves its metrics and health endpoints on `":" + port` and has no flag for
+/// the address, so its one listener (on the port sim gives it) is on every interface: the
+/// documented exception. Sim runs contained (tests in a loopback-only network namespace).
+fn is_flaggers_documented_listener(process: &str, local: std::net::SocketAddr, flagger_port: Option<u16>) -> bool {
+    process == "flagger" && Some(local.port()) == flagger_port && local.ip().is_unspecified()
+}
+
 /// `up` on the embedded repo reaches all-Ready with every process talking only to loopback;
 /// `status` lists it; `down` leaves no process, port or file.
 fn up_then_down_leaves_nothing() -> TestResult {
     let sb = Sandbox::new("updown");
     let started = Instant::now();
     let mut child = sb.spawn(&["up", "--backend", "sim", "--name", "updown", "--timeout", "240"]);
-    // Sample every sim process's TCP peers for the whole `up`.
+    // Sample every sim process's TCP peers and listeners for the whole `up`.
     let mut off_loopback = std::collections::BTreeSet::new();
+    let mut exposed = std::collections::BTreeSet::new();
+    let mut flagger_wide = std::collections::BTreeSet::new();
     let mut samples = 0;
     while child.try_wait().map_err(|e| fail(e.to_string()))?.is_none() && started.elapsed() < Duration::from_secs(300) {
-        for p in sb.record().map(|r| r.processes).unwrap_or_default() {
-            for sock in tcp_sockets(p.pid).into_iter().filter(|s| !s.peer_is_loopback()) {
-                off_loopback.insert(format!("{} -> {}", p.name, sock.remote));
+        let record = sb.record();
+        let flagger_port = record.as_ref().map(|r| r.ports.flagger);
+        for p in record.map(|r| r.processes).unwrap_or_default() {
+            for sock in tcp_sockets(p.pid) {
+                if !sock.peer_is_loopback() {
+                    off_loopback.insert(format!("{} -> {}", p.name, sock.remote));
+                }
+                if sock.listens_off_loopback() {
+                    if is_flaggers_documented_listener(&p.name, sock.local, flagger_port) {
+                        flagger_wide.insert(sock.local.to_string());
+                    } else {
+                        exposed.insert(format!("{} listens on {}", p.name, sock.local));
+                    }
+                }
             }
         }
         samples += 1;
@@ -102,6 +122,9 @@ fn up_then_down_leaves_nothing() -> TestResult {
         }
         if !off_loopback.is_empty() {
             return Err(fail(format!("sim processes connected off loopback: {off_loopback:?}")));
+        }
+        if !exposed.is_empty() {
+            return Err(fail(format!("sim processes listen beyond loopback (every listener must be on 127.0.0.1): {exposed:?}")));
         }
         let mut dials = Vec::new();
         for entry in std::fs::read_dir(sb.state().join("logs")).map_err(|e| fail(e.to_string()))? {
@@ -128,7 +151,9 @@ fn up_then_down_leaves_nothing() -> TestResult {
         Ok(())
     })();
     let down = sb.run(&["down", "--name", "updown"]);
-    println!("up --backend sim to all-Ready: {up_secs:.1}s ({samples} socket samples, all on loopback)");
+    println!(
+        "up --backend sim to all-Ready: {up_secs:.1}s ({samples} socket samples, all on loopback; Flagger's own listener: {flagger_wide:?})"
+    );
     result?;
     if !down.status.success() {
         return Err(fail(format!("down failed:\n{}", text(&down))));

@@ -57,20 +57,40 @@ fn report(world: &World) -> anyhow::Result<drift::DriftReport> {
     world.block_on(drift::check_cluster(&world.client, served.path(), Some(&world.cluster_dir()))).map_err(|e| anyhow!("{e}"))
 }
 
+/// The primary Flagger rolled back, and the field the failed change touched.
+const FACE_PRIMARY: &str = "Deployment faces/face-primary";
+const FACE_ERROR_FRACTION: &str = "spec.template.spec.containers[name=face].env[name=ERROR_FRACTION].value";
+
+/// What a failed `face` canary leaves: on `face-primary`, exactly one finding, rollback drift of
+/// its `face` container's `ERROR_FRACTION` with git's new value and the value the primary kept.
+fn expect_face_rollback(r: &drift::DriftReport, git: &str, primary: &str) -> anyhow::Result<()> {
+    let on_primary: Vec<_> = r.items.iter().filter(|i| i.object == FACE_PRIMARY).collect();
+    let exact = |i: &&drift::DriftItem| {
+        i.kind == DriftKind::Rollback
+            && i.field.as_deref() == Some(FACE_ERROR_FRACTION)
+            && i.git.as_deref() == Some(git)
+            && i.live.as_deref() == Some(primary)
+    };
+    if on_primary.len() != 1 || !on_primary.iter().all(exact) {
+        return Err(anyhow!(
+            "expected exactly one finding on {FACE_PRIMARY}: rollback of {FACE_ERROR_FRACTION} (git {git}, primary {primary}); saw {} finding(s) on it:\n{}",
+            on_primary.len(),
+            r.table()
+        ));
+    }
+    Ok(())
+}
+
 fn after_failed_canary(world: &World) -> anyhow::Result<()> {
     let before = canary::current_error_fraction(world)?;
+    let primary_before = canary::primary_error_fraction(world)?;
     let (_, timeline) = canary::set_face_error_fraction(world, "75")?;
     let result = (|| {
         let last = timeline.last().ok_or_else(|| anyhow!("no canary observations"))?;
         if last.phase != gitops_harness::flagger::canary::Phase::Failed {
             return Err(anyhow!("expected the face canary to fail with ERROR_FRACTION=75, it ended {}:\n{}", last.phase, timeline.table()));
         }
-        let r = report(world)?;
-        let rollback = r.of_kind(DriftKind::Rollback);
-        if !rollback.iter().any(|i| i.object.contains("face")) {
-            return Err(anyhow!("expected rollback drift for faces/face (git: ERROR_FRACTION=75, primary: {before}), saw:\n{}", r.table()));
-        }
-        Ok(())
+        expect_face_rollback(&report(world)?, "75", &primary_before)
     })();
     // Put git back so later runs start healthy.
     let restore = canary::restore_face_error_fraction(world, &before);
@@ -100,4 +120,42 @@ fn manual_edit(world: &World) -> anyhow::Result<()> {
     let restore = world.block_on(api.patch(world::FACES_NS, &PatchParams::default(), &Patch::Merge(&undo)));
     result?;
     restore.map(|_| ()).map_err(Into::into)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gitops_harness::scenarios::drift::{DriftItem, DriftReport};
+
+    fn item(kind: DriftKind, object: &str, field: &str, git: &str, live: &str) -> DriftItem {
+        DriftItem {
+            kind,
+            object: object.into(),
+            field: Some(field.into()),
+            git: Some(git.into()),
+            live: Some(live.into()),
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn only_the_exact_rollback_of_face_primary_passes() {
+        let good = item(DriftKind::Rollback, FACE_PRIMARY, FACE_ERROR_FRACTION, "75", "0");
+        let report = |items: Vec<DriftItem>| DriftReport { items, objects_checked: 10, kustomizations_checked: 2 };
+        assert!(expect_face_rollback(&report(vec![good.clone()]), "75", "0").is_ok());
+        // Each of these contains "face" and would have passed a name-substring check.
+        let wrong = [
+            item(DriftKind::Rollback, "Deployment faces/faces-gui-primary", FACE_ERROR_FRACTION, "75", "0"),
+            item(DriftKind::Rollback, FACE_PRIMARY, "spec.template.spec.containers[name=face].image", "75", "0"),
+            item(DriftKind::Rollback, FACE_PRIMARY, FACE_ERROR_FRACTION, "75", "75"),
+            item(DriftKind::Edit, FACE_PRIMARY, FACE_ERROR_FRACTION, "75", "0"),
+        ];
+        for w in wrong {
+            let err = expect_face_rollback(&report(vec![w.clone()]), "75", "0").unwrap_err().to_string();
+            assert!(err.contains(FACE_PRIMARY) && err.contains(FACE_ERROR_FRACTION), "{err}");
+        }
+        // A second finding on the primary is more than the failed change explains.
+        let extra = item(DriftKind::Rollback, FACE_PRIMARY, "spec.template.spec.containers[name=face].image", "b", "a");
+        assert!(expect_face_rollback(&report(vec![good, extra]), "75", "0").is_err());
+    }
 }

@@ -30,13 +30,17 @@ pub enum SimCommand {
         /// Address to listen on.
         #[arg(long)]
         addr: std::net::SocketAddr,
+        /// Flagger's `-metrics-server`: the one Prometheus address (besides MetricTemplates')
+        /// the stand-in answers on.
+        #[arg(long)]
+        metrics_server: Option<String>,
     },
 }
 
 /// Run `sim`.
 pub fn run(args: SimArgs) -> anyhow::Result<Exit> {
     match args.command {
-        SimCommand::Standins { kubeconfig, addr } => {
+        SimCommand::Standins { kubeconfig, addr, metrics_server } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
                 // Before the port opens (what `up` waits for): a stop signal then ends it cleanly.
@@ -46,7 +50,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<Exit> {
                 let shutdown = async move {
                     stop.recv().await;
                 };
-                gitops_harness::cluster::sim::standins::serve(addr, client, shutdown).await?;
+                let standins = gitops_harness::cluster::sim::standins::StandIns::new(client, metrics_server);
+                gitops_harness::cluster::sim::standins::serve(addr, standins, shutdown).await?;
                 Ok::<_, anyhow::Error>(())
             })?;
             Ok(Exit::Success)

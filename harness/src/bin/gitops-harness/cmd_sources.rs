@@ -67,6 +67,10 @@ pub enum SourcesCommand {
         /// Kubeconfig of the sim cluster: enables Flagger's stand-ins.
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
+        /// Flagger's `-metrics-server` (with `--kubeconfig`): the Prometheus address the
+        /// stand-in answers on, besides MetricTemplates' addresses.
+        #[arg(long)]
+        metrics_server: Option<String>,
         /// The command a cassette miss tells people to run.
         #[arg(long)]
         record_hint: Option<String>,
@@ -155,7 +159,7 @@ pub fn run(args: SourcesArgs) -> anyhow::Result<Exit> {
             }
             Ok(if bad == 0 { Exit::Success } else { Exit::Failure })
         }
-        SourcesCommand::Gateway { addr, ca_dir, cassette, kubeconfig, record_hint } => {
+        SourcesCommand::Gateway { addr, ca_dir, cassette, kubeconfig, metrics_server, record_hint } => {
             let ca = Arc::new(GatewayCa::ensure(&ca_dir)?);
             let replay = match &cassette {
                 Some(dir) => {
@@ -169,7 +173,10 @@ pub fn run(args: SourcesArgs) -> anyhow::Result<Exit> {
                 let standins = match kubeconfig {
                     Some(k) => {
                         let target = gitops_harness::live::Target { kubeconfig: Some(k), context: None };
-                        Some(gitops_harness::cluster::sim::standins::StandIns::new(gitops_harness::live::connect(&target).await?))
+                        Some(gitops_harness::cluster::sim::standins::StandIns::new(
+                            gitops_harness::live::connect(&target).await?,
+                            metrics_server,
+                        ))
                     }
                     None => None,
                 };

@@ -475,6 +475,8 @@ impl Sim {
                     layout.kubeconfig().display().to_string(),
                     "--addr".into(),
                     format!("127.0.0.1:{}", ports.standins),
+                    "--metrics-server".into(),
+                    settings.metrics_server.clone(),
                 ],
                 &layout.root,
             );

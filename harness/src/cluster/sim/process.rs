@@ -206,6 +206,17 @@ impl TcpSocket {
     pub fn peer_is_loopback(&self) -> bool {
         self.remote.ip().is_loopback() || self.remote.ip().is_unspecified()
     }
+
+    /// Whether it is a listening socket.
+    pub fn is_listener(&self) -> bool {
+        self.state == "0A"
+    }
+
+    /// Whether it is a listener that other hosts could reach: bound to the wildcard address
+    /// (`0.0.0.0`, `::`) or to an address off loopback.
+    pub fn listens_off_loopback(&self) -> bool {
+        self.is_listener() && !self.local.ip().is_loopback()
+    }
 }
 
 fn parse_proc_addr(text: &str) -> Option<std::net::SocketAddr> {
@@ -353,6 +364,25 @@ mod tests {
         assert_eq!(parse_proc_addr("00000000000000000000000001000000:0050"), Some("[::1]:80".parse().unwrap()));
         assert_eq!(parse_proc_addr("0000000000000000FFFF00000100007F:0050"), Some("127.0.0.1:80".parse().unwrap()));
         assert_eq!(parse_proc_addr("0A00000A:01BB"), Some("10.0.0.10:443".parse().unwrap()));
+    }
+
+    #[test]
+    fn listeners_are_judged_by_their_local_address() {
+        let sock = |local: &str, state: &str| TcpSocket {
+            local: local.parse().unwrap(),
+            remote: "0.0.0.0:0".parse().unwrap(),
+            state: state.into(),
+        };
+        // A listener's peer is unspecified: only its local address tells where it listens.
+        for wide in ["0.0.0.0:8080", "[::]:8080", "10.0.0.2:8080"] {
+            assert!(sock(wide, "0A").peer_is_loopback(), "the peer check alone cannot see it");
+            assert!(sock(wide, "0A").listens_off_loopback(), "{wide}");
+        }
+        assert!(!sock("127.0.0.1:8080", "0A").listens_off_loopback());
+        assert!(!sock("[::1]:8080", "0A").listens_off_loopback());
+        // Established connections are judged by their peer, not here.
+        assert!(!sock("0.0.0.0:8080", "01").listens_off_loopback());
+        assert_eq!(parse_proc_addr("00000000000000000000000000000000:1F90"), Some("[::]:8080".parse().unwrap()));
     }
 
     #[test]

@@ -39,33 +39,74 @@ pub struct CanaryExpectation {
     pub step_weight: f64,
     /// `spec.analysis.maxWeight`.
     pub max_weight: f64,
+    /// `spec.analysis.stepWeights` (used by Flagger only when `stepWeight` is 0).
+    pub step_weights: Vec<f64>,
     /// Image the primary must run afterwards (None: not checked).
     pub new_image: Option<String>,
     /// Env var (name, value) the primary must carry afterwards (None: not checked).
     pub new_env: Option<(String, String)>,
 }
 
+/// Flagger's total weight (v1.44: always 100).
+const TOTAL_WEIGHT: f64 = 100.0;
+
 impl CanaryExpectation {
-    /// stepWeight/maxWeight from a Canary object (Flagger's defaults when absent are not
-    /// guessed: a missing field gives 0 and the assertion will say so).
+    /// stepWeight/maxWeight/stepWeights from a Canary object (Flagger's defaults when absent are
+    /// not guessed: a missing field gives 0 and the assertion will say so).
     pub fn from_canary(canary: &Value) -> CanaryExpectation {
         let a = |k: &str| canary.pointer(&format!("/spec/analysis/{k}")).and_then(Value::as_f64).unwrap_or(0.0);
-        CanaryExpectation { step_weight: a("stepWeight"), max_weight: a("maxWeight"), new_image: None, new_env: None }
+        let step_weights = canary
+            .pointer("/spec/analysis/stepWeights")
+            .and_then(Value::as_array)
+            .map(|ws| ws.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default();
+        CanaryExpectation { step_weight: a("stepWeight"), max_weight: a("maxWeight"), step_weights, new_image: None, new_env: None }
     }
 
-    /// The weights Flagger steps through: step, 2·step, … up to maxWeight.
+    /// Flagger's `maxWeight`: the last of `stepWeights` (at most 100) when they are set, else
+    /// `maxWeight`, else 100.
+    pub fn effective_max_weight(&self) -> f64 {
+        match self.step_weights.last() {
+            Some(last) => last.min(TOTAL_WEIGHT),
+            None if self.max_weight > 0.0 => self.max_weight,
+            None => TOTAL_WEIGHT,
+        }
+    }
+
+    /// The canary weights Flagger sets, in order, as its scheduler steps them (v1.44
+    /// `nextStepWeight`/`runCanary`): while the weight is below maxWeight it advances by
+    /// `stepWeight` (capped at 100), or, with `stepWeight` 0, to the next of `stepWeights`.
     pub fn expected_weights(&self) -> Vec<f64> {
+        let max = self.effective_max_weight();
         let mut out = Vec::new();
-        if self.step_weight <= 0.0 {
-            return out;
-        }
-        let mut w = self.step_weight;
-        while w < self.max_weight - 1e-9 {
+        let mut w = 0.0f64;
+        while w < max - 1e-9 && out.len() < 1000 {
+            let step = if self.step_weight > 0.0 || self.step_weights.is_empty() {
+                self.step_weight
+            } else {
+                let room = TOTAL_WEIGHT - w;
+                if w == 0.0 {
+                    self.step_weights[0].min(room)
+                } else {
+                    let at = self.step_weights.windows(2).find(|p| (p[0] - w).abs() < 1e-9);
+                    at.map(|p| (p[1] - w).min(room)).unwrap_or(room)
+                }
+            };
+            if step <= 0.0 {
+                break;
+            }
+            w = (w + step).min(TOTAL_WEIGHT);
             out.push(w);
-            w += self.step_weight;
         }
-        out.push(self.max_weight);
         out
+    }
+
+    fn describe(&self) -> String {
+        if self.step_weight <= 0.0 && !self.step_weights.is_empty() {
+            format!("stepWeights {}", fmt_weights(&self.step_weights))
+        } else {
+            format!("stepWeight {}, maxWeight {}", self.step_weight, self.max_weight)
+        }
     }
 }
 
@@ -205,28 +246,27 @@ fn fmt_weights(ws: &[f64]) -> String {
     format!("[{}]", parts.join(", "))
 }
 
-/// Progressing → canaryWeight rises by stepWeight up to maxWeight (and the routing object shows
-/// maxWeight to the canary) → Promoting/Finalising → Succeeded; primary runs the new spec;
-/// routing back to 100% primary.
+/// Progressing → the routing object (TrafficSplit, HTTPRoute or canary Ingress) sends the canary
+/// each weight Flagger's analysis steps through, in order, up to maxWeight → Promoting/Finalising
+/// → Succeeded; primary runs the new spec; routing back to 100% primary. The weights are read
+/// from the routing object, not from Flagger's own `status.canaryWeight`.
 pub fn assert_promotes(t: &Timeline, exp: &CanaryExpectation) -> Result<(), AssertionFailure> {
     let c = Checker { t };
     let rollout = c.rollout()?;
-    let seen: Vec<f64> =
-        dedup_f(rollout.iter().filter(|r| r.phase == Phase::Progressing && r.canary_weight > 0.0).map(|r| r.canary_weight));
+    let seen: Vec<f64> = dedup_f(
+        rollout
+            .iter()
+            .filter(|r| r.phase == Phase::Progressing)
+            .filter_map(|r| r.routed.as_ref())
+            .filter(|r| r.header_match.is_none() && r.canary > 0.0)
+            .map(|r| r.canary),
+    );
     let want = exp.expected_weights();
-    if seen != want {
+    if want.is_empty() || seen != want {
         return Err(c.fail(
-            "canary weights did not rise by stepWeight up to maxWeight",
-            format!("status.canaryWeight {} (stepWeight {}, maxWeight {})", fmt_weights(&want), exp.step_weight, exp.max_weight),
-            format!("status.canaryWeight {}", fmt_weights(&seen)),
-        ));
-    }
-    let routed_max = rollout.iter().filter_map(|r| r.routed.as_ref()).map(|r| r.canary).fold(0.0f64, f64::max);
-    if (routed_max - exp.max_weight).abs() > 1e-6 {
-        return Err(c.fail(
-            "routing object never sent maxWeight to the canary",
-            format!("routed canary share reaching {}%", exp.max_weight),
-            format!("highest routed canary share {routed_max}%"),
+            "routed canary weights did not follow the analysis steps",
+            format!("routed canary weight {} ({})", fmt_weights(&want), exp.describe()),
+            format!("routed canary weight {} ({})", fmt_weights(&seen), t.routing),
         ));
     }
     let last_progressing = rollout.iter().rposition(|r| r.phase == Phase::Progressing).unwrap_or(0);

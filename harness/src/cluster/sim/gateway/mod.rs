@@ -7,7 +7,8 @@
 //!   ([`tls::GatewayCa`]), which the processes trust through `SSL_CERT_FILE`. No URL in git is
 //!   rewritten. A path the cassette lacks is a `404` naming the URL and the record command.
 //! - **Stand-ins**: Flagger's Prometheus queries and load-tester webhooks (plain HTTP) go to
-//!   [`StandIns`], as before.
+//!   [`StandIns`], which answer only at the addresses a real cluster would (Flagger's metrics
+//!   server, a load tester Service that exists) and refuse the rest with their reason.
 //! - **Everything else is refused** without a dial: `502` and a log line naming the process,
 //!   host and URL. A `CONNECT` to a host the cassette does not hold is refused the same way.
 //!
@@ -26,7 +27,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::State;
 use axum::http::{HeaderMap, Method, Request, Response, StatusCode};
 use axum::response::IntoResponse;
 use base64::Engine as _;
@@ -269,10 +269,12 @@ impl Inner {
                 "url": url, "status": resp.status().as_u16(), "detail": detail}));
             return resp;
         }
-        let host = authority.split(':').next().unwrap_or(authority);
-        let standin = scheme == "http" && (req.uri().path().ends_with("/api/v1/query") || host.starts_with("flagger-loadtester"));
-        if let (true, Some(s)) = (standin, &self.standins) {
-            return StandIns::handle(State(s.clone()), req.map(Body::new)).await;
+        // Plain HTTP that a stand-in answers for (a Prometheus query, a load tester Service that
+        // exists), or refuses with its own reason; anything else is refused below.
+        if let (true, Some(s)) = (scheme == "http", &self.standins)
+            && let Some(resp) = s.respond(req.map(Body::new)).await
+        {
+            return resp;
         }
         let why = if self.replay.is_none() {
             "no source cassette is loaded and it is not a stand-in"
