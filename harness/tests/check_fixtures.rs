@@ -116,7 +116,7 @@ fn fixture_flagger_setup_works_on_a_real_cluster() {
     use gitops_harness::flagger_setup;
     for dir in ["clusters/my-cluster", "clusters/sim"] {
         let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), Some(Path::new(dir))).unwrap();
-        assert!(flagger_setup::linkerd_auth_policy(&repo).is_empty(), "{dir}");
+        assert!(check::linkerd_auth_policy(&repo).is_empty(), "{dir}");
         let cold: Vec<String> = flagger_setup::canaries_without_warmup(&repo).iter().map(|c| c.key.to_string()).collect();
         assert!(cold.is_empty(), "{dir}: canaries without load before analysis: {cold:?}");
         assert_eq!(repo.canaries().len(), 4, "{dir}");

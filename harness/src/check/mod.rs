@@ -4,13 +4,14 @@
 //! and the file:line it is about (from the YAML parser's positions of that document and field).
 //!
 //! One module per rule family: `load` (what the loader met), `deps` (dependsOn), `sources`,
-//! `canaries`, `crd_order`, `api` (API versions), `waits` (leaves and health checks), `schema`,
-//! `size` (ConfigMap/Secret limits).
+//! `canaries`, `flagger` (the chart's Linkerd authorization policy), `crd_order`, `api` (API
+//! versions), `waits` (leaves and health checks), `schema`, `size` (ConfigMap/Secret limits).
 
 mod api;
 mod canaries;
 mod crd_order;
 mod deps;
+mod flagger;
 mod load;
 mod schema;
 mod size;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 pub use canaries::flagger_selector_labels;
+pub use flagger::linkerd_auth_policy;
 
 use crate::crds::CrdCatalog;
 use crate::flux_versions::{self, FluxVersion, Pinned};
@@ -261,7 +263,7 @@ pub fn run(repo: &Repo, opts: &CheckOptions) -> Report {
     waits::health_checks(repo, &mut findings);
     size::config_size(repo, &mut findings);
     schema::schemas(repo, opts.crds.as_ref(), &mut findings);
-    findings.extend(crate::flagger_setup::linkerd_auth_policy(repo));
+    findings.extend(flagger::linkerd_auth_policy(repo));
     findings.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.file.cmp(&b.file)).then(a.line.cmp(&b.line)).then(a.code.cmp(b.code)));
     findings.dedup();
     Report { flux, findings, plan }
