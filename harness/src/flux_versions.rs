@@ -253,7 +253,7 @@ pub fn pinned(repo: &crate::repo::Repo) -> Option<Pinned> {
         for (i, line) in text.lines().take(20).enumerate() {
             let Some(ver) = line.trim_start_matches('#').trim().strip_prefix("Flux Version:") else { continue };
             if let Some((2, minor)) = major_minor(ver) {
-                let origin = crate::repo::Origin { file: f.to_path_buf(), line: i + 1 };
+                let origin = crate::repo::Origin::new(f.to_path_buf(), i + 1);
                 return Some(Pinned {
                     version: clamp(FluxVersion { major: 2, minor }),
                     origin,

@@ -4,6 +4,24 @@
 //! line it starts on, and a parse error can be reported as `file:line` in the user's file.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where the fields of a generated document are written: an entry of another document (a
+/// ResourceSet's `spec.resources[i]`), so positions and findings point at what the user wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generated {
+    /// The writing document's text (its first line is [`Generated::line`] of the file).
+    pub text: Arc<str>,
+    /// 1-based line of that document in its file.
+    pub line: usize,
+    /// Dotted path of the entry inside that document (`spec.resources.2`).
+    pub prefix: String,
+    /// Whether a field path of the generated document is the same path below `prefix` (a
+    /// templated object); otherwise every field points at `prefix` (a template string).
+    pub exact: bool,
+    /// What generated it and from which input, for messages.
+    pub note: Arc<str>,
+}
 
 /// One YAML document of a file.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +36,9 @@ pub struct YamlDoc {
     pub value: serde_json::Value,
     /// The document's source text.
     pub text: String,
+    /// Set when the document was generated (by a ResourceSet) rather than read: `file` is then
+    /// the generating document's file, and positions map into it.
+    pub generated: Option<Arc<Generated>>,
 }
 
 impl YamlDoc {
@@ -31,7 +52,16 @@ impl YamlDoc {
     /// item's line for a list item. When the path does not exist, the line of its deepest existing
     /// prefix; `""` is the document's first node (past leading comments).
     pub fn line_at(&self, path: &str) -> usize {
+        if let Some(g) = &self.generated {
+            let at = if g.exact && !path.is_empty() { format!("{}.{path}", g.prefix) } else { g.prefix.clone() };
+            return positions::line_in(&g.text, &at).map(|l| g.line + l.saturating_sub(1)).unwrap_or(g.line);
+        }
         positions::line_in(&self.text, path).map(|l| self.line + l.saturating_sub(1)).unwrap_or(self.line)
+    }
+
+    /// What generated this document, when it was generated.
+    pub fn generated_note(&self) -> Option<&Arc<str>> {
+        self.generated.as_ref().map(|g| &g.note)
     }
 }
 
@@ -213,7 +243,7 @@ pub fn parse_str(file: &Path, text: &str) -> Result<Vec<YamlDoc>, YamlError> {
         if parsed.is_null() {
             continue; // empty document or only comments
         }
-        out.push(YamlDoc { file: file.to_path_buf(), line, index, value: to_json(parsed), text: doc_text });
+        out.push(YamlDoc { file: file.to_path_buf(), line, index, value: to_json(parsed), text: doc_text, generated: None });
     }
     Ok(out)
 }

@@ -130,7 +130,13 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A finding at `origin`; in an object a ResourceSet generated, the message says which
+    /// ResourceSet and input (the line is the ResourceSet's template of it).
     pub(crate) fn new(severity: Severity, code: &'static str, origin: &Origin, message: String) -> Finding {
+        let message = match &origin.via {
+            Some(via) => format!("{message} [{via}]"),
+            None => message,
+        };
         Finding { severity, code, message, file: origin.file.clone(), line: origin.line }
     }
 }
@@ -244,7 +250,7 @@ pub fn run(repo: &Repo, opts: &CheckOptions) -> Report {
     let plan = match graph::plan(repo) {
         Ok(p) => p,
         Err(GraphError::Cycle(cycle)) => {
-            let origin = cycle.first().and_then(|k| origin_of(repo, k)).unwrap_or(Origin { file: repo.cluster_dir.clone(), line: 1 });
+            let origin = cycle.first().and_then(|k| origin_of(repo, k)).unwrap_or(Origin::new(repo.cluster_dir.clone(), 1));
             findings.push(Finding::new(
                 Severity::Error,
                 codes::DEPENDS_ON_CYCLE,

@@ -56,7 +56,7 @@ fn helmfile_crds(rel: &Path, text: &str, out: &mut BTreeMap<String, Origin>) {
         let chart = chart.trim().trim_matches(|c| c == '"' || c == '\'');
         let name = chart.rsplit('/').next().unwrap_or(chart);
         for g in charts::known_chart_crd_groups(name, &on, true) {
-            out.entry(g).or_insert_with(|| Origin { file: rel.to_path_buf(), line: i + 1 });
+            out.entry(g).or_insert_with(|| Origin::new(rel.to_path_buf(), i + 1));
         }
     }
 }

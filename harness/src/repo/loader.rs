@@ -204,7 +204,7 @@ impl Loader {
         let entries = match std::fs::read_dir(self.repo.root.join(dir)) {
             Ok(e) => e,
             Err(e) => {
-                self.repo.issue(LoadIssue::Unreadable { origin: Origin { file: dir.to_path_buf(), line: 1 }, message: e.to_string() });
+                self.repo.issue(LoadIssue::Unreadable { origin: Origin::new(dir.to_path_buf(), 1), message: e.to_string() });
                 return;
             }
         };
@@ -220,7 +220,7 @@ impl Loader {
                 // kustomize-controller's walk does not descend into symlinked directories (it
                 // could loop); what is behind it is not applied.
                 self.repo.issue(LoadIssue::Unreadable {
-                    origin: Origin { file: p.clone(), line: 1 },
+                    origin: Origin::new(p.clone(), 1),
                     message: "symlinked directory not followed (Flux does not follow it either, so nothing behind it is applied); replace it with a kustomize resource entry".to_string(),
                 });
             } else if abs.is_dir() {
@@ -232,8 +232,7 @@ impl Loader {
             } else if yaml_docs::is_yaml(&p) {
                 self.read_manifest_file(&p, visit);
             } else if abs.is_symlink() && !abs.exists() {
-                self.repo
-                    .issue(LoadIssue::Unreadable { origin: Origin { file: p.clone(), line: 1 }, message: "dangling symlink".to_string() });
+                self.repo.issue(LoadIssue::Unreadable { origin: Origin::new(p.clone(), 1), message: "dangling symlink".to_string() });
             }
         }
     }
@@ -370,7 +369,7 @@ impl Loader {
 
     /// Read and parse a YAML file inside the root; problems become issues.
     fn read_yaml(&mut self, file: &Path) -> Option<Vec<YamlDoc>> {
-        let origin = Origin { file: file.to_path_buf(), line: 1 };
+        let origin = Origin::new(file.to_path_buf(), 1);
         if let Resolved::Outside(target) = paths::confine(&self.repo.root, file.to_path_buf()) {
             self.repo.issue(LoadIssue::OutsideRepo { origin, entry: file.display().to_string(), target });
             return None;
@@ -393,7 +392,7 @@ impl Loader {
     }
 
     fn yaml_error(&mut self, e: YamlError) {
-        let origin = Origin { file: e.file().to_path_buf(), line: e.line() };
+        let origin = Origin::new(e.file().to_path_buf(), e.line());
         match e {
             YamlError::Read { source, .. } => self.repo.issue(LoadIssue::Unreadable { origin, message: source.to_string() }),
             YamlError::Parse { message, .. } => self.repo.issue(LoadIssue::InvalidYaml { origin, message }),

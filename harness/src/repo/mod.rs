@@ -17,6 +17,7 @@ mod loader;
 pub mod model;
 mod objects;
 pub mod paths;
+pub mod rset;
 pub mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -59,13 +60,21 @@ pub struct Origin {
     pub file: PathBuf,
     /// 1-based line.
     pub line: usize,
+    /// For a generated object: what generated it and from which input (findings name it).
+    pub via: Option<Arc<str>>,
 }
 
 impl Origin {
+    /// A file and line.
+    pub fn new(file: impl Into<PathBuf>, line: usize) -> Origin {
+        Origin { file: file.into(), line, via: None }
+    }
+
     /// The line of the field at `path` (dotted, numeric segments index lists) of a document, from
-    /// the parser's positions.
+    /// the parser's positions; for a generated document, the line of its template in the
+    /// generating ResourceSet.
     pub fn at(doc: &YamlDoc, path: &str) -> Origin {
-        Origin { file: doc.file.clone(), line: doc.line_at(path) }
+        Origin { file: doc.file.clone(), line: doc.line_at(path), via: doc.generated_note().cloned() }
     }
 }
 
