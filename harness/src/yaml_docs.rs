@@ -52,11 +52,21 @@ impl YamlDoc {
     /// item's line for a list item. When the path does not exist, the line of its deepest existing
     /// prefix; `""` is the document's first node (past leading comments).
     pub fn line_at(&self, path: &str) -> usize {
+        let segs: Vec<&str> = if path.is_empty() { Vec::new() } else { path.split('.').collect() };
+        self.line_at_segments(&segs)
+    }
+
+    /// Like [`YamlDoc::line_at`], with the path as segments (for keys that hold dots, such as
+    /// `data."values.yaml"`).
+    pub fn line_at_segments(&self, segs: &[&str]) -> usize {
         if let Some(g) = &self.generated {
-            let at = if g.exact && !path.is_empty() { format!("{}.{path}", g.prefix) } else { g.prefix.clone() };
+            let mut at: Vec<&str> = g.prefix.split('.').filter(|s| !s.is_empty()).collect();
+            if g.exact {
+                at.extend_from_slice(segs);
+            }
             return positions::line_in(&g.text, &at).map(|l| g.line + l.saturating_sub(1)).unwrap_or(g.line);
         }
-        positions::line_in(&self.text, path).map(|l| self.line + l.saturating_sub(1)).unwrap_or(self.line)
+        positions::line_in(&self.text, segs).map(|l| self.line + l.saturating_sub(1)).unwrap_or(self.line)
     }
 
     /// What generated this document, when it was generated.
@@ -71,15 +81,14 @@ mod positions {
     use yaml_rust2::parser::{Event, Parser};
 
     /// 1-based line (within `text`) of the node at `path`, or of its deepest existing prefix.
-    pub(super) fn line_in(text: &str, path: &str) -> Option<usize> {
-        let segs: Vec<&str> = if path.is_empty() { Vec::new() } else { path.split('.').collect() };
+    pub(super) fn line_in(text: &str, segs: &[&str]) -> Option<usize> {
         let mut p = Parser::new_from_str(text);
         loop {
             let (ev, m) = p.next_token().ok()?;
             match ev {
                 Event::StreamStart | Event::DocumentStart | Event::Nothing => continue,
                 Event::StreamEnd | Event::DocumentEnd => return None,
-                ev => return Some(descend(&mut p, ev, m.line(), &segs)),
+                ev => return Some(descend(&mut p, ev, m.line(), segs)),
             }
         }
     }

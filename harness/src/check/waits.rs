@@ -13,11 +13,51 @@ fn is_root(repo: &Repo, k: &FluxKustomization) -> bool {
     &k.key == repo.root_kustomization() || (k.applied_by.is_none() && normalize(Path::new(&k.path)) == repo.cluster_dir)
 }
 
+/// Kinds that have nothing to wait for (ready once applied), or that get a verdict of their own.
+fn nothing_to_wait_for(kind: &str, group: &str) -> bool {
+    matches!(
+        kind,
+        "Namespace"
+            | "ServiceAccount"
+            | "Role"
+            | "RoleBinding"
+            | "ClusterRole"
+            | "ClusterRoleBinding"
+            | "ConfigMap"
+            | "Secret"
+            | "NetworkPolicy"
+            | "ResourceQuota"
+            | "LimitRange"
+            | "PriorityClass"
+    ) || (group == "kustomize.toolkit.fluxcd.io" && kind == "Kustomization")
+        || group == "source.toolkit.fluxcd.io"
+        || group == "notification.toolkit.fluxcd.io"
+        || group == "image.toolkit.fluxcd.io"
+        || (group == crate::repo::rset::GROUP && matches!(kind, "ResourceSet" | "ResourceSetInputProvider"))
+}
+
+/// A parent that applies child Kustomizations (each judged on its own) and otherwise only what
+/// needs no waiting (namespaces, RBAC, sources): its own `wait` would add nothing.
+fn parent_of_judged_children(repo: &Repo, k: &FluxKustomization) -> bool {
+    let mine: Vec<_> = repo.objects().iter().filter(|o| o.applied_by.as_ref() == Some(&k.key)).collect();
+    let children = repo.flux_kustomizations().iter().any(|c| c.applied_by.as_ref() == Some(&k.key));
+    children && mine.iter().all(|o| nothing_to_wait_for(&o.key.kind, o.group()))
+}
+
+/// Kustomizations whose author wrote `wait: false` (not reported as leaves; counted).
+pub(super) fn explicit_no_wait(repo: &Repo) -> usize {
+    repo.flux_kustomizations().iter().filter(|k| k.explicit_no_wait && !is_root(repo, k)).count()
+}
+
 pub(super) fn leaves(repo: &Repo, out: &mut Vec<Finding>) {
-    let depended: BTreeSet<&ObjKey> = repo.flux_kustomizations().iter().flat_map(|k| k.depends_on.iter()).collect();
+    let depended: BTreeSet<&ObjKey> = repo.flux_kustomizations().iter().flat_map(|k| k.depends_on.iter().chain(k.after.iter())).collect();
     for k in repo.flux_kustomizations() {
         let health_checked = repo.flux_kustomizations().iter().any(|o| o.key != k.key && o.health_checks_name(&k.key));
         if is_root(repo, k) || depended.contains(&k.key) || k.wait || !k.health_checks.is_empty() || health_checked {
+            continue;
+        }
+        // The author's decision; counted in the summary instead.
+        if k.explicit_no_wait || parent_of_judged_children(repo, k) {
             continue;
         }
         out.push(Finding::new(

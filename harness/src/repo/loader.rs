@@ -12,10 +12,11 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
+use super::flux_operator::FluxInstance;
 use super::issues::LoadIssue;
 use super::model::{FluxKustomization, KustomizeFile, ObjKey, Origin, SourceDecl};
 use super::paths::{self, Resolved};
-use super::{Repo, Vars, sources};
+use super::{Repo, Vars, rset, sources};
 use crate::yaml_docs::{self, YamlDoc, YamlError};
 
 /// The names kustomize recognises for a kustomization file.
@@ -42,12 +43,25 @@ pub(super) struct Visit {
     pub default_ns: Option<String>,
     /// The applying Kustomization's `postBuild` variables.
     pub vars: Option<Rc<Vars>>,
+    /// Extra ordering for the Flux objects met (a generating ResourceSet's `dependsOn`).
+    pub after: Vec<ObjKey>,
+}
+
+/// A ResourceSet met on the way, expanded once the tree around it is loaded (its input
+/// providers may come later in the walk).
+#[derive(Debug, Clone)]
+pub(super) struct PendingRset {
+    pub doc: YamlDoc,
+    pub key: ObjKey,
+    pub applied_by: Option<ObjKey>,
 }
 
 pub(super) struct Loader {
     pub repo: Repo,
     /// Kustomizations found and not yet followed.
     pub pending: VecDeque<ObjKey>,
+    /// ResourceSets found and not yet expanded.
+    pub rsets: Vec<PendingRset>,
     followed: BTreeSet<ObjKey>,
     seen_files: BTreeSet<(PathBuf, Option<ObjKey>)>,
     seen_units: BTreeSet<(PathBuf, Option<ObjKey>, Option<String>)>,
@@ -56,12 +70,17 @@ pub(super) struct Loader {
     remotes: Vec<String>,
 }
 
-/// Load everything a bootstrap of `repo.cluster_dir` applies.
-pub(super) fn load(repo: Repo) -> Repo {
+/// ResourceSet expansion rounds at most (a ResourceSet may generate ResourceSets).
+const MAX_RSET_ROUNDS: usize = 8;
+
+/// Load everything a bootstrap of `repo.cluster_dir` applies; `instances` are the FluxInstances
+/// the repository declares (one may be the bootstrap).
+pub(super) fn load(repo: Repo, instances: &[FluxInstance]) -> Repo {
     let remotes = sources::git_remote_urls(&repo.root);
     let mut l = Loader {
         repo,
         pending: VecDeque::new(),
+        rsets: Vec::new(),
         followed: BTreeSet::new(),
         seen_files: BTreeSet::new(),
         seen_units: BTreeSet::new(),
@@ -75,33 +94,84 @@ pub(super) fn load(repo: Repo) -> Repo {
         forced_ns: None,
         default_ns: Some(super::FLUX_SYSTEM.to_string()),
         vars: None,
+        after: Vec::new(),
     };
     l.visit_unit(&first);
-    l.adopt_sync(&provisional);
-    while let Some(key) = l.pending.pop_front() {
-        if !l.followed.insert(key.clone()) {
-            continue;
+    l.adopt_sync(&provisional, instances);
+    let mut rounds = 0;
+    loop {
+        while let Some(key) = l.pending.pop_front() {
+            if !l.followed.insert(key.clone()) {
+                continue;
+            }
+            if let Some(ks) = l.repo.flux_kustomizations.iter().find(|k| k.key == key).cloned() {
+                l.follow(&ks);
+            }
         }
-        if let Some(ks) = l.repo.flux_kustomizations.iter().find(|k| k.key == key).cloned() {
-            l.follow(&ks);
+        if l.rsets.is_empty() || rounds == MAX_RSET_ROUNDS {
+            break;
+        }
+        rounds += 1;
+        for r in std::mem::take(&mut l.rsets) {
+            l.expand_rset(&r);
         }
     }
     l.repo
 }
 
 impl Loader {
-    /// The cluster directory's sync: the Kustomization whose path is the cluster directory. Its
-    /// key is the root, its GitRepository is this repo (whatever their names).
-    fn adopt_sync(&mut self, provisional: &ObjKey) {
+    /// The cluster directory's sync: the Kustomization whose path is the cluster directory, or
+    /// the sync of a FluxInstance that applies it. Its key is the root, its source is this repo
+    /// (whatever their names and kinds).
+    fn adopt_sync(&mut self, provisional: &ObjKey, instances: &[FluxInstance]) {
         let cluster_dir = self.repo.cluster_dir.clone();
-        let sync = self.repo.flux_kustomizations.iter().find(|k| {
-            k.applied_by.as_ref() == Some(provisional)
-                && k.source_ref.as_ref().is_some_and(|s| s.kind == "GitRepository")
-                && paths::normalize(Path::new(&k.path)) == cluster_dir
-        });
-        let (root_key, source_key) = match sync {
-            Some(k) => (k.key.clone(), k.source_ref.as_ref().map(|s| s.key())),
-            None => (provisional.clone(), None),
+        let sync = self
+            .repo
+            .flux_kustomizations
+            .iter()
+            .find(|k| {
+                k.applied_by.as_ref() == Some(provisional)
+                    && k.source_ref.as_ref().is_some_and(|s| matches!(s.kind.as_str(), "GitRepository" | "OCIRepository" | "Bucket"))
+                    && paths::normalize(Path::new(&k.path)) == cluster_dir
+            })
+            .map(|k| (k.key.clone(), k.source_ref.as_ref().map(|s| s.key())));
+        // Every FluxInstance whose sync path is in this repo syncs from it.
+        for i in instances {
+            let Some(s) = &i.sync else { continue };
+            let dir = paths::normalize(Path::new(&s.path));
+            if !matches!(paths::resolve(&self.repo.root, Path::new(""), &dir.to_string_lossy()), Resolved::Inside(d) if self.repo.root.join(&d).is_dir())
+            {
+                continue;
+            }
+            let key = ObjKey::new(&s.kind, i.key.namespace.as_deref(), &s.name);
+            match self.repo.sources.iter_mut().find(|d| d.key == key) {
+                Some(decl) => decl.local_root = Some(PathBuf::new()),
+                None => self.repo.sources.push(SourceDecl { key, url: s.url.clone(), local_root: Some(PathBuf::new()), doc: None }),
+            }
+        }
+        let instance = instances.iter().find_map(|i| i.sync.clone().filter(|_| i.syncs(&cluster_dir)).map(|s| (i, s)));
+        let adopted = sync.is_some() || instance.is_some();
+        let (root_key, source_key) = match (sync, instance) {
+            (Some(k), _) => k,
+            (None, Some((i, s))) => {
+                let doc = i.sync_kustomization(&s);
+                let key = ObjKey::new("Kustomization", i.key.namespace.as_deref(), &s.name);
+                let src = ObjKey::new(&s.kind, i.key.namespace.as_deref(), &s.name);
+                if self.repo.flux_kustomizations.iter().all(|k| k.key != key) {
+                    let visit = Visit {
+                        path: cluster_dir.clone(),
+                        applied_by: None,
+                        forced_ns: None,
+                        default_ns: i.key.namespace.clone(),
+                        vars: None,
+                        after: Vec::new(),
+                    };
+                    self.add_object(doc, &visit, false);
+                }
+                self.repo.bootstrapped_by = Some(i.declared_as.clone());
+                (key, Some(src))
+            }
+            (None, None) => (provisional.clone(), None),
         };
         // Without a sync manifest, the bootstrap's GitRepository flux-system/flux-system.
         let source_key = source_key.unwrap_or_else(|| ObjKey::new("GitRepository", Some(super::FLUX_SYSTEM), super::FLUX_SYSTEM));
@@ -120,14 +190,59 @@ impl Loader {
             self.repo.helm_releases.iter_mut().for_each(|o| rename(&mut o.applied_by));
             self.repo.canaries.iter_mut().for_each(|o| rename(&mut o.applied_by));
             self.repo.deployments.iter_mut().for_each(|o| rename(&mut o.applied_by));
-            // The root was applied by the bootstrap, not by itself.
-            if let Some(k) = self.repo.flux_kustomizations.iter_mut().find(|k| k.key == root_key) {
-                k.applied_by = None;
-            }
+            self.rsets.iter_mut().for_each(|r| rename(&mut r.applied_by));
             self.repo.root_key = root_key.clone();
+        }
+        // The root was applied by the bootstrap, not by itself.
+        if adopted && let Some(k) = self.repo.flux_kustomizations.iter_mut().find(|k| k.key == root_key) {
+            k.applied_by = None;
         }
         // The sync re-applies the cluster directory: already loaded.
         self.followed.insert(root_key);
+    }
+
+    /// Expand a ResourceSet and load what it generates as if its Kustomization applied it.
+    fn expand_rset(&mut self, r: &PendingRset) {
+        let ns = r.key.namespace.clone().unwrap_or_else(|| super::FLUX_SYSTEM.to_string());
+        let provider_objs: Vec<(String, Option<String>, YamlDoc)> = self
+            .repo
+            .objects
+            .iter()
+            .filter(|o| o.key.kind == "ResourceSetInputProvider" && o.group() == rset::GROUP)
+            .map(|o| (o.key.name.clone(), o.key.namespace.clone(), o.doc.clone()))
+            .collect();
+        let providers: Vec<rset::Provider> =
+            provider_objs.iter().map(|(n, ns, d)| rset::Provider { name: n, namespace: ns.as_deref(), doc: d }).collect();
+        let e = rset::expand(&r.doc, &r.key.name, &ns, &providers);
+        for (at, p) in e.problems {
+            let origin = Origin::at(&r.doc, &at);
+            let issue = match p {
+                rset::Problem::Invalid(message) => LoadIssue::ResourceSetInvalid { key: r.key.clone(), origin, message },
+                rset::Problem::Partial(message) => LoadIssue::ResourceSetPartial { key: r.key.clone(), origin, message },
+            };
+            self.repo.issue(issue);
+        }
+        // Its `dependsOn` entries that must be Ready and are Flux objects order what it generates.
+        let after: Vec<ObjKey> = r
+            .doc
+            .value
+            .pointer("/spec/dependsOn")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|d| d.get("ready").and_then(serde_json::Value::as_bool).unwrap_or(false))
+            .filter_map(|d| {
+                let kind = d.get("kind").and_then(serde_json::Value::as_str)?;
+                let name = d.get("name").and_then(serde_json::Value::as_str)?;
+                let dns = d.get("namespace").and_then(serde_json::Value::as_str).unwrap_or(&ns);
+                matches!(kind, "Kustomization" | "HelmRelease").then(|| ObjKey::new(kind, Some(dns), name))
+            })
+            .collect();
+        let visit =
+            Visit { path: r.doc.file.clone(), applied_by: r.applied_by.clone(), forced_ns: None, default_ns: Some(ns), vars: None, after };
+        for d in e.docs {
+            self.add_object(d, &visit, false);
+        }
     }
 
     /// Whether a GitRepository URL is this repository's remote.
@@ -170,6 +285,7 @@ impl Loader {
             forced_ns: ks.target_namespace.clone(),
             default_ns: ks.key.namespace.clone(),
             vars,
+            after: Vec::new(),
         };
         self.visit_unit(&visit);
         for (i, c) in ks.components.iter().enumerate() {
@@ -282,10 +398,11 @@ impl Loader {
         self.stack.push(dir.to_path_buf());
         for key in ["resources", "bases", "components"] {
             for (i, entry) in strings(&v, key) {
-                if entry.contains("://") || entry.starts_with("github.com/") || entry.starts_with("git@") {
+                let origin = Origin::at(&doc, &format!("{key}.{i}"));
+                if is_remote(&entry) {
+                    self.repo.issue(LoadIssue::RemoteResource { origin, entry });
                     continue;
                 }
-                let origin = Origin::at(&doc, &format!("{key}.{i}"));
                 match paths::resolve(&self.repo.root, dir, &entry) {
                     Resolved::Outside(target) => self.repo.issue(LoadIssue::OutsideRepo { origin, entry, target }),
                     Resolved::Inside(target) if !self.repo.root.join(&target).exists() => {
@@ -446,6 +563,17 @@ fn substitute_doc(doc: YamlDoc, vars: &Vars) -> Result<(YamlDoc, bool), Box<Load
         }
         _ => Ok((doc, unresolved)),
     }
+}
+
+/// Whether a kustomize `resources` entry is fetched from the network (a URL, a git remote, a
+/// `host/org/repo//path?ref=` reference).
+pub fn is_remote(entry: &str) -> bool {
+    let e = entry.trim();
+    e.contains("://")
+        || e.starts_with("git@")
+        || e.contains("?ref=")
+        || e.contains(".git//")
+        || ["github.com/", "gitlab.com/", "bitbucket.org/"].iter().any(|h| e.starts_with(h))
 }
 
 /// The kustomization file of a directory, if any.

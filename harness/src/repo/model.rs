@@ -165,6 +165,11 @@ pub struct FluxKustomization {
     pub depends_on: Vec<ObjKey>,
     /// `spec.wait`.
     pub wait: bool,
+    /// `spec.wait: false` written explicitly (the author's decision not to wait).
+    pub explicit_no_wait: bool,
+    /// Flux objects that must be Ready before it is applied, beyond `dependsOn` (the `dependsOn`
+    /// of the ResourceSet that generates it).
+    pub after: Vec<ObjKey>,
     /// `spec.healthChecks` (raw).
     pub health_checks: Vec<Value>,
     /// `spec.targetNamespace`.
@@ -212,6 +217,14 @@ pub struct HelmRelease {
     pub chart_dir: Option<PathBuf>,
     /// Where the chart comes from (`chart.spec.sourceRef` or `chartRef`).
     pub chart_source: Option<SourceRef>,
+    /// `spec.chart.spec.version` (or the chartRef OCIRepository's tag/semver).
+    pub chart_version: Option<String>,
+    /// The chart as data, when reachable offline: its unpacked directory (absolute) and where it
+    /// was found (`git`, or the chart source's description).
+    pub chart_found: Option<(PathBuf, String)>,
+    /// Flux objects that must be Ready before it is applied, beyond `dependsOn` (the `dependsOn`
+    /// of the ResourceSet that generates it).
+    pub after: Vec<ObjKey>,
     /// `spec.dependsOn`, namespaced as Flux does.
     pub depends_on: Vec<ObjKey>,
     /// `spec.values` (null when absent).
@@ -230,6 +243,18 @@ impl HelmRelease {
     /// The namespace the chart's objects go to (`targetNamespace`, else the release's).
     pub fn release_namespace(&self) -> Option<&str> {
         self.target_namespace.as_deref().or(self.key.namespace.as_deref())
+    }
+
+    /// The Helm release name, as helm-controller composes it: `spec.releaseName`, else
+    /// `[targetNamespace-]name`.
+    pub fn release_name(&self) -> String {
+        if let Some(n) = self.doc.value.pointer("/spec/releaseName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+            return n.to_string();
+        }
+        match &self.target_namespace {
+            Some(t) if !t.is_empty() => format!("{t}-{}", self.key.name),
+            _ => self.key.name.clone(),
+        }
     }
 }
 

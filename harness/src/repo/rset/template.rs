@@ -62,21 +62,22 @@ enum Tok {
 }
 
 /// Lex the template into text and action tokens (with their lines), applying trim markers.
-fn lex(src: &str) -> Res<Vec<(Tok, usize)>> {
+fn lex(src: &str, left: &str, right: &str) -> Res<Vec<(Tok, usize)>> {
+    let (ll, rl) = (left.len(), right.len());
     let mut out: Vec<(Tok, usize)> = Vec::new();
     let b = src.as_bytes();
     let mut i = 0usize;
     let mut line = 1usize;
     let mut trim_next_text = false;
     while i < b.len() {
-        let open = src[i..].find("<<").map(|p| p + i);
+        let open = src[i..].find(left).map(|p| p + i);
         let text_end = open.unwrap_or(b.len());
         let mut text = &src[i..text_end];
         if trim_next_text {
             text = text.trim_start_matches(is_space);
             trim_next_text = false;
         }
-        let trim_left = open.is_some_and(|o| b.get(o + 2) == Some(&b'-') && b.get(o + 3).is_some_and(|c| is_space(*c as char)));
+        let trim_left = open.is_some_and(|o| b.get(o + ll) == Some(&b'-') && b.get(o + ll + 1).is_some_and(|c| is_space(*c as char)));
         if trim_left {
             text = text.trim_end_matches(is_space);
         }
@@ -85,17 +86,17 @@ fn lex(src: &str) -> Res<Vec<(Tok, usize)>> {
         }
         line += src[i..text_end].matches('\n').count();
         let Some(o) = open else { break };
-        i = o + 2 + if trim_left { 2 } else { 0 };
+        i = o + ll + if trim_left { 2 } else { 0 };
         // A comment: `<</* … */>>` (with optional trim markers around it).
         let rest = &src[i..];
         if rest.starts_with("/*") {
             let Some(end) = rest.find("*/") else { return Err(invalid(line, "unclosed comment")) };
             line += rest[..end].matches('\n').count();
             let after = &rest[end + 2..];
-            let (trim_right, skip) = if after.starts_with(" ->>") {
-                (true, 4)
-            } else if after.starts_with(">>") {
-                (false, 2)
+            let (trim_right, skip) = if after.starts_with(" -") && after[2..].starts_with(right) {
+                (true, 2 + rl)
+            } else if after.starts_with(right) {
+                (false, rl)
             } else {
                 return Err(invalid(line, "comment ends before closing delimiter"));
             };
@@ -108,14 +109,14 @@ fn lex(src: &str) -> Res<Vec<(Tok, usize)>> {
         loop {
             let Some(&c) = b.get(i) else { return Err(invalid(line, "unclosed action")) };
             let c = c as char;
-            if src[i..].starts_with(">>") {
+            if src[i..].starts_with(right) {
                 out.push((Tok::Close, line));
-                i += 2;
+                i += rl;
                 break;
             }
-            if c == '-' && src[i + 1..].starts_with(">>") && out.last().is_some_and(|(t, _)| *t == Tok::Space) {
+            if c == '-' && src[i + 1..].starts_with(right) && out.last().is_some_and(|(t, _)| *t == Tok::Space) {
                 out.push((Tok::Close, line));
-                i += 3;
+                i += 1 + rl;
                 trim_next_text = true;
                 break;
             }
@@ -651,7 +652,12 @@ fn number(n: &str) -> Option<Arg> {
 
 /// Parse a template (the operator's `<<`/`>>` delimiters).
 pub fn parse(src: &str) -> Res<Template> {
-    let toks = lex(src)?;
+    parse_delims(src, "<<", ">>")
+}
+
+/// Parse a template with other delimiters (`{{`/`}}` for a Helm chart's guard conditions).
+pub fn parse_delims(src: &str, left: &str, right: &str) -> Res<Template> {
+    let toks = lex(src, left, right)?;
     let mut p = Parser { toks, pos: 0, range_depth: 0 };
     let (nodes, end) = p.list()?;
     match end {
@@ -671,6 +677,8 @@ enum Flow {
 /// One execution: the input set `inputs` returns, variables, output.
 pub struct Exec<'a> {
     inputs: &'a TVal,
+    /// `missingkey=zero` (Helm) instead of the operator's `missingkey=error`.
+    missing_is_nil: bool,
     vars: Vec<(String, TVal)>,
     out: String,
     /// Guard against runaway templates (`until 1e9`): output and steps are bounded.
@@ -682,8 +690,17 @@ const MAX_OUTPUT: usize = 16 * 1024 * 1024;
 impl Template {
     /// Execute with `inputs` as what the `inputs` function returns (nil data, as the operator).
     pub fn execute(&self, inputs: &TVal) -> Res<String> {
-        let mut e = Exec { inputs, vars: vec![("$".to_string(), TVal::Nil)], out: String::new(), budget: 5_000_000 };
+        let mut e = Exec { inputs, missing_is_nil: false, vars: vec![("$".to_string(), TVal::Nil)], out: String::new(), budget: 5_000_000 };
         e.walk(&self.nodes, &TVal::Nil)?;
+        Ok(e.out)
+    }
+
+    /// Execute with `dot` as the data and `missingkey=zero`, as Helm renders a chart.
+    pub fn execute_data(&self, dot: &TVal) -> Res<String> {
+        let nil = TVal::Nil;
+        let mut e =
+            Exec { inputs: &nil, missing_is_nil: true, vars: vec![("$".to_string(), dot.clone())], out: String::new(), budget: 1_000_000 };
+        e.walk(&self.nodes, dot)?;
         Ok(e.out)
     }
 }
@@ -854,15 +871,15 @@ impl Exec<'_> {
             Arg::Str(s) => TVal::Str(s.clone()),
             Arg::Int(i) => TVal::Int(*i),
             Arg::Float(f) => TVal::Float(*f),
-            Arg::Fields(fields) => fields_of(dot.clone(), fields, line)?,
-            Arg::Var(v, fields) => fields_of(self.var(v, line)?, fields, line)?,
+            Arg::Fields(fields) => fields_of(dot.clone(), fields, line, self.missing_is_nil)?,
+            Arg::Var(v, fields) => fields_of(self.var(v, line)?, fields, line, self.missing_is_nil)?,
             Arg::Func(name, fields) => {
                 let v = self.call(name, &[], None, dot, line)?;
-                fields_of(v, fields, line)?
+                fields_of(v, fields, line, self.missing_is_nil)?
             }
             Arg::Sub(p, fields) => {
                 let v = self.pipe(p, dot)?;
-                fields_of(v, fields, line)?
+                fields_of(v, fields, line, self.missing_is_nil)?
             }
         })
     }
@@ -906,12 +923,13 @@ impl Exec<'_> {
     }
 }
 
-/// `.a.b` on a value, with `missingkey=error`.
-fn fields_of(mut v: TVal, fields: &[String], line: usize) -> Res<TVal> {
+/// `.a.b` on a value, with `missingkey=error` (or `zero`).
+fn fields_of(mut v: TVal, fields: &[String], line: usize, missing_is_nil: bool) -> Res<TVal> {
     for f in fields {
         v = match v {
             TVal::Map(mut m) => match m.remove(f) {
                 Some(x) => x,
+                None if missing_is_nil => TVal::Nil,
                 None => return Err(invalid(line, format!("map has no entry for key {f:?}"))),
             },
             TVal::Nil => return Err(invalid(line, format!("nil pointer evaluating interface {{}}.{f}"))),
