@@ -246,13 +246,8 @@ fn clamp(v: FluxVersion) -> FluxVersion {
 /// counts when one of its patch versions satisfies the range. `None` when none does or the
 /// range does not parse.
 pub fn resolve_range(range: &str) -> Option<FluxVersion> {
-    let candidates = (OLDEST.minor..=LATEST.minor).rev().map(|minor| FluxVersion { major: 2, minor });
-    for v in candidates {
-        if range.split("||").any(|alt| satisfies_minor(alt.trim(), v)) {
-            return Some(v);
-        }
-    }
-    None
+    let mut candidates = (OLDEST.minor..=LATEST.minor).rev().map(|minor| FluxVersion { major: 2, minor });
+    candidates.find(|&v| range.split("||").any(|alt| satisfies_minor(alt.trim(), v)))
 }
 
 /// Whether some `2.M.p` satisfies every comparator of `alt` (space or comma separated).

@@ -348,7 +348,7 @@ struct Parser {
 }
 
 /// How a list of nodes ended.
-enum End {
+enum Stop {
     Eof,
     End,
     Else(Option<(String, Pipe)>),
@@ -372,11 +372,11 @@ impl Parser {
         }
     }
 
-    fn list(&mut self) -> Res<(Vec<Node>, End)> {
+    fn list(&mut self) -> Res<(Vec<Node>, Stop)> {
         let mut nodes = Vec::new();
         loop {
             match self.next() {
-                None => return Ok((nodes, End::Eof)),
+                None => return Ok((nodes, Stop::Eof)),
                 Some(Tok::Text(t)) => nodes.push(Node::Text(t)),
                 Some(Tok::Open) => {
                     self.skip_space();
@@ -389,7 +389,7 @@ impl Parser {
                         "end" => {
                             self.pos += 1;
                             self.close()?;
-                            return Ok((nodes, End::End));
+                            return Ok((nodes, Stop::End));
                         }
                         "else" => {
                             self.pos += 1;
@@ -403,11 +403,11 @@ impl Parser {
                                     self.pos += 1;
                                     let p = self.pipeline(false)?;
                                     self.close()?;
-                                    return Ok((nodes, End::Else(Some((k, p)))));
+                                    return Ok((nodes, Stop::Else(Some((k, p)))));
                                 }
                                 None => {
                                     self.close()?;
-                                    return Ok((nodes, End::Else(None)));
+                                    return Ok((nodes, Stop::Else(None)));
                                 }
                             }
                         }
@@ -425,12 +425,12 @@ impl Parser {
                             self.range_depth += 1;
                             let (body, end) = self.list()?;
                             let els = match end {
-                                End::End => Vec::new(),
-                                End::Else(None) => {
+                                Stop::End => Vec::new(),
+                                Stop::Else(None) => {
                                     self.range_depth -= 1;
                                     let (els, end) = self.list()?;
                                     self.range_depth += 1;
-                                    if !matches!(end, End::End) {
+                                    if !matches!(end, Stop::End) {
                                         return Err(invalid(line, "range: expected end"));
                                     }
                                     els
@@ -472,26 +472,26 @@ impl Parser {
             let (body, end) = self.list()?;
             branches.push((cond, body));
             match end {
-                End::End => {
+                Stop::End => {
                     els = Vec::new();
                     break;
                 }
-                End::Else(Some((k, p))) if k == kw => cond = p,
-                End::Else(Some((k, p))) => {
+                Stop::Else(Some((k, p))) if k == kw => cond = p,
+                Stop::Else(Some((k, p))) => {
                     // `else with` inside `if` (or the reverse): a nested construct ending at the same `end`.
                     let nested = self.branches(&k, p, line)?;
                     els = vec![nested];
                     break;
                 }
-                End::Else(None) => {
+                Stop::Else(None) => {
                     let (body, end) = self.list()?;
-                    if !matches!(end, End::End) {
+                    if !matches!(end, Stop::End) {
                         return Err(invalid(line, format!("{kw}: expected end")));
                     }
                     els = body;
                     break;
                 }
-                End::Eof => return Err(invalid(line, format!("unexpected EOF in {kw}"))),
+                Stop::Eof => return Err(invalid(line, format!("unexpected EOF in {kw}"))),
             }
         }
         Ok(if kw == "if" { Node::If(branches, els) } else { Node::With(branches, els) })
@@ -661,9 +661,9 @@ pub fn parse_delims(src: &str, left: &str, right: &str) -> Res<Template> {
     let mut p = Parser { toks, pos: 0, range_depth: 0 };
     let (nodes, end) = p.list()?;
     match end {
-        End::Eof => Ok(Template { nodes }),
-        End::End => Err(invalid(p.line(), "unexpected {{end}}")),
-        End::Else(_) => Err(invalid(p.line(), "unexpected {{else}}")),
+        Stop::Eof => Ok(Template { nodes }),
+        Stop::End => Err(invalid(p.line(), "unexpected {{end}}")),
+        Stop::Else(_) => Err(invalid(p.line(), "unexpected {{else}}")),
     }
 }
 
