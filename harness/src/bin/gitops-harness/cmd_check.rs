@@ -6,7 +6,8 @@ use anyhow::Context as _;
 use gitops_harness::check::{self, CheckOptions};
 use gitops_harness::crds::{self, CrdCatalog};
 use gitops_harness::flux_versions::FluxVersion;
-use gitops_harness::repo::Repo;
+use gitops_harness::repo::{ChartDirs, ChartSource, ChartSources, LoadOptions, Repo};
+use std::sync::Arc;
 
 /// Arguments of `check`.
 #[derive(Debug, clap::Args)]
@@ -26,6 +27,21 @@ pub struct CheckArgs {
     /// Directory of CRDs to validate objects with (default: $GITOPS_HARNESS_CRDS or shared/reference/crds nearby).
     #[arg(long)]
     pub crds: Option<PathBuf>,
+    /// Directory of unpacked Helm charts (`<name>/`, `<name>-<version>/`), read as data for the
+    /// HelmReleases whose chart is not in git: the CRDs they install, their values.schema.json.
+    /// Repeatable.
+    #[arg(long, env = "GITOPS_HARNESS_CHARTS", value_delimiter = ':')]
+    pub charts: Vec<PathBuf>,
+}
+
+/// The chart sources of `--charts` directories.
+pub fn chart_sources(dirs: &[PathBuf]) -> anyhow::Result<ChartSources> {
+    for d in dirs {
+        if !d.is_dir() {
+            anyhow::bail!("--charts {}: not a directory; pass a directory holding unpacked charts (<name>/Chart.yaml)", d.display());
+        }
+    }
+    Ok(if dirs.is_empty() { Vec::new() } else { vec![Arc::new(ChartDirs::new(dirs.to_vec())) as Arc<dyn ChartSource>] })
 }
 
 /// Run `check`: exit 0 without error findings, 1 with, 2 when it could not run.
@@ -43,7 +59,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             (embedded.path().to_path_buf(), Some(dir))
         }
     };
-    let repo = Repo::load(&root, cluster_dir.as_deref())?;
+    let opts = LoadOptions { charts: chart_sources(&args.charts)? };
+    let repo = Repo::load_with(&root, cluster_dir.as_deref(), &opts)?;
     let crd_dir = args.crds.clone().or_else(|| crds::discover_dir(&repo.root));
     let crds = match crd_dir {
         Some(d) => Some(CrdCatalog::load_dir(&d)?),

@@ -282,7 +282,7 @@ pub fn expand(rset: &YamlDoc, name: &str, namespace: &str, providers: &[Provider
             let t = match template::parse(&src) {
                 Ok(t) => t,
                 Err(e) => {
-                    out.problems.push((prefix, problem(e, "parse")));
+                    out.problems.push((prefix, problem(e, "parse", None)));
                     continue;
                 }
             };
@@ -290,7 +290,7 @@ pub fn expand(rset: &YamlDoc, name: &str, namespace: &str, providers: &[Provider
                 let rendered = match t.execute(&set.value) {
                     Ok(r) => r,
                     Err(e) => {
-                        out.problems.push((prefix.clone(), problem(e, &format!("execute for {}", set.from))));
+                        out.problems.push((prefix.clone(), problem(e, &format!("execute for {}", set.from), None)));
                         break;
                     }
                 };
@@ -312,14 +312,16 @@ pub fn expand(rset: &YamlDoc, name: &str, namespace: &str, providers: &[Provider
         }
         if let Some(tmpl) = tmpl.filter(|t| !t.is_empty()) {
             let prefix = format!("{base}.resourcesTemplate");
+            // A block scalar's text starts on the line after its key.
+            let block = Some(rset.line_at(&prefix) + 1);
             match template::parse(&tmpl) {
-                Err(e) => out.problems.push((prefix, problem(e, "parse"))),
+                Err(e) => out.problems.push((prefix, problem(e, "parse", block))),
                 Ok(t) => {
                     for set in &sets {
                         let rendered = match t.execute(&set.value) {
                             Ok(r) => r,
                             Err(e) => {
-                                out.problems.push((prefix.clone(), problem(e, &format!("execute for {}", set.from))));
+                                out.problems.push((prefix.clone(), problem(e, &format!("execute for {}", set.from), block)));
                                 break;
                             }
                         };
@@ -365,10 +367,14 @@ pub fn expand(rset: &YamlDoc, name: &str, namespace: &str, providers: &[Provider
     out
 }
 
-fn problem(e: TemplateError, what: &str) -> Problem {
+/// A template error as a problem; `block` is the file line of a `resourcesTemplate` block's
+/// first line (its errors name the file line), `None` for a `resources` entry (re-written as YAML
+/// before it runs, so only the entry is named).
+fn problem(e: TemplateError, what: &str, block: Option<usize>) -> Problem {
+    let at = block.map(|l| format!(" at line {}", l + e.line() - 1)).unwrap_or_default();
     match e {
-        TemplateError::Invalid { .. } => Problem::Invalid(format!("template {what}: {e}")),
-        TemplateError::Unsupported { .. } => Problem::Partial(format!("template {what}: {e}; its objects are not checked")),
+        TemplateError::Invalid { .. } => Problem::Invalid(format!("template {what}{at}: {e}")),
+        TemplateError::Unsupported { .. } => Problem::Partial(format!("template {what}{at}: {e}; its objects are not checked")),
     }
 }
 

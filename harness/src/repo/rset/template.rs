@@ -17,7 +17,7 @@ use super::value::TVal;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
     /// The operator refuses it too (Go's parse or execution error).
-    #[error("line {line}: {message}")]
+    #[error("{message}")]
     Invalid {
         /// 1-based line in the template text.
         line: usize,
@@ -25,13 +25,22 @@ pub enum TemplateError {
         message: String,
     },
     /// Valid for the operator, but uses something this reader does not implement.
-    #[error("line {line}: {what} is not implemented by this check")]
+    #[error("{what} is not implemented by this check")]
     Unsupported {
         /// 1-based line in the template text.
         line: usize,
         /// The function or action.
         what: String,
     },
+}
+
+impl TemplateError {
+    /// The 1-based line of the template text it is about.
+    pub fn line(&self) -> usize {
+        match self {
+            TemplateError::Invalid { line, .. } | TemplateError::Unsupported { line, .. } => *line,
+        }
+    }
 }
 
 type Res<T> = Result<T, TemplateError>;
