@@ -32,6 +32,7 @@ pub use bootstraps::Bootstrap;
 pub use charts::{ChartDirs, ChartRef, ChartSource, ChartSources};
 pub use flux_operator::FluxInstance;
 pub use issues::{LoadIssue, RepoError};
+pub use loader::{is_remote, kustomization_file};
 pub use model::{
     Canary, ContainerPort, Deployment, FLUX_SYSTEM, FluxKustomization, HelmRelease, KustomizeFile, ObjKey, Object, Origin, PostBuild,
     SourceDecl, SourceRef, SubstituteRef, group_of, version_of,
