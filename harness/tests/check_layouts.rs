@@ -70,6 +70,24 @@ fn flux_instance_outside_the_tree_and_a_version_range() {
     assert_eq!(r.with_code(codes::API_VERSION_REMOVED).len(), 1);
 }
 
+/// The `flux-instance` chart installed by a helmfile before Flux (its values file behind a
+/// `{{ requiredEnv "ROOT_DIR" }}` prefix), then managed by a HelmRelease of the same chart: the
+/// values' sync path is the cluster directory and their version range the pin.
+#[test]
+fn flux_instance_chart_values_from_a_helmfile_and_a_helm_release() {
+    let repo = load("quiet/flux-instance-chart");
+    assert_eq!(repo.cluster_dir, Path::new("kubernetes/flux/cluster"));
+    let declared: Vec<&str> = repo.flux_instances().iter().map(|i| i.declared_as.as_str()).collect();
+    assert!(declared.iter().any(|d| d.contains("helmfile bootstrap/helmfile.yaml.gotmpl release flux-instance")), "{declared:?}");
+    assert!(declared.iter().any(|d| d.contains("HelmRelease flux-system/flux-instance")), "valuesFrom of the HelmRelease: {declared:?}");
+    let r = check_repo(&repo);
+    assert_eq!(r.errors() + r.warnings(), 0, "{:#?}", r.findings);
+    assert_eq!(r.flux.version.to_string(), "2.5");
+    assert_eq!(r.flux.pinned_by.as_deref(), Some("kubernetes/apps/flux-system/flux-instance/app/helm/values.yaml:3"));
+    assert!(repo.flux_kustomizations().iter().any(|k| k.key.name == "flux-instance"), "the tree under the sync path is followed");
+    assert_eq!(r.summary.explicit_no_wait, 1);
+}
+
 /// The `flux-manifests` OCI artifact's tag pins Flux like gotk-components.yaml does.
 #[test]
 fn flux_manifests_tag_pins_flux() {

@@ -61,7 +61,7 @@ pub fn render_helm_release(repo: &Repo, hr: &HelmRelease, opts: &RenderOptions, 
         }
         args.splice(5..5, files);
     }
-    let job = process::Job { what: &what, dir: chart, temp: Some(dir) };
+    let job = process::Job { what: &what, dir: chart, temp: Some(dir), helm: true };
     let out = process::run(&helm, &args, &job, opts.timeout)?;
     let mut yaml = String::from_utf8(out).map_err(|e| RenderError::Output { what: what.clone(), message: e.to_string() })?;
     // Post-renderers, in order: each a kustomize pass over what the previous one produced.

@@ -130,6 +130,16 @@ pub enum RenderError {
         /// The remote entries, each `url (file:line)`.
         entries: Vec<String>,
     },
+    /// `helm template` failed (its message names the template or value at fault).
+    #[error("{what}: helm template of chart {chart} failed: {stderr}")]
+    Helm {
+        /// The HelmRelease.
+        what: String,
+        /// The chart directory.
+        chart: PathBuf,
+        /// helm's message.
+        stderr: String,
+    },
     /// A HelmRelease whose chart is not reachable offline.
     #[error(
         "{0}: its chart is not reachable offline (not in git, not in a --charts directory); it can only be rendered once Flux fetches it"
@@ -202,7 +212,7 @@ pub fn kustomize_build_timed(dir: &Path, what: &str, timeout: Duration) -> Resul
 fn kustomize_in(build: &Path, what: &str, user_dir: &Path, temp: Option<&Path>, timeout: Duration) -> Result<String, RenderError> {
     let kubectl = tools::find(Tool::Kubectl)?;
     let args: Vec<OsString> = vec!["kustomize".into(), "--load-restrictor".into(), "LoadRestrictionsNone".into(), build.into()];
-    let out = process::run(&kubectl, &args, &process::Job { what, dir: user_dir, temp }, timeout)?;
+    let out = process::run(&kubectl, &args, &process::Job { what, dir: user_dir, temp, helm: false }, timeout)?;
     String::from_utf8(out).map_err(|e| RenderError::Output { what: what.to_string(), message: e.to_string() })
 }
 

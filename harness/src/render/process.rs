@@ -16,16 +16,23 @@ pub(super) struct Job<'a> {
     pub dir: &'a Path,
     /// The temporary directory to strip from the tool's messages, if any.
     pub temp: Option<&'a Path>,
+    /// `helm template` (its failures are [`RenderError::Helm`]) rather than kustomize.
+    pub helm: bool,
 }
 
-/// Run `program args…`; its stdout on success, else the tool's stderr as [`RenderError::Kustomize`].
+/// Run `program args…`; its stdout on success, else the tool's stderr as [`RenderError::Kustomize`]
+/// (or [`RenderError::Helm`]).
 pub(super) fn run(program: &Path, args: &[OsString], job: &Job<'_>, timeout: Duration) -> Result<Vec<u8>, RenderError> {
     let fail = |stderr: String| {
         let stderr = match job.temp {
             Some(t) => stderr.replace(&format!("{}/", t.display()), ""),
             None => stderr,
         };
-        RenderError::Kustomize { what: job.what.to_string(), dir: job.dir.to_path_buf(), stderr }
+        if job.helm {
+            RenderError::Helm { what: job.what.to_string(), chart: job.dir.to_path_buf(), stderr }
+        } else {
+            RenderError::Kustomize { what: job.what.to_string(), dir: job.dir.to_path_buf(), stderr }
+        }
     };
     let handle = duct::cmd(program, args).stdout_capture().stderr_capture().unchecked().start().map_err(|e| fail(e.to_string()))?;
     let deadline = Instant::now() + timeout;

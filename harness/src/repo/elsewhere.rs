@@ -5,7 +5,7 @@
 //! One bounded walk reads every candidate file once; which of its CRD manifests are outside the
 //! tree is decided after the tree is loaded.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::bootstraps::{self, Bootstrap, Found};
@@ -18,6 +18,9 @@ use crate::yaml_docs;
 /// Files looked at, at most (the walk stays bounded on any repository).
 const MAX_FILES: usize = 50_000;
 
+/// Bytes of YAML text kept for the loader, at most (it reads the rest itself).
+const MAX_CACHED_BYTES: usize = 64 * 1024 * 1024;
+
 /// What the walk found.
 #[derive(Debug, Default)]
 pub(super) struct Scan {
@@ -27,6 +30,9 @@ pub(super) struct Scan {
     pub bootstraps: Vec<Bootstrap>,
     /// FluxInstances (objects anywhere, and `flux-instance` chart values of bootstraps).
     pub instances: Vec<FluxInstance>,
+    /// The text of the YAML files read (regular files reached without symlinks, so inside the
+    /// root): the loader takes them from here instead of reading them again.
+    pub texts: HashMap<PathBuf, String>,
 }
 
 /// Walk the repository.
@@ -34,6 +40,7 @@ pub(super) fn scan(root: &Path, sources: &ChartSources) -> Scan {
     let mut out = Scan::default();
     let mut found = Found::default();
     let mut bootstrap_dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut cached = 0usize;
     let walk = walkdir::WalkDir::new(root).follow_links(false).into_iter().filter_entry(|e| {
         let n = e.file_name().to_string_lossy();
         e.depth() == 0 || n == ".taskfiles" || n == ".justfile" || !(n.starts_with('.') || n == "node_modules" || n == "target")
@@ -64,6 +71,10 @@ pub(super) fn scan(root: &Path, sources: &ChartSources) -> Scan {
         let crds = text.contains("CustomResourceDefinition");
         let instance = text.contains("FluxInstance");
         if !(crds || instance) {
+            if cached + text.len() <= MAX_CACHED_BYTES {
+                cached += text.len();
+                out.texts.insert(rel, text);
+            }
             continue;
         }
         let plain: String = text.lines().filter(|l| !l.contains("{{")).map(|l| format!("{l}\n")).collect();

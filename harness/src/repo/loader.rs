@@ -6,7 +6,7 @@
 //! finding instead of a recursion, each (directory, applier, namespace) is expanded once, nesting
 //! is capped and oversized files are not read.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -68,6 +68,8 @@ pub(super) struct Loader {
     /// Kustomization directories on the current `resources` chain.
     stack: Vec<PathBuf>,
     remotes: Vec<String>,
+    /// File texts the repository scan already read.
+    texts: HashMap<PathBuf, String>,
 }
 
 /// ResourceSet expansion rounds at most (a ResourceSet may generate ResourceSets).
@@ -75,7 +77,7 @@ const MAX_RSET_ROUNDS: usize = 8;
 
 /// Load everything a bootstrap of `repo.cluster_dir` applies; `instances` are the FluxInstances
 /// the repository declares (one may be the bootstrap).
-pub(super) fn load(repo: Repo, instances: &[FluxInstance]) -> Repo {
+pub(super) fn load(repo: Repo, instances: &[FluxInstance], texts: HashMap<PathBuf, String>) -> Repo {
     let remotes = sources::git_remote_urls(&repo.root);
     let mut l = Loader {
         repo,
@@ -86,6 +88,7 @@ pub(super) fn load(repo: Repo, instances: &[FluxInstance]) -> Repo {
         seen_units: BTreeSet::new(),
         stack: Vec::new(),
         remotes,
+        texts,
     };
     let provisional = l.repo.root_key.clone();
     let first = Visit {
@@ -486,6 +489,16 @@ impl Loader {
 
     /// Read and parse a YAML file inside the root; problems become issues.
     fn read_yaml(&mut self, file: &Path) -> Option<Vec<YamlDoc>> {
+        if let Some(text) = self.texts.remove(file) {
+            self.repo.files_read.insert(file.to_path_buf());
+            return match yaml_docs::parse_str(file, &text) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.yaml_error(e);
+                    None
+                }
+            };
+        }
         let origin = Origin::new(file.to_path_buf(), 1);
         if let Resolved::Outside(target) = paths::confine(&self.repo.root, file.to_path_buf()) {
             self.repo.issue(LoadIssue::OutsideRepo { origin, entry: file.display().to_string(), target });

@@ -138,11 +138,14 @@ impl Repo {
             bootstrapped_by: None,
             charts: opts.charts.clone(),
         };
-        let mut repo = loader::load(repo, &scan.instances);
+        let mut scan = scan;
+        let texts = std::mem::take(&mut scan.texts);
+        let mut repo = loader::load(repo, &scan.instances, texts);
         repo.crds_elsewhere = scan.crd_groups(&repo.files_read);
         repo.bootstraps = scan.bootstraps;
         repo.flux_instances = scan.instances;
         repo.resolve_charts();
+        repo.instances_from_releases();
         Ok(repo)
     }
 
@@ -245,6 +248,22 @@ impl Repo {
                 h.chart_found = hit;
             }
         }
+    }
+
+    /// HelmReleases of the `flux-instance` chart declare a FluxInstance in their values (the
+    /// highest `valuesFrom`/`spec.values` layer that has `instance` wins).
+    fn instances_from_releases(&mut self) {
+        let mut found = Vec::new();
+        for h in self.helm_releases.iter().filter(|h| h.chart == "flux-instance") {
+            let ns = h.release_namespace().unwrap_or(FLUX_SYSTEM).to_string();
+            let values = helm_values::release_values(self, h);
+            let declared = format!("flux-instance chart values of {}", h.key);
+            let hit = values.layers.iter().rev().filter(|l| l.target.is_empty()).find_map(|l| {
+                flux_operator::from_chart_values(&l.doc, &l.base, &ns, declared.clone()).filter(|i| i.version.is_some() || i.sync.is_some())
+            });
+            found.extend(hit);
+        }
+        self.flux_instances.extend(found);
     }
 
     /// Find a source by key.
