@@ -163,7 +163,11 @@ fn main() -> std::io::Result<()> {
     if !ratios.is_empty() {
         ratios.sort_by(f64::total_cmp);
         let median = ratios[ratios.len() / 2];
-        println!("  render vs direct kustomize: median {median:.2}x over {} rounds; target <= 1.2x: {}", ratios.len(), if median <= 1.2 { "met" } else { "MISSED" });
+        println!(
+            "  render vs direct kustomize: median {median:.2}x over {} rounds; target <= 1.2x: {}",
+            ratios.len(),
+            if median <= 1.2 { "met" } else { "MISSED" }
+        );
     }
     let base = direct()?;
     if let Some((code, secs, _)) = measured(&["render", &root, "--jobs", "1"])? {

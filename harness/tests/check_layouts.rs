@@ -171,6 +171,12 @@ fn bootstraps_outside_the_tree_install_crds_first() {
     let repo = load("quiet/crd-installed-by-task-runner");
     let b = repo.bootstraps().iter().find(|b| b.what == "justfile").unwrap();
     assert_eq!(b.installs.first().map(|(g, o)| (g.as_str(), o.line)), Some(("gateway.networking.k8s.io", 5)));
+    let repo = load("quiet/crd-installed-by-taskfile");
+    let b = repo.bootstraps().iter().find(|b| b.file == Path::new(".taskfiles/bootstrap/Taskfile.yaml")).unwrap();
+    let got: Vec<(&str, usize)> = b.installs.iter().map(|(g, o)| (g.as_str(), o.line)).collect();
+    assert_eq!(got, vec![("gateway.networking.k8s.io", 7), ("external-secrets.io", 9)], "remote URL, then {{{{.BOOTSTRAP_DIR}}}}/crds");
+    let r = check_repo(&repo);
+    assert_eq!(r.errors() + r.warnings(), 0, "{:#?}", r.findings);
     let r = check_repo(&load("broken/crd-not-ordered-after-bootstrap"));
     let m = &r.with_code(codes::CRD_NOT_ORDERED)[0].message;
     assert!(

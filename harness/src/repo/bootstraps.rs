@@ -220,19 +220,100 @@ fn instance_values(root: &Path, base: &Path, doc: &YamlDoc, at: &str, release: &
     }
 }
 
-/// A task runner's file (Taskfile, justfile, Makefile): the commands that install something.
-pub(super) fn task_runner(root: &Path, rel: &Path, text: &str, what: &'static str, sources: &ChartSources, found: &mut Found) {
-    let mut b = Bootstrap { file: rel.to_path_buf(), what, installs: Vec::new(), remote: Vec::new() };
-    let base = rel.parent().unwrap_or(Path::new("")).to_path_buf();
-    for (i, line) in text.lines().enumerate() {
-        let origin = Origin::new(rel, i + 1);
-        // A line may hold several commands (`a && b`, pipes).
-        for cmd in line.split(['|', ';', '&']) {
-            let words: Vec<&str> = cmd.split_whitespace().map(|w| w.trim_matches(|c| c == '"' || c == '\'' || c == '`')).collect();
-            command(root, &base, &words, &origin, sources, &mut b, found);
+/// A task runner file found by the scan: path, text, kind.
+pub(super) type RunnerFile = (PathBuf, String, &'static str);
+
+/// Variables the task runners define: Taskfile `vars`/`env` (top level and per task, every
+/// Taskfile of the repo: included ones use the root's) and justfile `name := "value"`; string
+/// values only. Task's `ROOT_DIR` is the repository root.
+fn runner_vars(files: &[RunnerFile]) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = vec![("ROOT_DIR".into(), String::new()), ("USER_WORKING_DIR".into(), String::new())];
+    fn add(vars: &mut Vec<(String, String)>, m: Option<&Value>) {
+        for (k, v) in m.and_then(Value::as_object).into_iter().flatten() {
+            if let Some(s) = v.as_str() {
+                vars.push((k.clone(), s.to_string()));
+            }
         }
     }
-    found.bootstraps.push(b);
+    for (rel, text, kind) in files {
+        match *kind {
+            "Taskfile" => {
+                for d in yaml_docs::parse_str(rel, text).unwrap_or_default() {
+                    add(&mut vars, d.value.get("vars"));
+                    add(&mut vars, d.value.get("env"));
+                    for t in d.value.get("tasks").and_then(Value::as_object).into_iter().flatten().map(|(_, t)| t) {
+                        add(&mut vars, t.get("vars"));
+                        add(&mut vars, t.get("env"));
+                    }
+                }
+            }
+            "justfile" => {
+                for line in text.lines() {
+                    let Some((name, value)) = line.split_once(":=") else { continue };
+                    let name = name.trim().trim_start_matches("export ").trim();
+                    let value = value.trim();
+                    if name.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') && value.starts_with(['"', '\'']) {
+                        vars.push((name.to_string(), value.trim_matches(|c| c == '"' || c == '\'').to_string()));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    vars
+}
+
+/// `{{.NAME}}` (Task) and `{{NAME}}` (just) replaced by their values, a few rounds deep.
+fn expand(line: &str, vars: &[(String, String)], file_dir: &str) -> String {
+    let mut out = line.to_string();
+    for _ in 0..5 {
+        if !out.contains("{{") {
+            break;
+        }
+        let before = out.clone();
+        out = out.replace("{{.TASKFILE_DIR}}", file_dir).replace("{{ .TASKFILE_DIR }}", file_dir);
+        for (k, v) in vars.iter().rev() {
+            for pat in [format!("{{{{.{k}}}}}"), format!("{{{{ .{k} }}}}"), format!("{{{{{k}}}}}"), format!("{{{{ {k} }}}}")] {
+                out = out.replace(&pat, v);
+            }
+        }
+        if out == before {
+            break;
+        }
+    }
+    out
+}
+
+/// The task runner files (Taskfile, justfile, Makefile): the commands that install something.
+pub(super) fn task_runners(root: &Path, files: &[RunnerFile], sources: &ChartSources, found: &mut Found) {
+    let vars = runner_vars(files);
+    for (rel, text, what) in files {
+        let mut b = Bootstrap { file: rel.to_path_buf(), what, installs: Vec::new(), remote: Vec::new() };
+        let base = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+        let file_dir = format!("/{}", base.display());
+        // Commands continued with a trailing backslash are one command.
+        let mut lines: Vec<(usize, String)> = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            match lines.last_mut() {
+                Some((_, prev)) if prev.ends_with('\\') => {
+                    prev.pop();
+                    prev.push(' ');
+                    prev.push_str(line.trim());
+                }
+                _ => lines.push((i + 1, line.to_string())),
+            }
+        }
+        for (n, line) in lines {
+            let origin = Origin::new(rel, n);
+            let line = expand(&line, &vars, &file_dir);
+            // A line may hold several commands (`a && b`, pipes).
+            for cmd in line.split(['|', ';', '&']) {
+                let words: Vec<&str> = cmd.split_whitespace().map(|w| w.trim_matches(|c| c == '"' || c == '\'' || c == '`')).collect();
+                command(root, &base, &words, &origin, sources, &mut b, found);
+            }
+        }
+        found.bootstraps.push(b);
+    }
 }
 
 fn flag_values<'a>(words: &[&'a str], short: &str, long: &str) -> Vec<&'a str> {
@@ -376,5 +457,17 @@ mod tests {
         }
         assert_eq!(resolve_written(&root, Path::new(""), "{{.NOPE}}/missing"), None);
         assert_eq!(flag_values(&["apply", "--server-side", "-f", "a", "--filename=b", "-fc"], "-f", "--filename"), vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn task_variables_expand() {
+        let files: Vec<RunnerFile> = vec![(
+            PathBuf::from("Taskfile.yaml"),
+            "vars:\n  BOOTSTRAP_DIR: '{{.ROOT_DIR}}/bootstrap'\n  CRDS: '{{.BOOTSTRAP_DIR}}/crds'\n".to_string(),
+            "Taskfile",
+        )];
+        let vars = runner_vars(&files);
+        assert_eq!(expand("kubectl apply -f {{.CRDS}}/x.yaml", &vars, "/t"), "kubectl apply -f /bootstrap/crds/x.yaml");
+        assert_eq!(expand("kubectl apply -f {{.TASKFILE_DIR}}/y", &vars, "/t"), "kubectl apply -f /t/y");
     }
 }

@@ -41,6 +41,7 @@ pub(super) fn scan(root: &Path, sources: &ChartSources) -> Scan {
     let mut found = Found::default();
     let mut bootstrap_dirs: BTreeSet<PathBuf> = BTreeSet::new();
     let mut cached = 0usize;
+    let mut runners: Vec<bootstraps::RunnerFile> = Vec::new();
     let walk = walkdir::WalkDir::new(root).follow_links(false).into_iter().filter_entry(|e| {
         let n = e.file_name().to_string_lossy();
         e.depth() == 0 || n == ".taskfiles" || n == ".justfile" || !(n.starts_with('.') || n == "node_modules" || n == "target")
@@ -62,7 +63,7 @@ pub(super) fn scan(root: &Path, sources: &ChartSources) -> Scan {
             continue;
         }
         if let Some(what) = runner {
-            bootstraps::task_runner(root, &rel, &text, what, sources, &mut found);
+            runners.push((rel, text, what));
             continue;
         }
         if let Some(dir) = rel.ancestors().find(|a| a.file_name().is_some_and(|n| n == "bootstrap")) {
@@ -96,6 +97,7 @@ pub(super) fn scan(root: &Path, sources: &ChartSources) -> Scan {
             out.crd_files.push((rel, groups));
         }
     }
+    bootstraps::task_runners(root, &runners, sources, &mut found);
     for dir in bootstrap_dirs {
         let installs: Vec<(String, Origin)> =
             out.crd_files.iter().filter(|(f, _)| f.starts_with(&dir)).flat_map(|(_, g)| g.iter().cloned()).collect();
