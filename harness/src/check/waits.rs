@@ -29,7 +29,9 @@ fn nothing_to_wait_for(kind: &str, group: &str) -> bool {
             | "ResourceQuota"
             | "LimitRange"
             | "PriorityClass"
-    ) || (group == "kustomize.toolkit.fluxcd.io" && kind == "Kustomization")
+            | "PodDisruptionBudget"
+    ) || group == "admissionregistration.k8s.io"
+        || (group == "kustomize.toolkit.fluxcd.io" && kind == "Kustomization")
         || group == "source.toolkit.fluxcd.io"
         || group == "notification.toolkit.fluxcd.io"
         || group == "image.toolkit.fluxcd.io"
