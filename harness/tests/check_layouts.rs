@@ -88,6 +88,22 @@ fn flux_instance_chart_values_from_a_helmfile_and_a_helm_release() {
     assert_eq!(r.summary.explicit_no_wait, 1);
 }
 
+/// A helmfile found by its content whose releases get their chart from a template: each is the
+/// chart of the cluster's HelmRelease of that name. The FluxInstance is a HelmRelease of the
+/// `flux-instance` chart with its sync in `spec.values`.
+#[test]
+fn helmfile_releases_whose_chart_a_template_supplies() {
+    let repo = load("quiet/helmfile-templated-releases");
+    assert_eq!(repo.cluster_dir, Path::new("kubernetes/flux/cluster"));
+    let b = repo.bootstraps().iter().find(|b| b.file == Path::new("bootstrap/helmfile/crds.yaml")).unwrap();
+    let got: Vec<(&str, usize)> = b.installs.iter().map(|(g, o)| (g.as_str(), o.line)).collect();
+    assert_eq!(got, vec![("monitoring.coreos.com", 8)]);
+    let r = check_repo(&repo);
+    assert_eq!(r.errors() + r.warnings(), 0, "{:#?}", r.findings);
+    assert_eq!(r.flux.version.to_string(), "2.7");
+    assert_eq!(r.summary.bootstrapped_by.as_deref(), Some("flux-instance chart values of HelmRelease flux-system/flux-instance"));
+}
+
 /// The `flux-manifests` OCI artifact's tag pins Flux like gotk-components.yaml does.
 #[test]
 fn flux_manifests_tag_pins_flux() {

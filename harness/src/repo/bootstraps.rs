@@ -44,11 +44,47 @@ fn on_values() -> Value {
     serde_json::json!({"installCRDs": true, "crds": {"enabled": true, "install": true}, "installGatewayAPI": true})
 }
 
+/// A helmfile release whose chart is not written in it (a template supplies it).
+#[derive(Debug, Clone)]
+pub(super) struct Pending {
+    /// Index of its helmfile in [`Found::bootstraps`].
+    pub bootstrap: usize,
+    /// Release name.
+    pub name: String,
+    /// Release namespace, when written.
+    pub namespace: Option<String>,
+    /// The release entry.
+    pub origin: Origin,
+}
+
 /// What the scan collects from bootstrap files.
 #[derive(Debug, Default)]
 pub(super) struct Found {
     pub bootstraps: Vec<Bootstrap>,
     pub instances: Vec<FluxInstance>,
+    pub pending: Vec<Pending>,
+}
+
+/// The CRD groups of helmfile releases whose chart a template supplies: the chart of the
+/// cluster's HelmRelease of the same name (and namespace), else a chart named like the release.
+pub(super) fn resolve_pending(pending: &[Pending], releases: &[super::model::HelmRelease], bootstraps: &mut [Bootstrap]) {
+    let on = on_values();
+    for p in pending {
+        let hr = releases.iter().find(|h| {
+            h.key.name == p.name
+                && p.namespace.as_deref().is_none_or(|ns| h.release_namespace() == Some(ns) || h.key.namespace.as_deref() == Some(ns))
+        });
+        let groups = match hr {
+            Some(h) => match &h.chart_found {
+                Some((dir, _)) => charts::chart_crd_groups(dir, true, &on),
+                None => charts::known_chart_crd_groups(&h.chart, &on, true),
+            },
+            None => charts::known_chart_crd_groups(&p.name, &on, true),
+        };
+        if let Some(b) = bootstraps.get_mut(p.bootstrap) {
+            b.installs.extend(groups.into_iter().map(|g| (g, p.origin.clone())));
+        }
+    }
 }
 
 /// Where a path written in a bootstrap command leads, inside the repo.
@@ -159,7 +195,20 @@ pub(super) fn helmfile(root: &Path, rel: &Path, text: &str, sources: &ChartSourc
     let docs = yaml_docs::parse_str(rel, text).or_else(|_| yaml_docs::parse_str(rel, &plain)).unwrap_or_default();
     for d in &docs {
         for (i, r) in d.value.get("releases").and_then(Value::as_array).into_iter().flatten().enumerate() {
-            let Some(chart) = r.get("chart").and_then(Value::as_str) else { continue };
+            let Some(chart) = r.get("chart").and_then(Value::as_str).filter(|c| !c.contains("{{")) else {
+                // The chart comes from a helmfile template (often read from the cluster's own
+                // HelmRelease of that name): resolved once the tree is loaded.
+                if let Some(name) = r.get("name").and_then(Value::as_str) {
+                    let ns = r.get("namespace").and_then(Value::as_str).map(str::to_string);
+                    found.pending.push(Pending {
+                        bootstrap: found.bootstraps.len(),
+                        name: name.to_string(),
+                        namespace: ns,
+                        origin: Origin::at(d, &format!("releases.{i}")),
+                    });
+                }
+                continue;
+            };
             let origin = Origin::at(d, &format!("releases.{i}.chart"));
             let version = r.get("version").and_then(Value::as_str);
             for g in chart_groups(root, &base, chart, version, sources) {

@@ -30,6 +30,8 @@ pub(super) struct Scan {
     pub bootstraps: Vec<Bootstrap>,
     /// FluxInstances (objects anywhere, and `flux-instance` chart values of bootstraps).
     pub instances: Vec<FluxInstance>,
+    /// Helmfile releases whose chart is resolved after the tree is loaded.
+    pending: Vec<bootstraps::Pending>,
     /// The text of the YAML files read (regular files reached without symlinks, so inside the
     /// root): the loader takes them from here instead of reading them again.
     pub texts: HashMap<PathBuf, String>,
@@ -58,6 +60,14 @@ pub(super) fn scan(root: &Path, sources: &ChartSources) -> Scan {
             continue;
         }
         let Ok(text) = std::fs::read_to_string(entry.path()) else { continue };
+        // A helmfile by content too (`bootstrap/helmfile/apps.yaml`): top-level `releases:` with
+        // helmfile's own keys beside it.
+        let helmfile = helmfile
+            || (yaml
+                && text.lines().any(|l| l.starts_with("releases:"))
+                && text
+                    .lines()
+                    .any(|l| ["helmDefaults:", "repositories:", "bases:", "environments:", "templates:"].iter().any(|k| l.starts_with(k))));
         if helmfile {
             bootstraps::helmfile(root, &rel, &text, sources, &mut found);
             continue;
@@ -70,7 +80,7 @@ pub(super) fn scan(root: &Path, sources: &ChartSources) -> Scan {
             bootstrap_dirs.insert(dir.to_path_buf());
         }
         let crds = text.contains("CustomResourceDefinition");
-        let instance = text.contains("FluxInstance");
+        let instance = text.contains("FluxInstance") || (text.contains("HelmRelease") && text.contains("flux-instance"));
         if !(crds || instance) {
             if cached + text.len() <= MAX_CACHED_BYTES {
                 cached += text.len();
@@ -92,6 +102,9 @@ pub(super) fn scan(root: &Path, sources: &ChartSources) -> Scan {
             {
                 out.instances.push(i);
             }
+            if let Some(i) = flux_operator::from_release(d) {
+                out.instances.push(i);
+            }
         }
         if !groups.is_empty() {
             out.crd_files.push((rel, groups));
@@ -103,12 +116,20 @@ pub(super) fn scan(root: &Path, sources: &ChartSources) -> Scan {
             out.crd_files.iter().filter(|(f, _)| f.starts_with(&dir)).flat_map(|(_, g)| g.iter().cloned()).collect();
         out.bootstraps.push(Bootstrap { file: dir, what: "bootstrap directory", installs, remote: Vec::new() });
     }
+    // Indices of pending releases point into `found.bootstraps`, which follow the directories.
+    let offset = out.bootstraps.len();
+    out.pending = found.pending.into_iter().map(|p| bootstraps::Pending { bootstrap: p.bootstrap + offset, ..p }).collect();
     out.bootstraps.extend(found.bootstraps);
     out.instances.extend(found.instances);
     out
 }
 
 impl Scan {
+    /// Resolve the helmfile releases whose chart a template supplies, against the loaded tree.
+    pub(super) fn resolve_pending(&mut self, releases: &[super::model::HelmRelease]) {
+        bootstraps::resolve_pending(&self.pending, releases, &mut self.bootstraps);
+    }
+
     /// CRD group → where, for CRDs defined outside what the tree read (`read`), and those the
     /// bootstrap steps install.
     pub(super) fn crd_groups(&self, read: &BTreeSet<PathBuf>) -> BTreeMap<String, Origin> {

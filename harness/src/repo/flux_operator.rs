@@ -100,6 +100,22 @@ pub fn from_chart_values(doc: &YamlDoc, prefix: &str, namespace: &str, declared_
     from_spec(doc, &join(prefix, "instance"), "flux", namespace, declared_as)
 }
 
+/// A HelmRelease of the `flux-instance` chart with its instance in `spec.values` (its
+/// `valuesFrom` are read once the tree is loaded).
+pub fn from_release(doc: &YamlDoc) -> Option<FluxInstance> {
+    if doc.str_at("kind") != Some("HelmRelease") || !doc.str_at("apiVersion").is_some_and(|a| a.starts_with("helm.toolkit.fluxcd.io/")) {
+        return None;
+    }
+    let chart = doc.str_at("spec.chart.spec.chart").or(doc.str_at("spec.chartRef.name")).unwrap_or("");
+    if super::charts::chart_name_of(chart) != "flux-instance" {
+        return None;
+    }
+    let ns = doc.str_at("spec.targetNamespace").or(doc.str_at("metadata.namespace")).unwrap_or("flux-system");
+    let name = doc.str_at("metadata.name").unwrap_or("flux-instance");
+    let declared = format!("flux-instance chart values of HelmRelease {ns}/{name}");
+    from_chart_values(doc, "spec.values", ns, declared).filter(|i| i.sync.is_some() || i.version.is_some())
+}
+
 /// Whether a document is a FluxInstance.
 pub fn is_instance(doc: &YamlDoc) -> bool {
     doc.str_at("kind") == Some("FluxInstance") && doc.str_at("apiVersion").is_some_and(|a| a.starts_with("fluxcd.controlplane.io/"))

@@ -141,10 +141,11 @@ impl Repo {
         let mut scan = scan;
         let texts = std::mem::take(&mut scan.texts);
         let mut repo = loader::load(repo, &scan.instances, texts);
+        repo.resolve_charts();
+        scan.resolve_pending(&repo.helm_releases);
         repo.crds_elsewhere = scan.crd_groups(&repo.files_read);
         repo.bootstraps = scan.bootstraps;
         repo.flux_instances = scan.instances;
-        repo.resolve_charts();
         repo.instances_from_releases();
         Ok(repo)
     }
