@@ -216,6 +216,16 @@ fn wait_false_is_counted_not_reported() {
     assert!(human.contains("1 Kustomization(s) set `wait: false` explicitly"), "{human}");
 }
 
+/// A parent's `spec.patches` reach the child Kustomizations it applies (`wait: true` for all).
+#[test]
+fn parent_patches_reach_children() {
+    let repo = load("quiet/parent-patches-children");
+    let web = repo.flux_kustomizations().iter().find(|k| k.key.name == "web").unwrap();
+    assert!(web.wait, "the parent's patch sets wait");
+    let r = check_repo(&repo);
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+}
+
 /// Values against the chart's values.schema.json, at the line of the offending value: in
 /// `spec.values`, and in the file a `valuesFrom` generator reads.
 #[test]

@@ -45,6 +45,8 @@ pub(super) struct Visit {
     pub vars: Option<Rc<Vars>>,
     /// Extra ordering for the Flux objects met (a generating ResourceSet's `dependsOn`).
     pub after: Vec<ObjKey>,
+    /// The applying Flux Kustomization's `spec.patches`, applied to what it builds.
+    pub patches: Option<Rc<Vec<serde_json::Value>>>,
 }
 
 /// A ResourceSet met on the way, expanded once the tree around it is loaded (its input
@@ -98,6 +100,7 @@ pub(super) fn load(repo: Repo, instances: &[FluxInstance], texts: HashMap<PathBu
         default_ns: Some(super::FLUX_SYSTEM.to_string()),
         vars: None,
         after: Vec::new(),
+        patches: None,
     };
     l.visit_unit(&first);
     l.adopt_sync(&provisional, instances);
@@ -168,6 +171,7 @@ impl Loader {
                         default_ns: i.key.namespace.clone(),
                         vars: None,
                         after: Vec::new(),
+                        patches: None,
                     };
                     self.add_object(doc, &visit, false);
                 }
@@ -241,8 +245,15 @@ impl Loader {
                 matches!(kind, "Kustomization" | "HelmRelease").then(|| ObjKey::new(kind, Some(dns), name))
             })
             .collect();
-        let visit =
-            Visit { path: r.doc.file.clone(), applied_by: r.applied_by.clone(), forced_ns: None, default_ns: Some(ns), vars: None, after };
+        let visit = Visit {
+            path: r.doc.file.clone(),
+            applied_by: r.applied_by.clone(),
+            forced_ns: None,
+            default_ns: Some(ns),
+            vars: None,
+            after,
+            patches: None,
+        };
         for d in e.docs {
             self.add_object(d, &visit, false);
         }
@@ -289,6 +300,7 @@ impl Loader {
             default_ns: ks.key.namespace.clone(),
             vars,
             after: Vec::new(),
+            patches: (!ks.patches.is_empty()).then(|| Rc::new(ks.patches.clone())),
         };
         self.visit_unit(&visit);
         for (i, c) in ks.components.iter().enumerate() {

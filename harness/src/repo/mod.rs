@@ -19,6 +19,7 @@ pub mod issues;
 mod loader;
 pub mod model;
 mod objects;
+mod patches;
 pub mod paths;
 pub mod rset;
 pub mod sources;

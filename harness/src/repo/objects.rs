@@ -23,6 +23,10 @@ fn str_of(v: &Value, key: &str) -> Option<String> {
 
 impl Loader {
     pub(super) fn add_object(&mut self, doc: YamlDoc, visit: &Visit, unresolved_vars: bool) {
+        let doc = match &visit.patches {
+            Some(p) => super::patches::apply(doc, p),
+            None => doc,
+        };
         let (Some(api_version), Some(kind)) = (doc.str_at("apiVersion"), doc.str_at("kind")) else { return };
         let api_version = api_version.to_string();
         let kind = kind.to_string();
