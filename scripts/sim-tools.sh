@@ -222,8 +222,44 @@ build_flagger() {
   chmod -R u+w "$stage/crds"
 }
 
+# cert-manager's controllers, through our launcher module (harness/sim-go/cert-manager: its own
+# main package under github.com/cert-manager/cert-manager/, since cert-manager's cmd/controller
+# is a nested module the proxy does not serve). Its committed go.mod/go.sum pin every module;
+# the build only reads them (-mod=readonly). The cache entry carries a key of the launcher's
+# source (cert_manager_key; the harness computes the same, cluster::sim::cert_manager), so an
+# edited launcher is rebuilt. CRDs: the module's deploy/crds (the same schemas its chart renders
+# with crds.enabled=true at that version).
+cert_manager_key() {
+  python3 - "$root/harness/sim-go/cert-manager" <<'EOF'
+import os, sys
+d = sys.argv[1]
+h = 0xcbf29ce484222325
+for name in sorted(f for f in os.listdir(d) if os.path.isfile(os.path.join(d, f))):
+    for b in name.encode() + b"\0" + open(os.path.join(d, name), "rb").read() + b"\0":
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+print("%012x" % (h >> 16))
+EOF
+}
+build_cert_manager() {
+  local stage="$1" v="${2%%-launcher-*}" mod=github.com/cert-manager/cert-manager
+  cp "$root"/harness/sim-go/cert-manager/* .
+  local pinned
+  pinned="$(go mod edit -json | python3 -c 'import json,sys; print(next(r["Version"] for r in json.load(sys.stdin)["Require"] if r["Path"] == sys.argv[1]))' "$mod")"
+  if [ "$pinned" != "$v" ]; then
+    echo "harness/sim-go/cert-manager/go.mod requires $mod $pinned but CERT_MANAGER_VERSION is $v;" >&2
+    echo "run: (cd harness/sim-go/cert-manager && go get $mod@$v && go mod tidy)" >&2
+    return 1
+  fi
+  GOFLAGS="-buildvcs=false -mod=readonly" go build -trimpath \
+    -ldflags "$ldflags_common -X $mod/pkg/util.AppVersion=$v -X $mod/pkg/util.AppGitState=clean" \
+    -o "$stage/bin/cert-manager-controller" .
+  mkdir -p "$stage/crds"
+  cp "$(moddir "$mod@$v")"/deploy/crds/*.yaml "$stage/crds/"
+  chmod -R u+w "$stage/crds"
+}
+
 exec 3>&1
-only="${SIM_TOOLS_ONLY:-etcd kubernetes kwok source-controller kustomize-controller helm-controller flagger}"
+only="${SIM_TOOLS_ONLY:-etcd kubernetes kwok source-controller kustomize-controller helm-controller flagger cert-manager}"
 for c in $only; do
   case "$c" in
     etcd) build etcd "$ETCD_VERSION" build_etcd ;;
@@ -233,6 +269,7 @@ for c in $only; do
     kustomize-controller) build kustomize-controller "$KUSTOMIZE_CONTROLLER_VERSION" build_kustomize_controller ;;
     helm-controller) build helm-controller "$HELM_CONTROLLER_VERSION" build_helm_controller ;;
     flagger) build flagger "$FLAGGER_VERSION" build_flagger ;;
+    cert-manager) build cert-manager "$CERT_MANAGER_VERSION-launcher-$(cert_manager_key)" build_cert_manager ;;
     *) echo "error: unknown component $c" >&2; exit 2 ;;
   esac
 done

@@ -13,7 +13,7 @@ use kube::discovery::Scope;
 use serde_json::{Value, json};
 
 use crate::certs::{self, CertPair};
-use crate::gitserver::ServedRepo;
+use crate::git::ServedRepo;
 use crate::kinds::{KindError, KindResolver};
 use crate::tools::{self, Tool};
 use crate::yaml_docs;
@@ -63,7 +63,7 @@ pub enum BootstrapError {
     },
     /// Writing the served copy failed.
     #[error(transparent)]
-    Served(#[from] crate::gitserver::GitServerError),
+    Served(#[from] crate::git::GitError),
 }
 
 /// What to bootstrap.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256};
 use serde_json::Value;
 
-use crate::gitserver::{GitServerError, ServedRepo};
+use crate::git::{GitError, ServedRepo};
 use crate::repo::Repo;
 
 /// Common name of Linkerd's trust anchor.
@@ -32,7 +32,7 @@ pub enum CertError {
     },
     /// Writing into the served copy failed.
     #[error(transparent)]
-    Served(#[from] GitServerError),
+    Served(#[from] GitError),
     /// The running cluster's trust anchor could not be read (`up --reuse`).
     #[error(
         "reading the Linkerd trust anchor of the running cluster (Secrets in namespace linkerd): {source}; without it a new anchor would break mTLS for every meshed pod, so nothing was applied; check the cluster answers (`kubectl get secrets -n linkerd`) and retry"

@@ -6,15 +6,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::repo::{ObjKey, Repo};
+use crate::repo::{ObjectRef, Repo};
 
 /// One node of the plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlanNode {
     /// The Kustomization or HelmRelease.
-    pub key: ObjKey,
+    pub key: ObjectRef,
     /// What must be Ready (or applied, for a parent) first.
-    pub after: Vec<ObjKey>,
+    pub after: Vec<ObjectRef>,
     /// `spec.wait: true` (Kustomizations) — Ready means everything it applied is Ready.
     pub wait: bool,
     /// Number of `spec.healthChecks`.
@@ -25,22 +25,22 @@ pub struct PlanNode {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
     /// Waves of keys, each sorted; wave N depends only on earlier waves.
-    pub waves: Vec<Vec<ObjKey>>,
+    pub waves: Vec<Vec<ObjectRef>>,
     /// The longest chain of dependencies, first to last.
-    pub critical_path: Vec<ObjKey>,
+    pub critical_path: Vec<ObjectRef>,
     /// Every node with its edges.
     pub nodes: Vec<PlanNode>,
 }
 
 impl Plan {
     /// Wave index of a key.
-    pub fn wave_of(&self, key: &ObjKey) -> Option<usize> {
+    pub fn wave_of(&self, key: &ObjectRef) -> Option<usize> {
         self.waves.iter().position(|w| w.contains(key))
     }
 
     /// The waves as `ns/name` strings (the JSON shape of `check`).
     pub fn waves_short(&self) -> Vec<Vec<String>> {
-        self.waves.iter().map(|w| w.iter().map(ObjKey::short).collect()).collect()
+        self.waves.iter().map(|w| w.iter().map(ObjectRef::short).collect()).collect()
     }
 }
 
@@ -49,11 +49,11 @@ impl Plan {
 pub enum GraphError {
     /// `dependsOn` forms a cycle; Flux would wait forever.
     #[error("dependency cycle: {}; remove one of these dependsOn entries", render_cycle(.0))]
-    Cycle(Vec<ObjKey>),
+    Cycle(Vec<ObjectRef>),
 }
 
 /// `a -> b -> a` for a cycle given as `[a, b]`.
-pub fn render_cycle(cycle: &[ObjKey]) -> String {
+pub fn render_cycle(cycle: &[ObjectRef]) -> String {
     let mut parts: Vec<String> = cycle.iter().map(|k| k.to_string()).collect();
     if let Some(first) = cycle.first() {
         parts.push(first.to_string());
@@ -66,11 +66,11 @@ pub fn render_cycle(cycle: &[ObjKey]) -> String {
 /// A Kustomization with `wait: true` is Ready only once the HelmReleases and Kustomizations it
 /// applies are Ready, so whatever depends on it also comes after those.
 pub fn nodes(repo: &Repo) -> Vec<PlanNode> {
-    let mut known: BTreeSet<ObjKey> = BTreeSet::new();
+    let mut known: BTreeSet<ObjectRef> = BTreeSet::new();
     known.extend(repo.flux_kustomizations().iter().map(|k| k.key.clone()));
     known.extend(repo.helm_releases().iter().map(|h| h.key.clone()));
-    let waiting: BTreeSet<&ObjKey> = repo.flux_kustomizations().iter().filter(|k| k.wait).map(|k| &k.key).collect();
-    let mut children: BTreeMap<&ObjKey, Vec<&ObjKey>> = BTreeMap::new();
+    let waiting: BTreeSet<&ObjectRef> = repo.flux_kustomizations().iter().filter(|k| k.wait).map(|k| &k.key).collect();
+    let mut children: BTreeMap<&ObjectRef, Vec<&ObjectRef>> = BTreeMap::new();
     let applied = repo
         .flux_kustomizations()
         .iter()
@@ -81,9 +81,9 @@ pub fn nodes(repo: &Repo) -> Vec<PlanNode> {
             children.entry(p).or_default().push(key);
         }
     }
-    let edges = |key: &ObjKey, deps: &[ObjKey], parent: &Option<ObjKey>| -> Vec<ObjKey> {
+    let edges = |key: &ObjectRef, deps: &[ObjectRef], parent: &Option<ObjectRef>| -> Vec<ObjectRef> {
         let waited = deps.iter().flat_map(|d| children.get(d).into_iter().flatten().map(|c| (*c).clone()));
-        let mut after: Vec<ObjKey> = deps.iter().cloned().chain(waited).filter(|d| known.contains(d) && d != key).collect();
+        let mut after: Vec<ObjectRef> = deps.iter().cloned().chain(waited).filter(|d| known.contains(d) && d != key).collect();
         after.sort();
         after.dedup();
         if let Some(p) = parent
@@ -117,16 +117,16 @@ pub fn nodes(repo: &Repo) -> Vec<PlanNode> {
 }
 
 /// A cycle among `nodes`, if any (the first found, in key order).
-pub fn find_cycle(nodes: &[PlanNode]) -> Option<Vec<ObjKey>> {
-    let index: BTreeMap<&ObjKey, &PlanNode> = nodes.iter().map(|n| (&n.key, n)).collect();
+pub fn find_cycle(nodes: &[PlanNode]) -> Option<Vec<ObjectRef>> {
+    let index: BTreeMap<&ObjectRef, &PlanNode> = nodes.iter().map(|n| (&n.key, n)).collect();
     // 0 = unvisited, 1 = on stack, 2 = done
-    let mut state: BTreeMap<&ObjKey, u8> = BTreeMap::new();
+    let mut state: BTreeMap<&ObjectRef, u8> = BTreeMap::new();
     fn dfs<'a>(
-        key: &'a ObjKey,
-        index: &BTreeMap<&'a ObjKey, &'a PlanNode>,
-        state: &mut BTreeMap<&'a ObjKey, u8>,
-        stack: &mut Vec<&'a ObjKey>,
-    ) -> Option<Vec<ObjKey>> {
+        key: &'a ObjectRef,
+        index: &BTreeMap<&'a ObjectRef, &'a PlanNode>,
+        state: &mut BTreeMap<&'a ObjectRef, u8>,
+        stack: &mut Vec<&'a ObjectRef>,
+    ) -> Option<Vec<ObjectRef>> {
         state.insert(key, 1);
         stack.push(key);
         if let Some(node) = index.get(key) {
@@ -174,15 +174,15 @@ pub fn plan_nodes(nodes: Vec<PlanNode>) -> Result<Plan, GraphError> {
     if let Some(cycle) = find_cycle(&nodes) {
         return Err(GraphError::Cycle(cycle));
     }
-    let index: BTreeMap<ObjKey, &PlanNode> = nodes.iter().map(|n| (n.key.clone(), n)).collect();
+    let index: BTreeMap<ObjectRef, &PlanNode> = nodes.iter().map(|n| (n.key.clone(), n)).collect();
     // Longest-path layering, memoised; acyclic is established above.
-    let mut depth: BTreeMap<ObjKey, usize> = BTreeMap::new();
-    let mut via: BTreeMap<ObjKey, Option<ObjKey>> = BTreeMap::new();
+    let mut depth: BTreeMap<ObjectRef, usize> = BTreeMap::new();
+    let mut via: BTreeMap<ObjectRef, Option<ObjectRef>> = BTreeMap::new();
     fn layer(
-        key: &ObjKey,
-        index: &BTreeMap<ObjKey, &PlanNode>,
-        depth: &mut BTreeMap<ObjKey, usize>,
-        via: &mut BTreeMap<ObjKey, Option<ObjKey>>,
+        key: &ObjectRef,
+        index: &BTreeMap<ObjectRef, &PlanNode>,
+        depth: &mut BTreeMap<ObjectRef, usize>,
+        via: &mut BTreeMap<ObjectRef, Option<ObjectRef>>,
     ) -> usize {
         if let Some(d) = depth.get(key) {
             return *d;
@@ -206,7 +206,7 @@ pub fn plan_nodes(nodes: Vec<PlanNode>) -> Result<Plan, GraphError> {
         layer(&n.key, &index, &mut depth, &mut via);
     }
     let max = depth.values().copied().max();
-    let mut waves: Vec<Vec<ObjKey>> = vec![Vec::new(); max.map(|m| m + 1).unwrap_or(0)];
+    let mut waves: Vec<Vec<ObjectRef>> = vec![Vec::new(); max.map(|m| m + 1).unwrap_or(0)];
     for (key, d) in &depth {
         waves[*d].push(key.clone());
     }
@@ -228,8 +228,8 @@ mod tests {
 
     fn node(name: &str, after: &[&str]) -> PlanNode {
         PlanNode {
-            key: ObjKey::new("Kustomization", Some("flux-system"), name),
-            after: after.iter().map(|a| ObjKey::new("Kustomization", Some("flux-system"), a)).collect(),
+            key: ObjectRef::of_kind("Kustomization", Some("flux-system"), name),
+            after: after.iter().map(|a| ObjectRef::of_kind("Kustomization", Some("flux-system"), a)).collect(),
             wait: true,
             health_checks: 0,
         }

@@ -96,20 +96,7 @@ pub async fn probe(target: &Target, timeout: Duration) -> Result<Client, LiveErr
 /// The target a harness-created cluster of `name` is reached through: its kubeconfig is
 /// kept under the harness state directory (never merged into ~/.kube/config unless asked).
 pub fn harness_target(name: &str) -> Target {
-    Target { kubeconfig: Some(state_dir().join("clusters").join(name).join("kubeconfig")), context: None }
-}
-
-/// The harness's own state directory (`$GITOPS_HARNESS_HOME`, else `$XDG_STATE_HOME/gitops-harness`,
-/// else `~/.local/state/gitops-harness`).
-pub fn state_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("GITOPS_HARNESS_HOME") {
-        return PathBuf::from(p);
-    }
-    if let Some(p) = std::env::var_os("XDG_STATE_HOME") {
-        return PathBuf::from(p).join("gitops-harness");
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    home.join(".local/state/gitops-harness")
+    Target { kubeconfig: Some(crate::state::ClusterPaths::of(name).kubeconfig()), context: None }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
-use gitops_harness::abtest::{AbRequest, Identify, Marker, assert_header_routing, run};
+use gitops_harness::flagger::abtest::{AbRequest, Identify, Marker, assert_header_routing, run};
 
 const PRIMARY: &str = "<html><body style=\"background: white\">faces-gui-primary</body></html>";
 const CANARY: &str = "<html><body style=\"background: lightcyan\">faces-gui-canary</body></html>";

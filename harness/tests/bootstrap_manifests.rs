@@ -8,7 +8,7 @@ use std::path::Path;
 use gitops_harness::bootstrap::{self, BootstrapRequest};
 use gitops_harness::certs::TrustAnchor;
 use gitops_harness::crds::CrdCatalog;
-use gitops_harness::gitserver::ServedRepo;
+use gitops_harness::git::ServedRepo;
 
 #[test]
 fn generated_objects_match_the_crds() {

@@ -3,9 +3,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use gitops_harness::canary::live::{ObserveRequest, ScenarioError, change_and_observe};
-use gitops_harness::gitops_change::{Change, ChangeError, Edit, ObjRef};
-use gitops_harness::gitserver::ServedRepo;
+use gitops_harness::flagger::canary::live::{ObserveRequest, ScenarioError, change_and_observe};
+use gitops_harness::flux::ObjectRef;
+use gitops_harness::git::ServedRepo;
+use gitops_harness::scenarios::gitops_change::{Change, ChangeError, Edit};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_that_edits_nothing_is_reported_and_the_observer_stopped() {
@@ -24,7 +25,7 @@ async fn a_change_that_edits_nothing_is_reported_and_the_observer_stopped() {
         &client,
         &served,
         &change,
-        &ObjRef::new("flux-system", "apps"),
+        &ObjectRef::kustomization("flux-system", "apps"),
         Duration::from_secs(5),
         &ObserveRequest::new("faces", "face", Duration::from_secs(5)),
     )
@@ -48,11 +49,12 @@ mod happy_path {
     use axum::http::{Method, Request};
     use axum::response::Response;
     use futures::StreamExt;
-    use gitops_harness::canary::assert::{RollbackExpectation, assert_fails_and_rolls_back};
-    use gitops_harness::canary::live::{ObserveRequest, change_and_observe};
-    use gitops_harness::canary::replay::load;
-    use gitops_harness::gitops_change::{Change, Edit, ObjRef};
-    use gitops_harness::gitserver::ServedRepo;
+    use gitops_harness::flagger::canary::assert::{RollbackExpectation, assert_fails_and_rolls_back};
+    use gitops_harness::flagger::canary::live::{ObserveRequest, change_and_observe};
+    use gitops_harness::flagger::canary::replay::load;
+    use gitops_harness::flux::ObjectRef;
+    use gitops_harness::git::ServedRepo;
+    use gitops_harness::scenarios::gitops_change::{Change, Edit};
 
     use serde_json::{Value, json};
 
@@ -171,12 +173,12 @@ mod happy_path {
         };
         // Flux "fetches" whatever the served repo's head is when it is asked.
         struct Tracking<'a>(&'a ServedRepo, Arc<Fake>);
-        impl gitops_harness::gitops_change::WorkingCopy for Tracking<'_> {
+        impl gitops_harness::git::WorkingCopy for Tracking<'_> {
             fn root(&self) -> &std::path::Path {
                 self.0.path()
             }
-            fn commit_all(&self, m: &str) -> Result<String, gitops_harness::gitops_change::ChangeError> {
-                let sha = gitops_harness::gitops_change::WorkingCopy::commit_all(self.0, m)?;
+            fn commit_all(&self, m: &str) -> Result<String, gitops_harness::git::GitError> {
+                let sha = gitops_harness::git::WorkingCopy::commit_all(self.0, m)?;
                 *self.1.head.lock().unwrap() = sha.clone();
                 Ok(sha)
             }
@@ -188,7 +190,7 @@ mod happy_path {
             &client,
             &Tracking(&served, fake.clone()),
             &change,
-            &ObjRef::new("flux-system", "apps"),
+            &ObjectRef::kustomization("flux-system", "apps"),
             Duration::from_secs(20),
             &ObserveRequest::new("faces", "face", Duration::from_secs(30)),
         )

@@ -12,10 +12,10 @@ use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use futures::StreamExt;
-use gitops_harness::canary::CanaryError;
-use gitops_harness::canary::assert::{CanaryExpectation, assert_promotes};
-use gitops_harness::canary::live::{ObserveRequest, observe_rollout};
-use gitops_harness::canary::replay::load;
+use gitops_harness::flagger::canary::CanaryError;
+use gitops_harness::flagger::canary::assert::{CanaryExpectation, assert_promotes};
+use gitops_harness::flagger::canary::live::{ObserveRequest, observe_rollout};
+use gitops_harness::flagger::canary::replay::load;
 use serde_json::{Value, json};
 
 struct Fake {
@@ -121,7 +121,7 @@ async fn watches_a_gateway_api_promotion_to_the_end() {
     assert_promotes(&t, &exp).unwrap_or_else(|e| panic!("{e}"));
     // What it saw was recorded, and replays to the same verdict.
     let replayed =
-        gitops_harness::canary::replay::replay_file(&dir.path().join("recorded.jsonl"), "faces", "face", "linkerd", None).unwrap();
+        gitops_harness::flagger::canary::replay::replay_file(&dir.path().join("recorded.jsonl"), "faces", "face", "linkerd", None).unwrap();
     assert_promotes(&replayed, &exp).unwrap_or_else(|e| panic!("{e}"));
     task.abort();
 }
@@ -150,7 +150,7 @@ async fn our_deadline_stops_a_slow_rollout_with_the_last_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waits_for_the_ab_header_route_through_the_canary_ingress() {
-    use gitops_harness::canary::live::{header_route_active, observe_until};
+    use gitops_harness::flagger::canary::live::{header_route_active, observe_until};
     let (client, task) = serve("faces-gui-abtest-nginx.jsonl", Duration::from_millis(40)).await;
     let req = ObserveRequest::new("faces", "faces-gui", Duration::from_secs(30));
     let t = observe_until(&client, &req, header_route_active).await.unwrap_or_else(|e| panic!("{e}"));

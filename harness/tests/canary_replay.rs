@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use chrono::Duration;
-use gitops_harness::canary::assert::{
+use gitops_harness::flagger::canary::assert::{
     AbExpectation, CanaryExpectation, RollbackExpectation, assert_ab_promotes, assert_fails_and_rolls_back, assert_promotes,
 };
-use gitops_harness::canary::replay::{load, replay, replay_file};
-use gitops_harness::canary::{CanaryError, Phase, RoutingKind, Timeline};
+use gitops_harness::flagger::canary::replay::{load, replay, replay_file};
+use gitops_harness::flagger::canary::{CanaryError, Phase, RoutingKind, Timeline};
 
 fn recording(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/recorded/canary").join(name)
@@ -162,8 +162,8 @@ fn routing_reset_arriving_after_the_terminal_phase_still_counts() {
 
 #[test]
 fn ab_test_window_opens_when_the_header_route_is_set() {
-    use gitops_harness::canary::live::header_route_active;
-    use gitops_harness::canary::replay::replay_until;
+    use gitops_harness::flagger::canary::live::header_route_active;
+    use gitops_harness::flagger::canary::replay::replay_until;
     let objs = load(&recording("faces-gui-abtest-nginx.jsonl")).unwrap();
     let t = replay_until(&objs, "faces", "faces-gui", "linkerd", None, header_route_active).unwrap();
     let last = t.last().unwrap();

@@ -3,7 +3,7 @@
 mod common;
 
 use gitops_harness::certs::{self, TrustAnchor};
-use gitops_harness::gitserver::ServedRepo;
+use gitops_harness::git::ServedRepo;
 use gitops_harness::repo::Repo;
 use x509_parser::prelude::*;
 

@@ -106,7 +106,7 @@ async fn missing_image_fails_fast_and_leaves_nothing() {
     assert!(matches!(err, ClusterError::Docker(DockerError::ImageMissing { .. })), "{msg}");
     assert!(msg.contains("rancher/k3s:v0.0.0-gitops-harness-missing") && msg.contains("docker load"), "{msg}");
     assert!(docker::list_owned(&d, &Selector::cluster(&name)).await.unwrap().is_empty());
-    assert!(!gitops_harness::cluster::state_dir(&name).exists());
+    assert!(!gitops_harness::state::ClusterPaths::of(&name).dir.exists());
 }
 
 /// The whole k3s backend lifecycle with a stand-in node image: it writes a kubeconfig where k3s

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use gitops_harness::drift::live::LiveState;
-use gitops_harness::drift::{DriftKind, check};
-use gitops_harness::gitops_change::{Change, Edit, apply_and_commit};
-use gitops_harness::gitserver::ServedRepo;
+use gitops_harness::git::ServedRepo;
+use gitops_harness::scenarios::drift::live::LiveState;
+use gitops_harness::scenarios::drift::{DriftKind, check};
+use gitops_harness::scenarios::gitops_change::{Change, Edit, apply_and_commit};
 
 #[test]
 fn failed_canary_in_the_served_repo_is_rollback_drift() {
@@ -39,7 +39,7 @@ fn failed_canary_in_the_served_repo_is_rollback_drift() {
     let report = check(served.path(), Some(Path::new("clusters/my-cluster")), &reloaded).unwrap();
     let kinds: Vec<_> = report.items.iter().map(|i| (i.kind, i.object.as_str(), i.git.as_deref(), i.live.as_deref())).collect();
     assert_eq!(kinds, vec![(DriftKind::Rollback, "Deployment faces/face-primary", Some("75"), Some("0"))], "{}", report.table());
-    assert_eq!(report.exit_code(), 1);
+    assert_eq!(report.exit(), gitops_harness::exit::Exit::Failure);
 
     // One more commit Flux has not applied: revision drift too, still built at the applied commit.
     std::fs::write(served.path().join("README.md"), "changed\n").unwrap();

@@ -5,8 +5,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use gitops_harness::drift::{DriftKind, DriftReport, compute};
-use gitops_harness::yaml_edit::{ContainerSel, DocSelector, YamlEditor, parse_all};
+use gitops_harness::scenarios::drift::{DriftKind, DriftReport, compute};
+use gitops_harness::scenarios::yaml_edit::{ContainerSel, DocSelector, YamlEditor, parse_all};
 use serde_json::Value;
 
 fn dir() -> PathBuf {
@@ -41,7 +41,7 @@ fn summary(r: &DriftReport) -> Vec<Summary> {
 fn clean_cluster_has_no_drift() {
     let r = run("clean", &rendered(&rendered_text()));
     assert!(r.items.is_empty(), "{}", r.table());
-    assert_eq!((r.exit_code(), r.objects_checked, r.kustomizations_checked), (0, 14, 1));
+    assert_eq!((r.exit().code(), r.objects_checked, r.kustomizations_checked), (0, 14, 1));
     assert!(r.table().starts_with("no drift: 14 objects and 1 Kustomizations match git"));
 }
 
@@ -63,7 +63,7 @@ fn after_failed_canary_reports_rollback_drift() {
         "{}",
         r.table()
     );
-    assert_eq!(r.exit_code(), 1);
+    assert_eq!(r.exit().code(), 1);
     assert!(r.items[0].message.contains("Canary faces/face failed and was rolled back"), "{}", r.items[0].message);
     let table = r.table();
     assert!(
@@ -152,7 +152,7 @@ fn in_progress_rollout_is_not_drift() {
         std::fs::read_to_string(d.join("head")).unwrap().trim(),
     );
     assert_eq!(r.items.iter().map(|i| i.kind).collect::<Vec<_>>(), vec![DriftKind::RolloutInProgress]);
-    assert_eq!(r.exit_code(), 0);
+    assert_eq!(r.exit().code(), 0);
 }
 
 #[test]

@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gitops_harness::drift::git_side::{export_revision, head};
-use gitops_harness::drift::{DriftKind, compute};
-use gitops_harness::gitops_change::{Change, Edit, GitDir, apply_and_commit};
+use gitops_harness::git::GitDir;
+use gitops_harness::git::revisions::{export as export_revision, head};
 use gitops_harness::render::render_dir;
-use gitops_harness::yaml_edit::parse_all;
+use gitops_harness::scenarios::drift::{DriftKind, compute};
+use gitops_harness::scenarios::gitops_change::{Change, Edit, apply_and_commit};
+use gitops_harness::scenarios::yaml_edit::parse_all;
 use serde_json::Value;
 
 fn git(dir: &Path, args: &[&str]) {

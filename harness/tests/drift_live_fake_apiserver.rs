@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
-use gitops_harness::drift::live::{LiveState, gather};
+use gitops_harness::scenarios::drift::live::{LiveState, gather};
 use serde_json::{Value, json};
 
 struct Fake {
@@ -117,7 +117,7 @@ async fn gathers_inventory_objects_and_primaries() {
     assert!(live.objects.iter().all(|o| o.get("apiVersion").is_some() && o.get("kind").is_some()));
 
     let report = tokio::task::spawn_blocking(move || {
-        gitops_harness::drift::check(
+        gitops_harness::scenarios::drift::check(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/gitops-linkerd"),
             Some(Path::new("clusters/my-cluster")),
             &live,

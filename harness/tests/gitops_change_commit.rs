@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gitops_harness::gitops_change::{Change, ChangeError, Edit, GitDir, WorkingCopy, apply_and_commit};
-use gitops_harness::yaml_edit::{ContainerSel, DocSelector, ScalarValue, changed_lines};
+use gitops_harness::git::{GitDir, WorkingCopy};
+use gitops_harness::scenarios::gitops_change::{Change, ChangeError, Edit, apply_and_commit};
+use gitops_harness::scenarios::yaml_edit::{ContainerSel, DocSelector, ScalarValue, changed_lines};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git").args(args).current_dir(dir).output().expect("git is installed");

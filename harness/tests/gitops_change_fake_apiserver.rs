@@ -11,7 +11,8 @@ use axum::extract::State;
 use axum::http::{Method, Request};
 use axum::response::Response;
 use futures::StreamExt;
-use gitops_harness::gitops_change::{ChangeError, ObjRef, reconcile_and_wait};
+use gitops_harness::flux::ObjectRef;
+use gitops_harness::scenarios::gitops_change::{ChangeError, reconcile_and_wait};
 use serde_json::{Value, json};
 
 const SHA: &str = "3f6c2a9d8e1b4c7a0f5e2d9c8b7a6f5e4d3c2b1a";
@@ -97,7 +98,7 @@ async fn serve(applies: bool) -> (kube::Client, Arc<Fake>, tokio::task::JoinHand
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciles_source_then_kustomization_and_waits_for_the_commit() {
     let (client, fake, task) = serve(true).await;
-    reconcile_and_wait(&client, &ObjRef::new("flux-system", "apps"), "main", SHA, Duration::from_secs(20))
+    reconcile_and_wait(&client, &ObjectRef::kustomization("flux-system", "apps"), "main", SHA, Duration::from_secs(20))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let patches = fake.patches.lock().unwrap().clone();
@@ -120,7 +121,9 @@ async fn reconciles_source_then_kustomization_and_waits_for_the_commit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadline_reports_last_revision_and_ready_message() {
     let (client, _fake, task) = serve(false).await;
-    let err = reconcile_and_wait(&client, &ObjRef::new("flux-system", "apps"), "main", SHA, Duration::from_secs(2)).await.unwrap_err();
+    let err = reconcile_and_wait(&client, &ObjectRef::kustomization("flux-system", "apps"), "main", SHA, Duration::from_secs(2))
+        .await
+        .unwrap_err();
     let ChangeError::Timeout { ref object, ref last_revision, ref ready, ref message, .. } = err else {
         panic!("expected a timeout: {err}")
     };

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 
-use gitops_harness::gitops_change::{Change, Edit, apply_and_commit};
-use gitops_harness::gitserver::{GitServer, ServedRepo};
+use gitops_harness::git::{GitServer, ServedRepo};
+use gitops_harness::scenarios::gitops_change::{Change, Edit, apply_and_commit};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git").args(args).current_dir(dir).env("GIT_TERMINAL_PROMPT", "0").output().expect("git is installed");

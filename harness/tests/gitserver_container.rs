@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions, WaitContainerOptions};
 use futures::StreamExt;
-use gitops_harness::gitserver::{GitServer, ServedRepo};
+use gitops_harness::git::{GitServer, ServedRepo};
 use gitops_harness::labels::{self, Selector};
 
 fn main() -> std::process::ExitCode {

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use gitops_harness::crds::CrdCatalog;
 use gitops_harness::graph;
-use gitops_harness::progress::Progress;
 use gitops_harness::readiness::{self, ComponentState, Outcome};
-use gitops_harness::repo::{ObjKey, Repo};
+use gitops_harness::repo::{ObjectRef, Repo};
+use gitops_harness::reports::progress::Progress;
 
 fn plan() -> graph::Plan {
     let repo = Repo::load(&common::fixtures().join("gitops-linkerd"), Some(std::path::Path::new("clusters/my-cluster"))).unwrap();
@@ -173,7 +173,7 @@ fn objects_outside_the_plan_neither_fail_nor_hold_up_the_run() {
 #[test]
 fn a_required_root_kustomization_outside_the_plan_fails_at_once() {
     // The bootstrap's root Kustomization cannot fetch the repo from the harness git server.
-    let root = ObjKey::new("Kustomization", Some("flux-system"), "flux-system");
+    let root = ObjectRef::of_kind("Kustomization", Some("flux-system"), "flux-system");
     let msg = "failed to checkout and determine revision: unable to clone 'http://172.17.0.1:8765/repo.git': connection refused";
     let events = vec![event(5.0, ("Kustomization", "flux-system", "flux-system"), ("False", "ArtifactFailed", msg), true)];
     let tracker = readiness::Tracker::new(&plan()).require(root.clone());

@@ -94,3 +94,45 @@ fn preflight_names_every_missing_tool() {
     assert!(err.contains("[docker] Docker Engine not reachable"), "{err}");
     assert!(!home.path().join("clusters").exists(), "nothing was created");
 }
+
+/// SIGTERM, SIGINT or SIGHUP the instant `up` prints its first line: whatever it had reached,
+/// it ends with 128 + the signal (or its own error, when it finished first) and leaves neither
+/// the extracted embedded repo in TMPDIR nor any cluster state.
+#[test]
+fn a_signal_the_instant_up_starts_leaves_nothing() {
+    use nix::sys::signal::Signal;
+    use std::io::BufRead;
+    let mut handled = 0;
+    for (round, sig) in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP].into_iter().cycle().take(12).enumerate() {
+        let home = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let mut child = Command::new(common::bin())
+            .args(["up", "--name", "upsig", "--ingress-port", "0"])
+            .env("GITOPS_HARNESS_HOME", home.path())
+            .env("TMPDIR", tmp.path())
+            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        stderr.read_line(&mut first).unwrap();
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), sig);
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+        let status = child.wait().unwrap();
+        let code = status.code();
+        if code == Some(128 + sig as i32) {
+            handled += 1;
+            assert!(rest.contains(&format!("interrupted ({sig})")), "round {round}: {first}{rest}");
+        } else {
+            assert_eq!(code, Some(2), "round {round}, {sig}: {status:?}\n{first}{rest}");
+        }
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert!(left.is_empty(), "round {round}, {sig}: left in TMPDIR: {left:?}\n{first}{rest}");
+        assert!(!home.path().join("clusters").exists(), "round {round}: cluster state left");
+    }
+    // The first line comes before check and preflight, so most rounds stop on the signal.
+    assert!(handled > 0, "no round was stopped by its signal");
+}

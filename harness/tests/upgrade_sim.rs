@@ -39,7 +39,7 @@ fn edit(path: &Path, from: &str, to: &str, nth: usize) -> TestResult {
 fn history() -> Result<tempfile::TempDir, libtest_mimic::Failed> {
     let dir = tempfile::Builder::new().prefix("gh-upgrade-repo-").tempdir().map_err(|e| fail(e.to_string()))?;
     let repo = dir.path();
-    gitops_harness::gitserver::copy_tree(&common::fixtures().join("gitops-linkerd"), repo).map_err(|e| fail(e.to_string()))?;
+    gitops_harness::git::working_copy::copy_tree(&common::fixtures().join("gitops-linkerd"), repo).map_err(|e| fail(e.to_string()))?;
     git(repo, &["init", "-q", "-b", "main"])?;
     git(repo, &["add", "-A"])?;
     git(repo, &["commit", "-q", "-m", "base"])?;

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use gitops_harness::yaml_edit::{ContainerSel, DocSelector, EditError, YamlEditor, changed_lines};
+use gitops_harness::scenarios::yaml_edit::{ContainerSel, DocSelector, EditError, YamlEditor, changed_lines};
 
 fn faces_yaml() -> YamlEditor {
     let root = common::shared_reference().join("faces-demo-0.8.0");

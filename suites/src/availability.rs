@@ -14,6 +14,27 @@ pub const KUBECONFIG_ENV: &str = "GITOPS_HARNESS_KUBECONFIG";
 /// Name of the cluster `make e2e` creates and the scenarios share.
 pub const DEFAULT_CLUSTER: &str = "gitops-harness-e2e";
 
+/// Something a scenario needs beyond a bootstrapped cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Flagger running against the cluster.
+    Flagger,
+    /// Requests on the wire through the ingress (Docker tier only: sim has no data plane).
+    DataPlane,
+}
+
+impl Need {
+    /// Why a cluster without it cannot run the scenario.
+    pub fn missing_reason(self, backend: &str) -> String {
+        match self {
+            Need::Flagger => format!("needs Flagger, which the {backend} cluster does not run"),
+            Need::DataPlane => {
+                format!("needs requests on the wire through the ingress; the {backend} backend has no data plane (Docker tier only)")
+            }
+        }
+    }
+}
+
 /// What the cluster offers beyond Flux, from `up`'s ready marker.
 #[derive(Debug, Clone)]
 pub struct Capabilities {
@@ -34,22 +55,19 @@ impl Default for Capabilities {
 
 impl Capabilities {
     /// Whether it meets `need`.
-    pub fn has(&self, need: crate::runner::Need) -> bool {
+    pub fn has(&self, need: Need) -> bool {
         match need {
-            crate::runner::Need::Flagger => self.flagger,
-            crate::runner::Need::DataPlane => self.data_plane,
+            Need::Flagger => self.flagger,
+            Need::DataPlane => self.data_plane,
         }
     }
 
-    /// Read `up`'s ready marker of cluster `name` (absent: [`Capabilities::default`]).
+    /// Read `up`'s ready marker of cluster `name` (none: [`Capabilities::default`], a cluster
+    /// the harness did not bring up).
     pub fn of_cluster(name: &str) -> Capabilities {
-        let Ok(text) = std::fs::read_to_string(gitops_harness::up::ready_marker(name)) else { return Capabilities::default() };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else { return Capabilities::default() };
-        let backend = v.get("backend").and_then(|b| b.as_str()).unwrap_or("existing").to_string();
-        Capabilities {
-            flagger: v.get("flagger").and_then(|b| b.as_bool()).unwrap_or(backend != "sim"),
-            data_plane: v.get("data_plane").and_then(|b| b.as_bool()).unwrap_or(backend != "sim"),
-            backend,
+        match gitops_harness::state::ReadyMarker::load(name) {
+            Ok(m) => Capabilities { backend: m.backend, flagger: m.flagger, data_plane: m.data_plane },
+            Err(_) => Capabilities::default(),
         }
     }
 }

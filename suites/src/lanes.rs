@@ -27,7 +27,7 @@ pub struct LaneGuard {
 }
 
 fn lock_file(cluster: &str, name: &str) -> anyhow::Result<File> {
-    let dir: PathBuf = gitops_harness::live::state_dir().join("locks").join(cluster);
+    let dir: PathBuf = gitops_harness::state::locks_dir(cluster);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating the lane lock directory {}", dir.display()))?;
     let path = dir.join(format!("{name}.lock"));
     OpenOptions::new()

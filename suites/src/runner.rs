@@ -7,30 +7,10 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 
+pub use crate::availability::Need;
 use crate::availability::{self, Availability};
 use crate::junit::{Recorder, Verdict};
 use crate::world::World;
-
-/// Something a scenario needs beyond a bootstrapped cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// Flagger running against the cluster.
-    Flagger,
-    /// Requests on the wire through the ingress (Docker tier only: sim has no data plane).
-    DataPlane,
-}
-
-impl Need {
-    /// Why a cluster without it cannot run the scenario.
-    pub fn missing_reason(self, backend: &str) -> String {
-        match self {
-            Need::Flagger => format!("needs Flagger, which the {backend} cluster does not run"),
-            Need::DataPlane => {
-                format!("needs requests on the wire through the ingress; the {backend} backend has no data plane (Docker tier only)")
-            }
-        }
-    }
-}
 
 /// One end-to-end scenario.
 #[derive(Clone, Copy)]

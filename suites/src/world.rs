@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
-use gitops_harness::gitops_change::ObjRef;
-use gitops_harness::gitserver::ServedRepo;
-use gitops_harness::repo::ObjKey;
-use gitops_harness::{artifacts, live, up};
+use gitops_harness::flux::ObjectRef;
+use gitops_harness::git::ServedRepo;
+use gitops_harness::state::ReadyMarker;
+use gitops_harness::{live, reports::artifacts};
 use kube::api::{Api, DynamicObject};
 use serde_json::Value;
 
@@ -49,20 +49,12 @@ impl World {
 
     /// The harness-owned git working copy the cluster's Flux pulls from (written by `up`).
     pub fn served_repo_dir(&self) -> PathBuf {
-        up::served_repo_dir(&self.plan.name)
+        gitops_harness::state::ClusterPaths::of(&self.plan.name).served_repo()
     }
 
     /// `up`'s ready marker (git URL, ingress port, URLs).
-    pub fn ready(&self) -> anyhow::Result<Value> {
-        let path = up::ready_marker(&self.plan.name);
-        let text = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "{} is missing: the cluster was not brought up by `gitops-harness up --name {}` (or it is not Ready yet)",
-                path.display(),
-                self.plan.name
-            )
-        })?;
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    pub fn ready(&self) -> anyhow::Result<ReadyMarker> {
+        ReadyMarker::load(&self.plan.name).with_context(|| format!("cluster {} was not brought up by `gitops-harness up`", self.plan.name))
     }
 
     /// The served repo, to commit changes Flux will pull.
@@ -73,21 +65,17 @@ impl World {
 
     /// The cluster directory `up` bootstrapped (from its ready marker; default [`CLUSTER_DIR`]).
     pub fn cluster_dir(&self) -> PathBuf {
-        self.ready()
-            .ok()
-            .and_then(|v| v.get("cluster_dir").and_then(Value::as_str).map(PathBuf::from))
-            .unwrap_or_else(|| PathBuf::from(CLUSTER_DIR))
+        self.ready().map(|m| m.cluster_dir).unwrap_or_else(|_| PathBuf::from(CLUSTER_DIR))
     }
 
     /// The Kustomization applying the Faces app.
-    pub fn apps_kustomization(&self) -> ObjRef {
-        ObjRef::new(APPS_KUSTOMIZATION.0, APPS_KUSTOMIZATION.1)
+    pub fn apps_kustomization(&self) -> ObjectRef {
+        ObjectRef::kustomization(APPS_KUSTOMIZATION.0, APPS_KUSTOMIZATION.1)
     }
 
     /// The ingress base URL on this host (`http://127.0.0.1:<port>`).
     pub fn ingress_base(&self) -> anyhow::Result<String> {
-        let port = self.ready()?.get("ingress_port").and_then(Value::as_u64).ok_or_else(|| anyhow!("ready marker has no ingress_port"))?;
-        Ok(format!("http://127.0.0.1:{port}"))
+        Ok(format!("http://127.0.0.1:{}", self.ready()?.ingress_port))
     }
 
     /// A namespaced object as JSON (kind must be known to `artifacts::resource_for`).
@@ -104,11 +92,11 @@ impl World {
         std::fs::write(self.artifacts.join("failure.txt"), failure)
             .with_context(|| format!("writing {}", self.artifacts.join("failure.txt").display()))?;
         let keys = vec![
-            ObjKey::new("Kustomization", Some(APPS_KUSTOMIZATION.0), APPS_KUSTOMIZATION.1),
-            ObjKey::new("Canary", Some(FACES_NS), "face"),
-            ObjKey::new("Canary", Some(FACES_NS), "faces-gui"),
-            ObjKey::new("Deployment", Some(FACES_NS), "face-primary"),
-            ObjKey::new("GitRepository", Some("flux-system"), "flux-system"),
+            ObjectRef::of_kind("Kustomization", Some(APPS_KUSTOMIZATION.0), APPS_KUSTOMIZATION.1),
+            ObjectRef::of_kind("Canary", Some(FACES_NS), "face"),
+            ObjectRef::of_kind("Canary", Some(FACES_NS), "faces-gui"),
+            ObjectRef::of_kind("Deployment", Some(FACES_NS), "face-primary"),
+            ObjectRef::of_kind("GitRepository", Some("flux-system"), "flux-system"),
         ];
         let ns: Vec<String> = namespaces.iter().map(|s| s.to_string()).collect();
         let title = failure.lines().next().unwrap_or("scenario failed");

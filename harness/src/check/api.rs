@@ -3,7 +3,7 @@
 
 use super::{Finding, Severity, codes};
 use crate::flux_versions::{self, ApiStatus, FluxVersion};
-use crate::repo::{ObjKey, Origin, Repo};
+use crate::repo::{ObjectRef, Origin, Repo};
 use serde_json::Value;
 
 /// `origin` is only computed for a finding: positions re-parse the document.
@@ -47,7 +47,7 @@ pub(super) fn api_versions(repo: &Repo, flux: FluxVersion, out: &mut Vec<Finding
             };
             let name = h.get("name").and_then(Value::as_str).unwrap_or("");
             let ns = h.get("namespace").and_then(Value::as_str).or(k.key.namespace.as_deref());
-            let what = format!("{}: healthChecks[{i}] ({})", k.key, ObjKey::new(kind, ns, name));
+            let what = format!("{}: healthChecks[{i}] ({})", k.key, ObjectRef::of_kind(kind, ns, name));
             out.extend(finding(&what, api, kind, flux, || Origin::at(&k.doc, &format!("spec.healthChecks.{i}.apiVersion"))));
         }
     }

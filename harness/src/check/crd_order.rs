@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Finding, Severity, codes};
 use crate::repo::charts;
-use crate::repo::{FluxKustomization, ObjKey, Repo};
+use crate::repo::{FluxKustomization, ObjectRef, Repo};
 
 /// Groups whose CRDs the Flux bootstrap itself installs.
 fn installed_by_bootstrap(group: &str) -> bool {
@@ -26,15 +26,15 @@ fn installed_by_bootstrap(group: &str) -> bool {
 
 struct Installer {
     /// The Kustomization that applies the CRD object or the HelmRelease.
-    by: ObjKey,
+    by: ObjectRef,
     /// What installs it, for messages.
     via: String,
     /// The HelmRelease, when a chart installs it.
-    hr: Option<ObjKey>,
+    hr: Option<ObjectRef>,
 }
 
 /// Which Flux Kustomization (transitively) applies each Kustomization: `start` and its appliers.
-fn ancestors(parent: &BTreeMap<&ObjKey, &Option<ObjKey>>, start: &ObjKey) -> Vec<ObjKey> {
+fn ancestors(parent: &BTreeMap<&ObjectRef, &Option<ObjectRef>>, start: &ObjectRef) -> Vec<ObjectRef> {
     let mut out = Vec::new();
     let mut cur = Some(start.clone());
     while let Some(k) = cur {
@@ -48,12 +48,12 @@ fn ancestors(parent: &BTreeMap<&ObjKey, &Option<ObjKey>>, start: &ObjKey) -> Vec
 }
 
 /// `key`, its appliers, and everything they (transitively) depend on, with their appliers.
-fn dependency_closure(repo: &Repo, key: &ObjKey) -> BTreeSet<ObjKey> {
-    let parent: BTreeMap<&ObjKey, &Option<ObjKey>> = repo.flux_kustomizations().iter().map(|k| (&k.key, &k.applied_by)).collect();
-    let deps: BTreeMap<&ObjKey, Vec<ObjKey>> =
+fn dependency_closure(repo: &Repo, key: &ObjectRef) -> BTreeSet<ObjectRef> {
+    let parent: BTreeMap<&ObjectRef, &Option<ObjectRef>> = repo.flux_kustomizations().iter().map(|k| (&k.key, &k.applied_by)).collect();
+    let deps: BTreeMap<&ObjectRef, Vec<ObjectRef>> =
         repo.flux_kustomizations().iter().map(|k| (&k.key, [k.depends_on.as_slice(), k.after.as_slice()].concat())).collect();
     let mut seen = BTreeSet::new();
-    let mut stack: Vec<ObjKey> = ancestors(&parent, key);
+    let mut stack: Vec<ObjectRef> = ancestors(&parent, key);
     while let Some(k) = stack.pop() {
         if !seen.insert(k.clone()) {
             continue;
@@ -98,8 +98,8 @@ fn installers(repo: &Repo) -> BTreeMap<String, Vec<Installer>> {
 
 pub(super) fn crd_ordering(repo: &Repo, out: &mut Vec<Finding>) {
     let installers = installers(repo);
-    let ks_by_key: BTreeMap<&ObjKey, &FluxKustomization> = repo.flux_kustomizations().iter().map(|k| (&k.key, k)).collect();
-    let mut closures: BTreeMap<ObjKey, BTreeSet<ObjKey>> = BTreeMap::new();
+    let ks_by_key: BTreeMap<&ObjectRef, &FluxKustomization> = repo.flux_kustomizations().iter().map(|k| (&k.key, k)).collect();
+    let mut closures: BTreeMap<ObjectRef, BTreeSet<ObjectRef>> = BTreeMap::new();
     for o in repo.objects() {
         let group = o.group();
         if group.is_empty() || installed_by_bootstrap(group) || o.key.kind == "CustomResourceDefinition" {
@@ -110,7 +110,7 @@ pub(super) fn crd_ordering(repo: &Repo, out: &mut Vec<Finding>) {
             continue;
         }
         let closure = closures.entry(by.clone()).or_insert_with(|| dependency_closure(repo, by));
-        let waits_for = |k: &ObjKey, hr: &ObjKey| ks_by_key.get(k).is_some_and(|ks| ks.wait || ks.health_checks_name(hr));
+        let waits_for = |k: &ObjectRef, hr: &ObjectRef| ks_by_key.get(k).is_some_and(|ks| ks.wait || ks.health_checks_name(hr));
         let ordered = list.iter().any(|i| match &i.hr {
             None => closure.contains(&i.by),
             Some(hr) => closure

@@ -3,13 +3,13 @@
 use std::collections::BTreeSet;
 
 use super::{Finding, Severity, codes};
-use crate::repo::{ObjKey, Origin, Repo};
+use crate::repo::{ObjectRef, Origin, Repo};
 use crate::yaml_docs::YamlDoc;
 
 pub(super) fn depends_on(repo: &Repo, out: &mut Vec<Finding>) {
-    let ks: BTreeSet<&ObjKey> = repo.flux_kustomizations().iter().map(|k| &k.key).collect();
-    let hrs: BTreeSet<&ObjKey> = repo.helm_releases().iter().map(|h| &h.key).collect();
-    let mut check = |key: &ObjKey, deps: &[ObjKey], known: &BTreeSet<&ObjKey>, doc: &YamlDoc| {
+    let ks: BTreeSet<&ObjectRef> = repo.flux_kustomizations().iter().map(|k| &k.key).collect();
+    let hrs: BTreeSet<&ObjectRef> = repo.helm_releases().iter().map(|h| &h.key).collect();
+    let mut check = |key: &ObjectRef, deps: &[ObjectRef], known: &BTreeSet<&ObjectRef>, doc: &YamlDoc| {
         for (i, d) in deps.iter().enumerate() {
             if known.contains(d) {
                 continue;

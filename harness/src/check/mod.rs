@@ -30,7 +30,7 @@ pub use flagger::linkerd_auth_policy;
 use crate::crds::CrdCatalog;
 use crate::flux_versions::{self, FluxVersion, Pinned};
 use crate::graph::{self, GraphError, Plan};
-use crate::repo::{ObjKey, Origin, Repo};
+use crate::repo::{ObjectRef, Origin, Repo};
 
 /// Stable finding codes.
 pub mod codes {
@@ -238,13 +238,13 @@ struct NodeRef<'a> {
     name: &'a str,
 }
 
-impl<'a> From<&'a ObjKey> for NodeRef<'a> {
-    fn from(k: &'a ObjKey) -> Self {
+impl<'a> From<&'a ObjectRef> for NodeRef<'a> {
+    fn from(k: &'a ObjectRef) -> Self {
         NodeRef { kind: &k.kind, namespace: k.namespace.as_deref(), name: &k.name }
     }
 }
 
-fn refs(keys: &[ObjKey]) -> Vec<NodeRef<'_>> {
+fn refs(keys: &[ObjectRef]) -> Vec<NodeRef<'_>> {
     keys.iter().map(NodeRef::from).collect()
 }
 
@@ -318,7 +318,7 @@ pub fn run(repo: &Repo, opts: &CheckOptions) -> Report {
     Report { flux, summary, findings, plan }
 }
 
-fn origin_of(repo: &Repo, key: &ObjKey) -> Option<Origin> {
+fn origin_of(repo: &Repo, key: &ObjectRef) -> Option<Origin> {
     repo.objects().iter().find(|o| &o.key == key).map(|o| o.origin())
 }
 
@@ -341,7 +341,7 @@ pub fn render_human(report: &Report, repo_root: &Path) -> String {
                 .collect();
             s.push_str(&format!("  wave {i}: {}\n", items.join(", ")));
         }
-        let cp: Vec<String> = report.plan.critical_path.iter().map(ObjKey::short).collect();
+        let cp: Vec<String> = report.plan.critical_path.iter().map(ObjectRef::short).collect();
         s.push_str(&format!("  critical path: {}\n", cp.join(" -> ")));
     }
     let why = match (&report.flux.pinned_by, report.flux.from) {

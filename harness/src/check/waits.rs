@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::{Finding, Severity, codes};
-use crate::repo::{FluxKustomization, ObjKey, Origin, Repo, group_of, normalize};
+use crate::repo::{FluxKustomization, ObjectRef, Origin, Repo, group_of, normalize};
 
 /// Whether a Kustomization is the root (the cluster directory's sync), which is no app.
 fn is_root(repo: &Repo, k: &FluxKustomization) -> bool {
@@ -52,7 +52,8 @@ pub(super) fn explicit_no_wait(repo: &Repo) -> usize {
 }
 
 pub(super) fn leaves(repo: &Repo, out: &mut Vec<Finding>) {
-    let depended: BTreeSet<&ObjKey> = repo.flux_kustomizations().iter().flat_map(|k| k.depends_on.iter().chain(k.after.iter())).collect();
+    let depended: BTreeSet<&ObjectRef> =
+        repo.flux_kustomizations().iter().flat_map(|k| k.depends_on.iter().chain(k.after.iter())).collect();
     for k in repo.flux_kustomizations() {
         let health_checked = repo.flux_kustomizations().iter().any(|o| o.key != k.key && o.health_checks_name(&k.key));
         if is_root(repo, k) || depended.contains(&k.key) || k.wait || !k.health_checks.is_empty() || health_checked {
@@ -96,7 +97,7 @@ pub(super) fn health_checks(repo: &Repo, out: &mut Vec<Finding>) {
             if defined || may_come_from_elsewhere(repo, group_of(api), ns) {
                 continue;
             }
-            let key = ObjKey::new(kind, ns, name);
+            let key = ObjectRef::of_kind(kind, ns, name);
             let similar: Vec<String> =
                 repo.objects().iter().filter(|o| o.key.kind == kind && o.key.name == name).map(|o| o.key.short()).collect();
             let hint = if similar.is_empty() {

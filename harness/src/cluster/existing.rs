@@ -17,6 +17,38 @@ impl ClusterBackend for Existing {
         BackendKind::Existing
     }
 
+    fn capabilities(&self) -> super::Capabilities {
+        super::Capabilities { publishes_ingress: false, ..super::docker_capabilities(vec![]) }
+    }
+
+    async fn preflight(&self, spec: &ClusterSpec) -> Vec<crate::preflight::PreflightFailure> {
+        let path = spec.kubeconfig.clone().unwrap_or_else(kubeconfig::user_kubeconfig_path);
+        if path.is_file() {
+            return Vec::new();
+        }
+        vec![crate::preflight::PreflightFailure {
+            check: "kubeconfig",
+            message: format!("kubeconfig {} does not exist; pass --kubeconfig PATH for --backend existing", path.display()),
+        }]
+    }
+
+    async fn serve_git(
+        &self,
+        handle: &ClusterHandle,
+        served: &crate::git::ServedRepo,
+        port: u16,
+    ) -> Result<super::GitEndpoint, ClusterError> {
+        super::serve_git_in_process(handle, served, port).await
+    }
+
+    async fn lost(&self, _name: &str) -> ClusterError {
+        std::future::pending().await
+    }
+
+    fn unusable(&self, _name: &str) -> Option<String> {
+        None
+    }
+
     /// "Create" = check the kubeconfig/context answers and record it.
     async fn create(&self, spec: &ClusterSpec) -> Result<ClusterHandle, ClusterError> {
         let path = spec.kubeconfig.clone().unwrap_or_else(kubeconfig::user_kubeconfig_path);

@@ -52,6 +52,32 @@ impl ClusterBackend for K3d {
         BackendKind::K3d
     }
 
+    fn capabilities(&self) -> super::Capabilities {
+        super::docker_capabilities(vec![Tool::K3d])
+    }
+
+    async fn preflight(&self, _spec: &ClusterSpec) -> Vec<crate::preflight::PreflightFailure> {
+        super::docker_preflight().await
+    }
+
+    async fn serve_git(
+        &self,
+        handle: &ClusterHandle,
+        served: &crate::git::ServedRepo,
+        port: u16,
+    ) -> Result<super::GitEndpoint, ClusterError> {
+        super::serve_git_in_process(handle, served, port).await
+    }
+
+    async fn lost(&self, _name: &str) -> ClusterError {
+        // Nothing to watch from outside: the API server's answers say the rest.
+        std::future::pending().await
+    }
+
+    fn unusable(&self, _name: &str) -> Option<String> {
+        None
+    }
+
     async fn create(&self, spec: &ClusterSpec) -> Result<ClusterHandle, ClusterError> {
         let k3d = tools::find(Tool::K3d)?;
         if self.exists(&spec.name).await? {
@@ -91,7 +117,10 @@ impl ClusterBackend for K3d {
         let k3d = tools::find(Tool::K3d)?;
         run_cli(&k3d, &["cluster".to_string(), "delete".to_string(), name.to_string()])?;
         super::remove_state(name)?;
-        Ok(DeleteReport { removed: vec![format!("k3d cluster {name}"), format!("state {}", super::state_dir(name).display())] })
+        Ok(DeleteReport {
+            removed: vec![format!("k3d cluster {name}"), format!("state {}", crate::state::ClusterPaths::of(name).dir.display())],
+            ..Default::default()
+        })
     }
 
     async fn exists(&self, name: &str) -> Result<bool, ClusterError> {

@@ -215,6 +215,51 @@ impl ClusterBackend for K3s {
         BackendKind::K3s
     }
 
+    fn capabilities(&self) -> super::Capabilities {
+        super::docker_capabilities(vec![])
+    }
+
+    async fn preflight(&self, _spec: &ClusterSpec) -> Vec<crate::preflight::PreflightFailure> {
+        super::docker_preflight().await
+    }
+
+    async fn serve_git(
+        &self,
+        handle: &ClusterHandle,
+        served: &crate::git::ServedRepo,
+        port: u16,
+    ) -> Result<super::GitEndpoint, ClusterError> {
+        super::serve_git_in_process(handle, served, port).await
+    }
+
+    async fn lost(&self, _name: &str) -> ClusterError {
+        // Nothing to watch from outside: the API server's answers say the rest.
+        std::future::pending().await
+    }
+
+    fn unusable(&self, _name: &str) -> Option<String> {
+        None
+    }
+
+    /// Docker objects with the harness owner label (those of k3s nodes, and of the test images
+    /// and networks the harness made): nothing without the label is touched.
+    async fn reap(&self, sel: &Selector, dry_run: bool) -> Result<DeleteReport, ClusterError> {
+        let docker = match docker::connect().await {
+            Ok(d) => d,
+            // Docker is expected (DOCKER_HOST set, or its socket is there) but does not answer.
+            Err(e) if std::env::var_os("DOCKER_HOST").is_some() || std::path::Path::new("/var/run/docker.sock").exists() => {
+                return Err(e.into());
+            }
+            Err(_) => return Ok(DeleteReport::default()),
+        };
+        let r = docker::reap(&docker, sel, dry_run).await?;
+        let mut removed = Vec::new();
+        for (what, names) in [("container", &r.containers), ("network", &r.networks), ("volume", &r.volumes), ("image", &r.images)] {
+            removed.extend(names.iter().map(|n| format!("{what} {n}")));
+        }
+        Ok(DeleteReport { removed, failed: r.errors, kept: Vec::new() })
+    }
+
     async fn create(&self, spec: &ClusterSpec) -> Result<ClusterHandle, ClusterError> {
         let docker = docker::connect().await?;
         if self.exists(&spec.name).await? {
@@ -254,8 +299,8 @@ impl ClusterBackend for K3s {
         let mut removed: Vec<String> = report.containers.iter().map(|c| format!("container {c}")).collect();
         removed.extend(report.networks.iter().map(|n| format!("network {n}")));
         removed.extend(report.volumes.iter().map(|v| format!("volume {v}")));
-        removed.push(format!("state {}", super::state_dir(name).display()));
-        Ok(DeleteReport { removed })
+        removed.push(format!("state {}", crate::state::ClusterPaths::of(name).dir.display()));
+        Ok(DeleteReport { removed, ..Default::default() })
     }
 
     async fn exists(&self, name: &str) -> Result<bool, ClusterError> {

@@ -59,12 +59,38 @@ impl ClusterBackend for Kind {
         BackendKind::Kind
     }
 
+    fn capabilities(&self) -> super::Capabilities {
+        super::docker_capabilities(vec![Tool::Kind, Tool::Docker])
+    }
+
+    async fn preflight(&self, _spec: &ClusterSpec) -> Vec<crate::preflight::PreflightFailure> {
+        super::docker_preflight().await
+    }
+
+    async fn serve_git(
+        &self,
+        handle: &ClusterHandle,
+        served: &crate::git::ServedRepo,
+        port: u16,
+    ) -> Result<super::GitEndpoint, ClusterError> {
+        super::serve_git_in_process(handle, served, port).await
+    }
+
+    async fn lost(&self, _name: &str) -> ClusterError {
+        // Nothing to watch from outside: the API server's answers say the rest.
+        std::future::pending().await
+    }
+
+    fn unusable(&self, _name: &str) -> Option<String> {
+        None
+    }
+
     async fn create(&self, spec: &ClusterSpec) -> Result<ClusterHandle, ClusterError> {
         let kind = tools::find(Tool::Kind)?;
         if self.exists(&spec.name).await? {
             return Err(ClusterError::AlreadyExists { name: spec.name.clone(), backend: BackendKind::Kind });
         }
-        let dir = super::state_dir(&spec.name);
+        let dir = crate::state::ClusterPaths::of(&spec.name).dir;
         std::fs::create_dir_all(&dir).map_err(|source| ClusterError::Io { path: dir.clone(), source })?;
         let raw_path = dir.join("kind-kubeconfig");
         // kind has no flag for host ports: give it a copy of the config with --ingress-port.
@@ -104,7 +130,10 @@ impl ClusterBackend for Kind {
         let kind = tools::find(Tool::Kind)?;
         run_cli(&kind, &["delete".to_string(), "cluster".to_string(), "--name".to_string(), name.to_string()])?;
         super::remove_state(name)?;
-        Ok(DeleteReport { removed: vec![format!("kind cluster {name}"), format!("state {}", super::state_dir(name).display())] })
+        Ok(DeleteReport {
+            removed: vec![format!("kind cluster {name}"), format!("state {}", crate::state::ClusterPaths::of(name).dir.display())],
+            ..Default::default()
+        })
     }
 
     async fn exists(&self, name: &str) -> Result<bool, ClusterError> {

@@ -29,7 +29,7 @@ use serde_json::Value;
 pub use helm::render_helm_release;
 pub use pool::{Target, render_all};
 
-use crate::repo::{FluxKustomization, ObjKey, Repo, Vars};
+use crate::repo::{FluxKustomization, ObjectRef, Repo, Vars};
 use crate::tools::{self, Tool, ToolError};
 use crate::yaml_docs;
 
@@ -52,7 +52,7 @@ pub fn interrupted() -> bool {
 #[derive(Debug, Clone)]
 pub struct Rendered {
     /// The Flux Kustomization.
-    pub key: ObjKey,
+    pub key: ObjectRef,
     /// The objects, in kustomize's output order.
     pub objects: Vec<Value>,
     /// kustomize's YAML output (after postBuild substitution).
@@ -82,7 +82,7 @@ pub enum RenderError {
     },
     /// The Kustomization's source is not this repo.
     #[error("{0}: its source is external (not served from this repo); it can only be built once Flux fetches it")]
-    External(ObjKey),
+    External(ObjectRef),
     /// Copying or writing the build directory failed.
     #[error("preparing the build of {what} in {path}: {source}")]
     Io {
@@ -144,7 +144,7 @@ pub enum RenderError {
     #[error(
         "{0}: its chart is not reachable offline (not in git, not in a --charts directory); it can only be rendered once Flux fetches it"
     )]
-    ChartUnavailable(ObjKey),
+    ChartUnavailable(ObjectRef),
 }
 
 /// Options of a build.

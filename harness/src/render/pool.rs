@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use super::{RenderError, RenderOptions, Rendered, Workspace, interrupted};
-use crate::repo::{FluxKustomization, HelmRelease, ObjKey, Repo};
+use crate::repo::{FluxKustomization, HelmRelease, ObjectRef, Repo};
 
 /// Something to render.
 #[derive(Debug, Clone, Copy)]
@@ -20,7 +20,7 @@ pub enum Target<'a> {
 
 impl Target<'_> {
     /// The object rendered.
-    pub fn key(&self) -> &ObjKey {
+    pub fn key(&self) -> &ObjectRef {
         match self {
             Target::Kustomization(k) => &k.key,
             Target::HelmRelease(h) => &h.key,

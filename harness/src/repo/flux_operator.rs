@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::model::{ObjKey, Origin};
+use super::model::{ObjectRef, Origin};
 use crate::yaml_docs::{self, Generated, YamlDoc};
 
 /// `spec.sync` of a FluxInstance.
@@ -38,7 +38,7 @@ pub struct Sync {
 #[derive(Debug, Clone)]
 pub struct FluxInstance {
     /// `FluxInstance <namespace>/<name>`.
-    pub key: ObjKey,
+    pub key: ObjectRef,
     /// How it is declared, for messages (`FluxInstance flux-system/flux`, `flux-instance chart
     /// values of helmfile release flux-instance`).
     pub declared_as: String,
@@ -79,7 +79,7 @@ pub fn from_spec(doc: &YamlDoc, spec_path: &str, name: &str, namespace: &str, de
         }
     });
     Some(FluxInstance {
-        key: ObjKey::new("FluxInstance", Some(namespace), name),
+        key: ObjectRef::of_kind("FluxInstance", Some(namespace), name),
         declared_as,
         version,
         sync,

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::Repo;
-use super::model::{HelmRelease, ObjKey, Origin};
+use super::model::{HelmRelease, ObjectRef, Origin};
 use super::paths::{Resolved, resolve};
 use crate::yaml_docs::{self, YamlDoc};
 
@@ -136,7 +136,7 @@ pub fn release_values(repo: &Repo, hr: &HelmRelease) -> ReleaseValues {
         let key = r.get("valuesKey").and_then(Value::as_str).unwrap_or("values.yaml");
         let target = r.get("targetPath").and_then(Value::as_str).unwrap_or("").to_string();
         let optional = r.get("optional").and_then(Value::as_bool).unwrap_or(false);
-        let okey = ObjKey::new(kind, ns, name);
+        let okey = ObjectRef::of_kind(kind, ns, name);
         let from_object = repo.objects().iter().find(|o| o.key == okey).and_then(|o| {
             if o.doc.value.get("sops").is_some() {
                 return None;

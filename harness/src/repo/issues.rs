@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::model::{ObjKey, Origin};
+use super::model::{ObjectRef, Origin};
 
 /// Something wrong found while loading, for `check` to report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +60,7 @@ pub enum LoadIssue {
     /// A Flux Kustomization's `path` does not exist in its (local) source.
     MissingPath {
         /// The Kustomization.
-        key: ObjKey,
+        key: ObjectRef,
         /// Where it is written.
         origin: Origin,
         /// The path as written.
@@ -69,7 +69,7 @@ pub enum LoadIssue {
     /// A Flux Kustomization's `path` holds a `${var}` that the repo does not define.
     UnresolvedPath {
         /// The Kustomization.
-        key: ObjKey,
+        key: ObjectRef,
         /// Where it is written.
         origin: Origin,
         /// The path as written.
@@ -95,7 +95,7 @@ pub enum LoadIssue {
     /// A ResourceSet the operator would refuse to build (template or output error).
     ResourceSetInvalid {
         /// The ResourceSet.
-        key: ObjKey,
+        key: ObjectRef,
         /// The entry at fault.
         origin: Origin,
         /// What is wrong (the operator's words where it has them).
@@ -105,7 +105,7 @@ pub enum LoadIssue {
     /// providers) or uses what this check does not implement: not checked.
     ResourceSetPartial {
         /// The ResourceSet.
-        key: ObjKey,
+        key: ObjectRef,
         /// The entry concerned.
         origin: Origin,
         /// What is not known.
@@ -121,7 +121,7 @@ pub enum LoadIssue {
     /// Two documents define the same Flux Kustomization or HelmRelease.
     Duplicate {
         /// The object.
-        key: ObjKey,
+        key: ObjectRef,
         /// The second definition.
         origin: Origin,
         /// The first definition.

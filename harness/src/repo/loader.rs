@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::flux_operator::FluxInstance;
 use super::issues::LoadIssue;
-use super::model::{FluxKustomization, KustomizeFile, ObjKey, Origin, SourceDecl};
+use super::model::{FluxKustomization, KustomizeFile, ObjectRef, Origin, SourceDecl};
 use super::paths::{self, Resolved};
 use super::{Repo, Vars, rset, sources};
 use crate::yaml_docs::{self, YamlDoc, YamlError};
@@ -36,7 +36,7 @@ pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub(super) struct Visit {
     pub path: PathBuf,
-    pub applied_by: Option<ObjKey>,
+    pub applied_by: Option<ObjectRef>,
     /// Namespace forced by an enclosing kustomize `namespace:` or Flux `targetNamespace`.
     pub forced_ns: Option<String>,
     /// Namespace of the applying Flux Kustomization (default for namespace-less objects).
@@ -44,7 +44,7 @@ pub(super) struct Visit {
     /// The applying Kustomization's `postBuild` variables.
     pub vars: Option<Rc<Vars>>,
     /// Extra ordering for the Flux objects met (a generating ResourceSet's `dependsOn`).
-    pub after: Vec<ObjKey>,
+    pub after: Vec<ObjectRef>,
     /// The applying Flux Kustomization's `spec.patches`, applied to what it builds.
     pub patches: Option<Rc<Vec<serde_json::Value>>>,
 }
@@ -54,19 +54,19 @@ pub(super) struct Visit {
 #[derive(Debug, Clone)]
 pub(super) struct PendingRset {
     pub doc: YamlDoc,
-    pub key: ObjKey,
-    pub applied_by: Option<ObjKey>,
+    pub key: ObjectRef,
+    pub applied_by: Option<ObjectRef>,
 }
 
 pub(super) struct Loader {
     pub repo: Repo,
     /// Kustomizations found and not yet followed.
-    pub pending: VecDeque<ObjKey>,
+    pub pending: VecDeque<ObjectRef>,
     /// ResourceSets found and not yet expanded.
     pub rsets: Vec<PendingRset>,
-    followed: BTreeSet<ObjKey>,
-    seen_files: BTreeSet<(PathBuf, Option<ObjKey>)>,
-    seen_units: BTreeSet<(PathBuf, Option<ObjKey>, Option<String>)>,
+    followed: BTreeSet<ObjectRef>,
+    seen_files: BTreeSet<(PathBuf, Option<ObjectRef>)>,
+    seen_units: BTreeSet<(PathBuf, Option<ObjectRef>, Option<String>)>,
     /// Kustomization directories on the current `resources` chain.
     stack: Vec<PathBuf>,
     remotes: Vec<String>,
@@ -129,7 +129,7 @@ impl Loader {
     /// The cluster directory's sync: the Kustomization whose path is the cluster directory, or
     /// the sync of a FluxInstance that applies it. Its key is the root, its source is this repo
     /// (whatever their names and kinds).
-    fn adopt_sync(&mut self, provisional: &ObjKey, instances: &[FluxInstance]) {
+    fn adopt_sync(&mut self, provisional: &ObjectRef, instances: &[FluxInstance]) {
         let cluster_dir = self.repo.cluster_dir.clone();
         let sync = self
             .repo
@@ -149,7 +149,7 @@ impl Loader {
             {
                 continue;
             }
-            let key = ObjKey::new(&s.kind, i.key.namespace.as_deref(), &s.name);
+            let key = ObjectRef::of_kind(&s.kind, i.key.namespace.as_deref(), &s.name);
             match self.repo.sources.iter_mut().find(|d| d.key == key) {
                 Some(decl) => decl.local_root = Some(PathBuf::new()),
                 None => self.repo.sources.push(SourceDecl { key, url: s.url.clone(), local_root: Some(PathBuf::new()), doc: None }),
@@ -161,8 +161,8 @@ impl Loader {
             (Some(k), _) => k,
             (None, Some((i, s))) => {
                 let doc = i.sync_kustomization(&s);
-                let key = ObjKey::new("Kustomization", i.key.namespace.as_deref(), &s.name);
-                let src = ObjKey::new(&s.kind, i.key.namespace.as_deref(), &s.name);
+                let key = ObjectRef::of_kind("Kustomization", i.key.namespace.as_deref(), &s.name);
+                let src = ObjectRef::of_kind(&s.kind, i.key.namespace.as_deref(), &s.name);
                 if self.repo.flux_kustomizations.iter().all(|k| k.key != key) {
                     let visit = Visit {
                         path: cluster_dir.clone(),
@@ -181,13 +181,13 @@ impl Loader {
             (None, None) => (provisional.clone(), None),
         };
         // Without a sync manifest, the bootstrap's GitRepository flux-system/flux-system.
-        let source_key = source_key.unwrap_or_else(|| ObjKey::new("GitRepository", Some(super::FLUX_SYSTEM), super::FLUX_SYSTEM));
+        let source_key = source_key.unwrap_or_else(|| ObjectRef::of_kind("GitRepository", Some(super::FLUX_SYSTEM), super::FLUX_SYSTEM));
         match self.repo.sources.iter_mut().find(|s| s.key == source_key) {
             Some(decl) => decl.local_root = Some(PathBuf::new()),
             None => self.repo.sources.push(SourceDecl { key: source_key, url: String::new(), local_root: Some(PathBuf::new()), doc: None }),
         }
         if &root_key != provisional {
-            let rename = |by: &mut Option<ObjKey>| {
+            let rename = |by: &mut Option<ObjectRef>| {
                 if by.as_ref() == Some(provisional) {
                     *by = Some(root_key.clone());
                 }
@@ -230,7 +230,7 @@ impl Loader {
             self.repo.issue(issue);
         }
         // Its `dependsOn` entries that must be Ready and are Flux objects order what it generates.
-        let after: Vec<ObjKey> = r
+        let after: Vec<ObjectRef> = r
             .doc
             .value
             .pointer("/spec/dependsOn")
@@ -242,7 +242,7 @@ impl Loader {
                 let kind = d.get("kind").and_then(serde_json::Value::as_str)?;
                 let name = d.get("name").and_then(serde_json::Value::as_str)?;
                 let dns = d.get("namespace").and_then(serde_json::Value::as_str).unwrap_or(&ns);
-                matches!(kind, "Kustomization" | "HelmRelease").then(|| ObjKey::new(kind, Some(dns), name))
+                matches!(kind, "Kustomization" | "HelmRelease").then(|| ObjectRef::of_kind(kind, Some(dns), name))
             })
             .collect();
         let visit = Visit {

@@ -35,7 +35,7 @@ pub use flux_operator::FluxInstance;
 pub use issues::{LoadIssue, RepoError};
 pub use loader::{is_remote, kustomization_file};
 pub use model::{
-    Canary, ContainerPort, Deployment, FLUX_SYSTEM, FluxKustomization, HelmRelease, KustomizeFile, ObjKey, Object, Origin, PostBuild,
+    Canary, ContainerPort, Deployment, FLUX_SYSTEM, FluxKustomization, HelmRelease, KustomizeFile, Object, ObjectRef, Origin, PostBuild,
     SourceDecl, SourceRef, SubstituteRef, group_of, version_of,
 };
 pub use paths::normalize;
@@ -49,7 +49,7 @@ pub struct Repo {
     pub root: PathBuf,
     /// Cluster directory, relative to the root.
     pub cluster_dir: PathBuf,
-    root_key: ObjKey,
+    root_key: ObjectRef,
     objects: Vec<Object>,
     flux_kustomizations: Vec<FluxKustomization>,
     helm_releases: Vec<HelmRelease>,
@@ -123,7 +123,7 @@ impl Repo {
         let repo = Repo {
             root,
             cluster_dir,
-            root_key: ObjKey::new("Kustomization", Some(FLUX_SYSTEM), FLUX_SYSTEM),
+            root_key: ObjectRef::of_kind("Kustomization", Some(FLUX_SYSTEM), FLUX_SYSTEM),
             objects: Vec::new(),
             flux_kustomizations: Vec::new(),
             helm_releases: Vec::new(),
@@ -189,7 +189,7 @@ impl Repo {
     }
     /// The root Kustomization: the cluster directory's sync (`flux-system/flux-system` unless the
     /// sync manifest names another).
-    pub fn root_kustomization(&self) -> &ObjKey {
+    pub fn root_kustomization(&self) -> &ObjectRef {
         &self.root_key
     }
     /// CRD groups defined in the repo outside what the cluster directory applies (installed by a
@@ -269,7 +269,7 @@ impl Repo {
     }
 
     /// Find a source by key.
-    pub fn source(&self, key: &ObjKey) -> Option<&SourceDecl> {
+    pub fn source(&self, key: &ObjectRef) -> Option<&SourceDecl> {
         self.sources.iter().find(|s| &s.key == key)
     }
 
@@ -295,7 +295,7 @@ impl Repo {
         let mut raw: Vec<(String, String)> = Vec::new();
         let mut missing = Vec::new();
         for r in &pb.substitute_from {
-            let key = ObjKey::new(&r.kind, ks.key.namespace.as_deref(), &r.name);
+            let key = ObjectRef::of_kind(&r.kind, ks.key.namespace.as_deref(), &r.name);
             let obj = self.objects.iter().find(|o| o.key == key);
             match obj.map(|o| secret_or_config_data(&o.doc.value)) {
                 Some(Some(data)) => raw.extend(data),

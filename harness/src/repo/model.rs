@@ -2,56 +2,15 @@
 //! Deployments, sources and kustomize files.
 
 use std::collections::BTreeMap;
-use std::fmt;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
 
+pub use crate::flux::object::{group_of, version_of};
+pub use crate::flux::{FLUX_SYSTEM, ObjectRef, SourceRef};
 use crate::yaml_docs::YamlDoc;
-
-/// The bootstrap's implicit root Kustomization / GitRepository name and namespace.
-pub const FLUX_SYSTEM: &str = "flux-system";
-
-/// Identity of a Kubernetes object: kind, namespace (none for cluster-scoped) and name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjKey {
-    /// Kind, e.g. `Kustomization`, `HelmRelease`.
-    pub kind: String,
-    /// Namespace; `None` for cluster-scoped objects.
-    pub namespace: Option<String>,
-    /// Name.
-    pub name: String,
-}
-
-impl ObjKey {
-    /// Build a key.
-    pub fn new(kind: &str, namespace: Option<&str>, name: &str) -> ObjKey {
-        ObjKey { kind: kind.to_string(), namespace: namespace.map(str::to_string), name: name.to_string() }
-    }
-
-    /// `namespace/name` (or `name` when cluster-scoped), as Flux prints it.
-    pub fn short(&self) -> String {
-        match &self.namespace {
-            Some(ns) => format!("{ns}/{}", self.name),
-            None => self.name.clone(),
-        }
-    }
-
-    /// The `dependsOn` entry that names this object, namespace included (YAML flow style).
-    pub fn depends_on_entry(&self) -> String {
-        match &self.namespace {
-            Some(ns) => format!("{{name: {}, namespace: {ns}}}", self.name),
-            None => format!("{{name: {}}}", self.name),
-        }
-    }
-}
-
-impl fmt::Display for ObjKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.kind, self.short())
-    }
-}
 
 /// Where an object or entry is written: file relative to the repo root, 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -78,34 +37,15 @@ impl Origin {
     }
 }
 
-/// A reference from a Flux object to a source object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceRef {
-    /// Source kind (`GitRepository`, `OCIRepository`, `Bucket`, `HelmRepository`, `HelmChart`,
-    /// `ExternalArtifact`).
-    pub kind: String,
-    /// Source name.
-    pub name: String,
-    /// Source namespace (defaults to the referrer's namespace).
-    pub namespace: String,
-}
-
-impl SourceRef {
-    /// The key of the referenced source.
-    pub fn key(&self) -> ObjKey {
-        ObjKey::new(&self.kind, Some(&self.namespace), &self.name)
-    }
-}
-
 /// Any object found in the repo, as Flux would apply it.
 #[derive(Debug, Clone)]
 pub struct Object {
     /// `apiVersion`.
     pub api_version: String,
     /// Key with the namespace kustomize / Flux would give it.
-    pub key: ObjKey,
+    pub key: ObjectRef,
     /// The Flux Kustomization that applies it (`None` for what the bootstrap itself applies).
-    pub applied_by: Option<ObjKey>,
+    pub applied_by: Option<ObjectRef>,
     /// The raw document (after `postBuild` substitution, when its Kustomization has one).
     pub doc: YamlDoc,
     /// Some `${var}` of its Kustomization's `postBuild` could not be resolved from the repo
@@ -154,7 +94,7 @@ pub struct PostBuild {
 #[derive(Debug, Clone)]
 pub struct FluxKustomization {
     /// Its key.
-    pub key: ObjKey,
+    pub key: ObjectRef,
     /// `apiVersion`.
     pub api_version: String,
     /// `spec.path` (as written; default `./`).
@@ -162,14 +102,14 @@ pub struct FluxKustomization {
     /// `spec.sourceRef`.
     pub source_ref: Option<SourceRef>,
     /// `spec.dependsOn`, namespaced as Flux does.
-    pub depends_on: Vec<ObjKey>,
+    pub depends_on: Vec<ObjectRef>,
     /// `spec.wait`.
     pub wait: bool,
     /// `spec.wait: false` written explicitly (the author's decision not to wait).
     pub explicit_no_wait: bool,
     /// Flux objects that must be Ready before it is applied, beyond `dependsOn` (the `dependsOn`
     /// of the ResourceSet that generates it).
-    pub after: Vec<ObjKey>,
+    pub after: Vec<ObjectRef>,
     /// `spec.healthChecks` (raw).
     pub health_checks: Vec<Value>,
     /// `spec.targetNamespace`.
@@ -185,7 +125,7 @@ pub struct FluxKustomization {
     /// `spec.suspend`.
     pub suspend: bool,
     /// Who applies it.
-    pub applied_by: Option<ObjKey>,
+    pub applied_by: Option<ObjectRef>,
     /// The raw document.
     pub doc: YamlDoc,
 }
@@ -193,7 +133,7 @@ pub struct FluxKustomization {
 impl FluxKustomization {
     /// Whether a health check of this Kustomization names `key` (its namespace defaulting to the
     /// Kustomization's, as kustomize-controller does).
-    pub fn health_checks_name(&self, key: &ObjKey) -> bool {
+    pub fn health_checks_name(&self, key: &ObjectRef) -> bool {
         self.health_checks.iter().any(|h| {
             let ns = h.get("namespace").and_then(Value::as_str).or(self.key.namespace.as_deref());
             h.get("kind").and_then(Value::as_str) == Some(key.kind.as_str())
@@ -207,7 +147,7 @@ impl FluxKustomization {
 #[derive(Debug, Clone)]
 pub struct HelmRelease {
     /// Its key.
-    pub key: ObjKey,
+    pub key: ObjectRef,
     /// `apiVersion`.
     pub api_version: String,
     /// Chart name (`spec.chart.spec.chart`, the `name` in Chart.yaml for a chart in git, or the
@@ -224,9 +164,9 @@ pub struct HelmRelease {
     pub chart_found: Option<(PathBuf, String)>,
     /// Flux objects that must be Ready before it is applied, beyond `dependsOn` (the `dependsOn`
     /// of the ResourceSet that generates it).
-    pub after: Vec<ObjKey>,
+    pub after: Vec<ObjectRef>,
     /// `spec.dependsOn`, namespaced as Flux does.
-    pub depends_on: Vec<ObjKey>,
+    pub depends_on: Vec<ObjectRef>,
     /// `spec.values` (null when absent).
     pub values: Value,
     /// `spec.install.crds` is not `Skip`: the chart's `crds/` directory is installed.
@@ -234,7 +174,7 @@ pub struct HelmRelease {
     /// `spec.targetNamespace`.
     pub target_namespace: Option<String>,
     /// Who applies it.
-    pub applied_by: Option<ObjKey>,
+    pub applied_by: Option<ObjectRef>,
     /// The raw document.
     pub doc: YamlDoc,
 }
@@ -262,7 +202,7 @@ impl HelmRelease {
 #[derive(Debug, Clone)]
 pub struct Canary {
     /// Its key.
-    pub key: ObjKey,
+    pub key: ObjectRef,
     /// `spec.provider` (Flagger's mesh provider when absent).
     pub provider: Option<String>,
     /// `spec.targetRef` kind and name.
@@ -276,7 +216,7 @@ pub struct Canary {
     /// `spec.analysis` (raw).
     pub analysis: Value,
     /// Who applies it.
-    pub applied_by: Option<ObjKey>,
+    pub applied_by: Option<ObjectRef>,
     /// The raw document.
     pub doc: YamlDoc,
 }
@@ -294,7 +234,7 @@ pub struct ContainerPort {
 #[derive(Debug, Clone)]
 pub struct Deployment {
     /// Its key.
-    pub key: ObjKey,
+    pub key: ObjectRef,
     /// `spec.selector.matchLabels`.
     pub selector: BTreeMap<String, String>,
     /// Container ports of all containers.
@@ -302,7 +242,7 @@ pub struct Deployment {
     /// `(container name, image)` pairs.
     pub images: Vec<(String, String)>,
     /// Who applies it.
-    pub applied_by: Option<ObjKey>,
+    pub applied_by: Option<ObjectRef>,
     /// The raw document.
     pub doc: YamlDoc,
 }
@@ -311,7 +251,7 @@ pub struct Deployment {
 #[derive(Debug, Clone)]
 pub struct SourceDecl {
     /// Its key.
-    pub key: ObjKey,
+    pub key: ObjectRef,
     /// `spec.url` (empty when implicit; for a generated `ExternalArtifact`, what generates it).
     pub url: String,
     /// The local directory it stands for, when it is this repository (the GitRepository the
@@ -331,19 +271,6 @@ pub struct KustomizeFile {
     pub namespace: Option<String>,
     /// The raw document.
     pub doc: YamlDoc,
-}
-
-/// API group of an `apiVersion` (empty for core `v1`).
-pub fn group_of(api_version: &str) -> &str {
-    match api_version.rsplit_once('/') {
-        Some((g, _)) => g,
-        None => "",
-    }
-}
-
-/// Version part of an `apiVersion`.
-pub fn version_of(api_version: &str) -> &str {
-    api_version.rsplit_once('/').map(|(_, v)| v).unwrap_or(api_version)
 }
 
 /// Kinds that are cluster-scoped (kustomize's namespace override leaves them alone).

@@ -119,8 +119,8 @@ fn own_git_repository_by_sync_or_url() {
     assert_eq!(cm.applied_by.as_ref().unwrap().short(), "gitops/apps");
     let apps = repo.flux_kustomizations().iter().find(|k| k.key.name == "apps").unwrap();
     assert_eq!(apps.applied_by.as_ref().unwrap().short(), "gitops/cluster");
-    assert!(repo.source(&ObjKey::new("GitRepository", Some("gitops"), "other")).unwrap().local_root.is_some(), "URL is the remote");
-    assert!(repo.source(&ObjKey::new("GitRepository", Some("flux-system"), "flux-system")).is_none());
+    assert!(repo.source(&ObjectRef::of_kind("GitRepository", Some("gitops"), "other")).unwrap().local_root.is_some(), "URL is the remote");
+    assert!(repo.source(&ObjectRef::of_kind("GitRepository", Some("flux-system"), "flux-system")).is_none());
     assert!(repo.issues().is_empty(), "{:?}", repo.issues());
 }
 

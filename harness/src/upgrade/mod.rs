@@ -13,31 +13,33 @@
 #![allow(clippy::result_large_err)]
 
 pub mod availability;
+mod canaries;
 pub mod publish;
 pub mod report;
 pub mod snapshot;
 pub mod verdict;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::bootstrap::BootstrapError;
 use crate::check::{self, CheckOptions};
-use crate::cluster::{self, BackendKind, ClusterHandle, sim};
-use crate::drift;
+use crate::cluster::{self, AnyBackend, ClusterBackend, ClusterError, ClusterHandle, Provider};
+use crate::flux::ObjectRef;
 use crate::flux_versions;
-use crate::gitops_change::{self, ObjRef};
-use crate::gitserver::{GitServer, GitServerError, ServedRepo};
+use crate::git::revisions::{self, Revision};
+use crate::git::{GitError, GitServer, ServedRepo};
 use crate::graph;
 use crate::readiness::{self, Outcome, RevisionWant};
-use crate::repo::{ObjKey, Repo, RepoError};
-use crate::up::{self, UpError, UpRequest};
+use crate::repo::{Repo, RepoError};
+use crate::scenarios::drift;
+use crate::scenarios::gitops_change;
+use crate::state::{ClusterPaths, ReadyMarker};
+use crate::up::{self, ConvergeError, UpError, UpRequest, converge, failure_evidence};
 
-use publish::Revision;
 use report::{Convergence, UpgradeReport};
 use snapshot::Snapshot;
 use verdict::{Assertion, CanaryOutcome};
@@ -59,27 +61,9 @@ pub struct UpgradeRequest {
 /// Errors that keep an upgrade from being rehearsed (exit 2); a regression is a report.
 #[derive(Debug, thiserror::Error)]
 pub enum UpgradeError {
-    /// Not a git repository.
-    #[error("{0} is not a git repository: `upgrade` compares two revisions of one (pass --repo with the repository's working copy)")]
-    NotAGitRepo(PathBuf),
-    /// A revision that does not resolve.
-    #[error(
-        "revision `{rev}` is not a commit of {repo}; pass a branch, tag or sha that `git rev-parse` knows there (fetch it first if it is remote)"
-    )]
-    UnknownRevision {
-        /// Repository.
-        repo: PathBuf,
-        /// What was asked.
-        rev: String,
-    },
-    /// git failed.
-    #[error("git in {repo}: {message}")]
-    Git {
-        /// Repository.
-        repo: PathBuf,
-        /// What failed.
-        message: String,
-    },
+    /// git failed: a repository or revision that does not resolve, an export, the served copy.
+    #[error(transparent)]
+    Git(#[from] GitError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -115,9 +99,6 @@ pub enum UpgradeError {
         /// What happened.
         outcome: Outcome,
     },
-    /// The served copy.
-    #[error(transparent)]
-    Served(#[from] GitServerError),
     /// Rewriting the sync manifest.
     #[error(transparent)]
     Bootstrap(#[from] BootstrapError),
@@ -138,9 +119,9 @@ pub enum UpgradeError {
     /// The readiness watch itself failed.
     #[error(transparent)]
     Readiness(#[from] readiness::ReadinessError),
-    /// A sim process died during the upgrade.
+    /// The cluster went away during the upgrade (a sim process exited).
     #[error("{0}\nthe environment is left as it is; `gitops-harness down --name <name>` removes it")]
-    SimProcessDied(sim::SimError),
+    ClusterLost(ClusterError),
     /// Writing the report.
     #[error("writing the report {path}: {message}")]
     Report {
@@ -162,42 +143,15 @@ pub struct UpgradeOutcome {
     pub dir: PathBuf,
 }
 
-/// The controllers a sim cluster runs as processes, with their pinned versions.
-fn sim_flux_processes(handle: &ClusterHandle) -> BTreeMap<String, String> {
-    use sim::toolset::Component;
-    if handle.backend != BackendKind::Sim {
-        return BTreeMap::new();
-    }
-    [Component::SourceController, Component::KustomizeController, Component::HelmController, Component::Flagger]
-        .into_iter()
-        .map(|c| (c.name().to_string(), c.version().to_string()))
-        .collect()
-}
-
-fn read_marker(name: &str) -> Option<Value> {
-    serde_json::from_str(&std::fs::read_to_string(up::ready_marker(name)).ok()?).ok()
-}
-
-/// The files `up` recorded in its ready marker as written by the harness into the served copy.
-fn harness_files(marker: &Value) -> Vec<PathBuf> {
-    marker
-        .get("harness_files")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(PathBuf::from).collect())
-        .unwrap_or_default()
-}
-
 /// The environment the upgrade runs in.
 struct Env {
+    backend: AnyBackend,
     handle: ClusterHandle,
     served: ServedRepo,
-    git_url: String,
-    cluster_dir: PathBuf,
-    /// Files the harness wrote into the served copy.
-    keep: Vec<PathBuf>,
+    marker: ReadyMarker,
     /// Bootstrap times per component (a fresh environment only).
-    bootstrap: BTreeMap<ObjKey, f64>,
-    /// The in-process git server of a Docker-tier environment created here.
+    bootstrap: BTreeMap<ObjectRef, f64>,
+    /// The in-process git server of an environment created here (Docker tier).
     server: Option<GitServer>,
 }
 
@@ -206,34 +160,22 @@ async fn environment(req: &UpgradeRequest, from: &Revision, log: &mut (dyn FnMut
     let name = &req.env.name;
     if req.env.reuse {
         let handle = cluster::load_state(name).ok_or_else(|| UpgradeError::NotRunning(name.clone()))?;
-        let marker = read_marker(name).ok_or_else(|| UpgradeError::NotRunning(name.clone()))?;
-        let served = ServedRepo::open(&up::served_repo_dir(name))?;
-        let s = |k: &str| marker.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-        let keep = harness_files(&marker);
+        let marker = ReadyMarker::load(name).map_err(|_| UpgradeError::NotRunning(name.clone()))?;
+        let served = ServedRepo::open(&ClusterPaths::of(name).served_repo())?;
         log(&format!("environment: reusing {name} ({})", handle.backend));
-        return Ok(Env {
-            handle,
-            served,
-            git_url: s("git_url"),
-            cluster_dir: PathBuf::from(s("cluster_dir")),
-            keep,
-            bootstrap: BTreeMap::new(),
-            server: None,
-        });
+        return Ok(Env { backend: AnyBackend::new(handle.backend), handle, served, marker, bootstrap: BTreeMap::new(), server: None });
     }
     let mut env_req = req.env.clone();
     env_req.repo = from.tree.path().to_path_buf();
     log(&format!("environment: bringing up {name} at --from {} ({})", from.short(), from.subject));
     let session = up::up(&env_req, log).await.map_err(|e| UpgradeError::From { rev: from.asked.clone(), source: Box::new(e) })?;
-    let marker = read_marker(name).unwrap_or(Value::Null);
-    let keep = harness_files(&marker);
+    let marker = ReadyMarker::load(name).map_err(|e| UpgradeError::From { rev: from.asked.clone(), source: Box::new(e.into()) })?;
     let bootstrap = session.rows.iter().filter_map(|r| Some((r.key.clone(), r.ready?.as_secs_f64()))).collect();
     Ok(Env {
-        git_url: marker.get("git_url").and_then(Value::as_str).unwrap_or("").to_string(),
-        cluster_dir: marker.get("cluster_dir").and_then(Value::as_str).map(PathBuf::from).unwrap_or_default(),
+        backend: AnyBackend::new(session.handle.backend),
         handle: session.handle,
         served: session.served,
-        keep,
+        marker,
         bootstrap,
         server: session.server,
     })
@@ -249,8 +191,8 @@ async fn publish_and_converge(
     deadline: Duration,
     log: &mut (dyn FnMut(&str) + Send),
 ) -> Result<(publish::Published, Outcome, readiness::Tracker), UpgradeError> {
-    let published = publish::publish(&env.served, tree, &env.keep, &env.cluster_dir, &env.git_url, message)?;
-    let root = ObjRef::new("flux-system", "flux-system");
+    let published = publish::publish(&env.served, tree, &env.marker.harness_files, &env.marker.cluster_dir, &env.marker.git_url, message)?;
+    let root = ObjectRef::kustomization("flux-system", "flux-system");
     gitops_change::request_reconciliation(client, &root).await?;
     log(&format!(
         "git: published {} ({} files changed); reconciliation requested",
@@ -258,220 +200,188 @@ async fn publish_and_converge(
         published.files.len()
     ));
     let want = RevisionWant::root(env.served.branch(), &published.sha);
-    let tracker = readiness::Tracker::new(plan).require(ObjKey::new("Kustomization", Some("flux-system"), "flux-system")).at_revision(want);
-    let mut progress = crate::progress::Progress::for_stderr(&tracker);
-    let watch = readiness::watch_with(client.clone(), tracker, deadline, |c, _| progress.on_change(c));
-    let (outcome, tracker) = if env.handle.backend == BackendKind::Sim {
-        tokio::select! {
-            r = watch => r?,
-            died = sim::watch_processes(&env.handle.name) => return Err(UpgradeError::SimProcessDied(died)),
-        }
-    } else {
-        watch.await?
+    let tracker = readiness::Tracker::new(plan).require(root).at_revision(want);
+    let (outcome, tracker) = match converge(client, tracker, deadline, &env.backend, &env.handle.name).await {
+        Ok(x) => x,
+        Err(ConvergeError::Readiness(e)) => return Err(e.into()),
+        Err(ConvergeError::Lost(e)) => return Err(UpgradeError::ClusterLost(e)),
     };
-    progress.finish(&outcome);
     Ok((published, outcome, tracker))
 }
 
-/// Flagger's last word on a Canary: its newest event.
-async fn flagger_reason(client: &kube::Client, ns: &str, name: &str) -> Option<String> {
-    let events = crate::canary::live::canary_events(client, ns, name).await.ok()?;
-    // The halt reason is a Warning; otherwise the last word.
-    let pick = events.iter().rev().find(|e| e.type_.as_deref() == Some("Warning")).or(events.last())?;
-    pick.message.clone()
+/// The two revisions, resolved and loaded before anything is created.
+struct Revisions {
+    from: Revision,
+    to: Revision,
+    commits: Vec<String>,
+    to_repo: Repo,
+    to_plan: graph::Plan,
 }
 
-/// Wait for the canaries the upgrade triggered to end. A canary is triggered when its target's
-/// pod template changed or Flagger starts analysing it (a changed ConfigMap or Secret it tracks);
-/// Flagger notices within an analysis interval, so the wait lasts at least two of them.
-async fn settle_canaries(
-    client: &kube::Client,
-    before: &Snapshot,
-    started: tokio::time::Instant,
-    timeout: Duration,
-    log: &mut (dyn FnMut(&str) + Send),
-) -> Result<Vec<CanaryOutcome>, UpgradeError> {
-    if before.canaries.is_empty() {
-        return Ok(Vec::new());
-    }
-    let notice = Duration::from_secs(before.canaries.values().map(|c| c.interval_s).max().unwrap_or(60) * 2 + 5);
-    let begin = tokio::time::Instant::now();
-    let mut triggered: BTreeSet<String> = BTreeSet::new();
-    let mut ended: BTreeMap<String, u64> = BTreeMap::new();
-    let mut announced = BTreeSet::new();
-    loop {
-        let Snapshot { canaries: now, workloads: templates, .. } = snapshot::take(client, &BTreeMap::new()).await?;
-        for (key, c) in &now {
-            let Some(b) = before.canaries.get(key) else { continue };
-            let target_changed = match (before.workloads.get(&b.target), templates.get(&b.target)) {
-                (Some(x), Some(y)) => x.template != y.template,
-                _ => false,
-            };
-            let active = !matches!(c.phase.as_str(), "Initialized" | "Succeeded" | "Failed" | "");
-            if target_changed || active || c.last_applied_spec != b.last_applied_spec {
-                triggered.insert(key.clone());
-            }
-            let done =
-                matches!(c.phase.as_str(), "Succeeded" | "Failed") && (c.last_applied_spec != b.last_applied_spec || c.phase == "Failed");
-            if triggered.contains(key) && done && !ended.contains_key(key) {
-                ended.insert(key.clone(), started.elapsed().as_secs());
-                log(&format!("flagger: {key} {}", c.phase));
-            } else if triggered.contains(key) && announced.insert(key.clone()) {
-                log(&format!("flagger: {key} is rolling out the change"));
-            }
-        }
-        let waiting: Vec<&String> = triggered.iter().filter(|k| !ended.contains_key(*k)).collect();
-        let timed_out = begin.elapsed() >= timeout;
-        if (waiting.is_empty() && begin.elapsed() >= notice) || timed_out {
-            let mut out = Vec::new();
-            for (key, c) in &now {
-                let is_triggered = triggered.contains(key);
-                let (ns, name) = key.split_once('/').unwrap_or(("", key));
-                let mut reason = None;
-                if is_triggered && c.phase != "Succeeded" {
-                    reason = flagger_reason(client, ns, name).await;
-                    if timed_out && !ended.contains_key(key) {
-                        reason = Some(format!(
-                            "still {} after {}s{}",
-                            c.phase,
-                            timeout.as_secs(),
-                            reason.map(|r| format!("; last event: {r}")).unwrap_or_default()
-                        ));
-                    }
-                }
-                out.push(CanaryOutcome {
-                    canary: key.clone(),
-                    phase: c.phase.clone(),
-                    triggered: is_triggered,
-                    reason,
-                    took_s: ended.get(key).copied(),
-                });
-            }
-            return Ok(out);
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
+/// What the target revision did to the cluster.
+struct Observed {
+    published: publish::Published,
+    outcome: Outcome,
+    tracker: readiness::Tracker,
+    canaries: Vec<CanaryOutcome>,
+    availability: availability::AvailabilityReport,
+    after: Snapshot,
+    drift: Result<drift::DriftReport, String>,
+    took_s: f64,
 }
 
 /// Rehearse the upgrade; `log` receives one line per step.
 pub async fn run(req: &UpgradeRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<UpgradeOutcome, UpgradeError> {
-    // 1. Both revisions resolve and the target loads, before anything is created.
-    let from = publish::resolve(&req.env.repo, &req.from)?;
-    let to = publish::resolve(&req.env.repo, &req.to)?;
-    let commits = publish::commits_between(&req.env.repo, &from.sha, &to.sha);
-    log(&format!("upgrade: {} ({}) -> {} ({}), {} commit(s)", req.from, from.short(), req.to, to.short(), commits.len()));
-    let to_repo = Repo::load(to.tree.path(), req.env.cluster_dir.as_deref())
-        .map_err(|source| UpgradeError::Target { rev: req.to.clone(), source })?;
-    let to_plan = graph::plan(&to_repo).unwrap_or_default();
-
-    // 2. The environment at --from.
-    let env = environment(req, &from, log).await?;
+    let revs = resolve_revisions(req, log)?;
+    let env = environment(req, &revs.from, log).await?;
     let client = crate::live::probe(&env.handle.target(), Duration::from_secs(10)).await?;
-    let from_repo =
-        Repo::load(from.tree.path(), Some(&env.cluster_dir)).map_err(|source| UpgradeError::Target { rev: req.from.clone(), source })?;
+    let from_repo = Repo::load(revs.from.tree.path(), Some(&env.marker.cluster_dir))
+        .map_err(|source| UpgradeError::Target { rev: req.from.clone(), source })?;
     if req.env.reuse {
-        let plan = graph::plan(&from_repo).unwrap_or_default();
-        let msg = format!("gitops-harness: reset to {} ({})", from.short(), from.subject);
-        let (p, outcome, _) = publish_and_converge(&env, &client, from.tree.path(), &plan, &msg, req.env.timeout, log).await?;
-        if !p.files.is_empty() && !matches!(outcome, Outcome::AllReady { .. }) {
-            return Err(UpgradeError::FromNotReady { rev: req.from.clone(), outcome });
-        }
-        // `up` waited for them in a fresh environment; a reused one may be mid-rollout.
-        up::wait_canaries_initialized(&client, req.canary_timeout, log)
-            .await
-            .map_err(|e| UpgradeError::From { rev: req.from.clone(), source: Box::new(e) })?;
+        reset_to_from(req, &env, &client, &revs.from, &from_repo, log).await?;
     }
-    let flux_procs = sim_flux_processes(&env.handle);
-    let before = snapshot::take(&client, &flux_procs).await?;
+    let controllers: BTreeMap<String, String> = env.backend.capabilities().controllers.into_iter().collect();
+    let before = snapshot::take(&client, &controllers).await?;
     log(&format!(
         "baseline: {} workloads, {} HelmReleases, {} canaries",
         before.workloads.len(),
         before.charts.len(),
         before.canaries.len()
     ));
+    let observed = apply_target(req, &env, &client, &revs, &before, &controllers, log).await?;
+    let report = judge(req, &env, &revs, &from_repo, &before, &observed);
+    let outcome = write_report(req, &env, &client, report, &observed).await;
+    if let Some(server) = env.server {
+        server.shutdown().await;
+    }
+    outcome
+}
 
-    // 3. Publish --to and watch, sampling availability all along.
+/// Phase 1: both revisions resolve and the target loads, before anything is created.
+fn resolve_revisions(req: &UpgradeRequest, log: &mut (dyn FnMut(&str) + Send)) -> Result<Revisions, UpgradeError> {
+    let from = revisions::resolve(&req.env.repo, &req.from)?;
+    let to = revisions::resolve(&req.env.repo, &req.to)?;
+    let commits = revisions::commits_between(&req.env.repo, &from.sha, &to.sha);
+    log(&format!("upgrade: {} ({}) -> {} ({}), {} commit(s)", req.from, from.short(), req.to, to.short(), commits.len()));
+    let to_repo = Repo::load(to.tree.path(), req.env.cluster_dir.as_deref())
+        .map_err(|source| UpgradeError::Target { rev: req.to.clone(), source })?;
+    let to_plan = graph::plan(&to_repo).unwrap_or_default();
+    Ok(Revisions { from, to, commits, to_repo, to_plan })
+}
+
+/// Phase 2 (with `--reuse`): the running environment is reset to `--from` and settles there.
+async fn reset_to_from(
+    req: &UpgradeRequest,
+    env: &Env,
+    client: &kube::Client,
+    from: &Revision,
+    from_repo: &Repo,
+    log: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), UpgradeError> {
+    let plan = graph::plan(from_repo).unwrap_or_default();
+    let msg = format!("gitops-harness: reset to {} ({})", from.short(), from.subject);
+    let (p, outcome, _) = publish_and_converge(env, client, from.tree.path(), &plan, &msg, req.env.timeout, log).await?;
+    if !p.files.is_empty() && !matches!(outcome, Outcome::AllReady { .. }) {
+        return Err(UpgradeError::FromNotReady { rev: req.from.clone(), outcome });
+    }
+    // `up` waited for them in a fresh environment; a reused one may be mid-rollout.
+    up::wait_canaries_initialized(client, req.canary_timeout, log)
+        .await
+        .map_err(|e| UpgradeError::From { rev: req.from.clone(), source: Box::new(e) })
+}
+
+/// Phase 3: publish `--to`, watch it converge and the canaries it triggers, sampling
+/// availability all along; then the state after, and drift at the target.
+async fn apply_target(
+    req: &UpgradeRequest,
+    env: &Env,
+    client: &kube::Client,
+    revs: &Revisions,
+    before: &Snapshot,
+    controllers: &BTreeMap<String, String>,
+    log: &mut (dyn FnMut(&str) + Send),
+) -> Result<Observed, UpgradeError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let monitor = tokio::spawn(availability::monitor(client.clone(), Duration::from_secs(1), stop_rx.clone()));
-    let data_plane = env.handle.backend != BackendKind::Sim;
-    let probe_url = up::urls(&to_repo, env.handle.ingress_http_port).into_iter().next().map(|(_, u)| u);
-    let probe = match (data_plane, probe_url) {
+    let probe_url = up::urls(&revs.to_repo, env.handle.ingress_http_port).into_iter().next().map(|(_, u)| u);
+    let probe = match (env.backend.capabilities().data_plane, probe_url) {
         (true, Some(url)) => Some(tokio::spawn(availability::probe(url, Duration::from_millis(500), stop_rx))),
         _ => None,
     };
     let started = tokio::time::Instant::now();
-    let mut message = format!("gitops-harness upgrade: {} -> {}\n\nRehearsing {}..{}", from.short(), to.short(), req.from, req.to);
-    for c in &commits {
+    let mut message =
+        format!("gitops-harness upgrade: {} -> {}\n\nRehearsing {}..{}", revs.from.short(), revs.to.short(), req.from, req.to);
+    for c in &revs.commits {
         message.push_str(&format!("\n  {c}"));
     }
-    let converge = publish_and_converge(&env, &client, to.tree.path(), &to_plan, &message, req.env.timeout, log).await;
-    let (published, outcome, tracker) = match converge {
+    let converged = publish_and_converge(env, client, revs.to.tree.path(), &revs.to_plan, &message, req.env.timeout, log).await;
+    let (published, outcome, tracker) = match converged {
         Ok(x) => x,
         Err(e) => {
             let _ = stop_tx.send(true);
             return Err(e);
         }
     };
-    let converged = matches!(outcome, Outcome::AllReady { .. });
-
-    // 4. Canaries the change triggered (only once the plan converged: otherwise they may never start).
-    let canaries = if converged { settle_canaries(&client, &before, started, req.canary_timeout, log).await? } else { Vec::new() };
+    let ready = matches!(outcome, Outcome::AllReady { .. });
+    // Canaries start only once the plan converged: otherwise they may never start.
+    let canaries = if ready { canaries::settle(client, before, started, req.canary_timeout, log).await? } else { Vec::new() };
     let _ = stop_tx.send(true);
     let mut avail = monitor.await.unwrap_or_default();
     if let Some(p) = probe {
         avail.probe = p.await.ok();
     }
-    let after = snapshot::take(&client, &flux_procs).await?;
-
-    // 5. Drift at the target, with the served copy (which has the revisions Flux applied).
-    let drift_report = if converged {
-        drift::check_cluster(&client, env.served.path(), Some(&env.cluster_dir)).await.map_err(|e| e.to_string())
+    let after = snapshot::take(client, controllers).await?;
+    // Drift with the served copy, which has the revisions Flux applied.
+    let drift = if ready {
+        drift::check_cluster(client, env.served.path(), Some(&env.marker.cluster_dir)).await.map_err(|e| e.to_string())
     } else {
         Err("not computed: the target did not converge".to_string())
     };
+    Ok(Observed { published, outcome, tracker, canaries, availability: avail, after, drift, took_s: started.elapsed().as_secs_f64() })
+}
 
-    // 6. Verdicts.
-    let on_sim = env.handle.backend == BackendKind::Sim;
+/// Phase 4: every assertion with its evidence.
+fn judge(req: &UpgradeRequest, env: &Env, revs: &Revisions, from_repo: &Repo, before: &Snapshot, o: &Observed) -> UpgradeReport {
+    let converged = matches!(o.outcome, Outcome::AllReady { .. });
+    // A backend that runs Flux itself runs one Flux build: whether the controllers changed is
+    // only a question where the repository installs Flux.
+    let flux_from_repo = env.backend.capabilities().flux == Provider::Repository;
     let pin = |r: &Repo| flux_versions::pinned(r).map(|p| p.version);
-    let from_flux = if on_sim { Some(flux_versions::LATEST) } else { pin(&from_repo) };
-    let to_flux = pin(&to_repo).or(from_flux).unwrap_or(flux_versions::LATEST);
-    let crds = crate::crds::discover_dir(&to_repo.root).and_then(|d| crate::crds::CrdCatalog::load_dir(&d).ok());
-    let findings = check::run(&to_repo, &CheckOptions { flux_version: Some(to_flux), crds }).findings;
-    let changes = verdict::workload_changes(&before, &after);
-    let revision = format!("{}@sha1:{}", env.served.branch(), &published.sha[..12.min(published.sha.len())]);
-    // Sim runs one Flux build: whether the controllers changed is only a question elsewhere.
-    let flux_assertion = verdict::flux_version(
-        &from_flux.unwrap_or(to_flux).to_string(),
-        &to_flux.to_string(),
-        (!on_sim).then(|| before.flux != after.flux),
-    );
-    let mut assertions: Vec<Assertion> = vec![
-        verdict::ready_at_target(&outcome, to_plan.nodes.len(), &revision),
+    let from_flux = if flux_from_repo { pin(from_repo) } else { Some(flux_versions::LATEST) };
+    let to_flux = pin(&revs.to_repo).or(from_flux).unwrap_or(flux_versions::LATEST);
+    let crds = crate::crds::discover_dir(&revs.to_repo.root).and_then(|d| crate::crds::CrdCatalog::load_dir(&d).ok());
+    let findings = check::run(&revs.to_repo, &CheckOptions { flux_version: Some(to_flux), crds }).findings;
+    let changes = verdict::workload_changes(before, &o.after);
+    let sha = &o.published.sha;
+    let revision = format!("{}@sha1:{}", env.served.branch(), &sha[..12.min(sha.len())]);
+    let skipped = |id, title, why: &str| Assertion { id, title, status: verdict::Status::Skipped, summary: why.into(), evidence: vec![] };
+    let assertions = vec![
+        verdict::ready_at_target(&o.outcome, revs.to_plan.nodes.len(), &revision),
         verdict::pods_kept(&changes, before.workloads.len()),
         if converged {
-            verdict::canaries(&canaries)
+            verdict::canaries(&o.canaries)
         } else {
-            Assertion {
-                id: "canaries",
-                title: "canaries the upgrade triggered are promoted (Succeeded)",
-                status: verdict::Status::Skipped,
-                summary: "not observed: the target did not converge".into(),
-                evidence: vec![],
-            }
+            skipped("canaries", "canaries the upgrade triggered are promoted (Succeeded)", "not observed: the target did not converge")
         },
-        verdict::no_drift(drift_report.as_ref().map_err(Clone::clone)),
-        verdict::api_versions(&findings, &to_flux.to_string()),
-        verdict::availability(&avail),
-        flux_assertion,
-    ];
-    if !converged {
-        // Drift of a half-applied target says nothing the readiness failure does not.
-        if let Some(a) = assertions.iter_mut().find(|a| a.id == "no-drift") {
+        if converged {
+            verdict::no_drift(o.drift.as_ref().map_err(Clone::clone))
+        } else {
+            // Drift of a half-applied target says nothing the readiness failure does not.
+            let mut a = verdict::no_drift(o.drift.as_ref().map_err(Clone::clone));
             a.status = verdict::Status::Skipped;
             a.summary = "not computed: the target did not converge".into();
-        }
-    }
-    let convergence = tracker
+            a
+        },
+        verdict::api_versions(&findings, &to_flux.to_string()),
+        verdict::availability(&o.availability),
+        verdict::flux_version(
+            &from_flux.unwrap_or(to_flux).to_string(),
+            &to_flux.to_string(),
+            flux_from_repo.then(|| before.flux != o.after.flux),
+        ),
+    ];
+    let convergence = o
+        .tracker
         .timeline()
         .into_iter()
         .filter(|r| r.wave.is_some() || r.key.name == "flux-system")
@@ -481,38 +391,41 @@ pub async fn run(req: &UpgradeRequest, log: &mut (dyn FnMut(&str) + Send)) -> Re
             upgrade_s: r.ready.map(|d| d.as_secs_f64()),
         })
         .collect();
-    let report = UpgradeReport {
+    UpgradeReport {
         name: req.env.name.clone(),
         backend: env.handle.backend.to_string(),
-        from: format!("{} ({})", req.from, from.short()),
-        to: format!("{} ({})", req.to, to.short()),
-        commits,
-        published: published.sha.clone(),
-        files: published.files.clone(),
+        from: format!("{} ({})", req.from, revs.from.short()),
+        to: format!("{} ({})", req.to, revs.to.short()),
+        commits: revs.commits.clone(),
+        published: o.published.sha.clone(),
+        files: o.published.files.clone(),
         assertions,
-        versions: report::version_rows(&before, &after),
+        versions: report::version_rows(before, &o.after),
         convergence,
-        canaries,
+        canaries: o.canaries.clone(),
         workloads: changes,
-        took_s: started.elapsed().as_secs_f64(),
-    };
+        took_s: o.took_s,
+    }
+}
 
-    // 7. Report, and on a regression the cluster's evidence beside it.
+/// Phase 5: the report, and on a regression the cluster's evidence beside it.
+async fn write_report(
+    req: &UpgradeRequest,
+    env: &Env,
+    client: &kube::Client,
+    report: UpgradeReport,
+    o: &Observed,
+) -> Result<UpgradeOutcome, UpgradeError> {
     let dir = req.env.artifacts.join(format!("upgrade-{}", req.env.name));
     let mut files = report.write(&dir)?;
     if !report.passed() {
-        let keys: Vec<ObjKey> = tracker.not_ready().into_iter().map(|(k, _)| k).collect();
-        let namespaces: Vec<String> = after.canaries.keys().filter_map(|k| k.split_once('/').map(|(ns, _)| ns.to_string())).collect();
+        let namespaces: Vec<String> = o.after.canaries.keys().filter_map(|k| k.split_once('/').map(|(ns, _)| ns.to_string())).collect();
         let title = report.failures().iter().map(|a| a.summary.clone()).collect::<Vec<_>>().join("; ");
-        if let Ok(saved) = crate::artifacts::collect(client.clone(), &dir.join("cluster"), &title, &keys, &namespaces).await {
-            files.push(saved.dir);
+        if let Ok(saved) =
+            failure_evidence(client, &env.backend, &req.env.name, &dir.join("cluster"), &title, &o.tracker, &namespaces).await
+        {
+            files.push(saved);
         }
-        if on_sim {
-            sim::copy_logs(&req.env.name, &dir.join("cluster/processes"));
-        }
-    }
-    if let Some(server) = env.server {
-        server.shutdown().await;
     }
     Ok(UpgradeOutcome { report, files, dir })
 }

@@ -74,9 +74,9 @@ impl UpgradeReport {
         !self.assertions.iter().any(|a| a.status == Status::Fail)
     }
 
-    /// Process exit code: 0 pass, 1 regression.
-    pub fn exit_code(&self) -> u8 {
-        if self.passed() { 0 } else { 1 }
+    /// How `upgrade` ends: success, or failure on a regression.
+    pub fn exit(&self) -> crate::exit::Exit {
+        crate::exit::Exit::ok_if(self.passed())
     }
 
     /// The failed assertions.
@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn markdown_json_and_junit_carry_each_assertion() {
         let r = report(Status::Fail);
-        assert_eq!(r.exit_code(), 1);
+        assert_eq!(r.exit(), crate::exit::Exit::Failure);
         let md = r.markdown();
         assert!(
             md.contains("❌ regression")
@@ -267,7 +267,7 @@ mod tests {
         assert_eq!(files.len(), 3);
         let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap()).unwrap();
         assert_eq!(json["assertions"][1]["status"], "fail");
-        assert_eq!(report(Status::Pass).exit_code(), 0);
+        assert_eq!(report(Status::Pass).exit(), crate::exit::Exit::Success);
     }
 
     #[test]

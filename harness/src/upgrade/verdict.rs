@@ -223,7 +223,7 @@ pub fn canaries(outcomes: &[CanaryOutcome]) -> Assertion {
 }
 
 /// No drift after convergence.
-pub fn no_drift(report: Result<&crate::drift::DriftReport, String>) -> Assertion {
+pub fn no_drift(report: Result<&crate::scenarios::drift::DriftReport, String>) -> Assertion {
     const T: &str = "no drift between git and the cluster after convergence";
     match report {
         Err(e) => Assertion::new("no-drift", T, Status::Fail, format!("drift could not be computed: {e}"), vec![]),
@@ -302,7 +302,7 @@ pub fn flux_version(from: &str, to: &str, upgraded_in_place: Option<bool>) -> As
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::ObjKey;
+    use crate::repo::ObjectRef;
     use crate::upgrade::snapshot::{PodState, Workload};
     use std::time::Duration;
 
@@ -365,7 +365,7 @@ mod tests {
 
     #[test]
     fn ready_at_target_names_the_failing_component() {
-        let key = ObjKey::new("Kustomization", Some("flux-system"), "apps");
+        let key = ObjectRef::of_kind("Kustomization", Some("flux-system"), "apps");
         let o = Outcome::Failed {
             key: key.clone(),
             state: ComponentState::Failed { reason: "ReconciliationFailed".into(), message: "namespaces \"nope\" not found".into() },

@@ -2,9 +2,9 @@
 //! `COLOR` on faces-gui; only `x-faces-user: testuser` sees it during the analysis).
 
 use anyhow::anyhow;
-use gitops_harness::abtest::{self, AbRequest, Identify, Marker};
-use gitops_harness::canary::live::{ObserveRequest, header_route_active, observe_until};
-use gitops_harness::gitops_change::{self, Change, Edit};
+use gitops_harness::flagger::abtest::{self, AbRequest, Identify, Marker};
+use gitops_harness::flagger::canary::live::{ObserveRequest, header_route_active, observe_until};
+use gitops_harness::scenarios::gitops_change::{self, Change, Edit};
 
 use crate::lanes::Lane;
 use crate::runner::{Need, Scenario};
@@ -31,7 +31,7 @@ pub const FACES_GUI_HEADER_ROUTE: Scenario = Scenario {
     run: faces_gui_header_route,
 };
 
-fn start_ab_rollout(world: &World) -> anyhow::Result<(String, ObserveRequest, gitops_harness::canary::Timeline)> {
+fn start_ab_rollout(world: &World) -> anyhow::Result<(String, ObserveRequest, gitops_harness::flagger::canary::Timeline)> {
     let served = world.served()?;
     let color = format!("lightcyan{}", std::process::id() % 1000);
     let change = Change {
@@ -65,9 +65,10 @@ fn faces_gui_header_route(world: &World) -> anyhow::Result<()> {
         return Err(anyhow!("expected the header match x-faces-user=testuser on the canary route, saw {header:?}:\n{}", t.table()));
     }
     // Let the A/B test finish: it must be promoted (the GUI has no errors in the model).
-    let done = world.block_on(gitops_harness::canary::live::observe_rollout(&world.client, &observe)).map_err(|e| anyhow!("{e}"))?;
+    let done =
+        world.block_on(gitops_harness::flagger::canary::live::observe_rollout(&world.client, &observe)).map_err(|e| anyhow!("{e}"))?;
     match done.last().map(|r| r.phase.clone()) {
-        Some(gitops_harness::canary::Phase::Succeeded) => Ok(()),
+        Some(gitops_harness::flagger::canary::Phase::Succeeded) => Ok(()),
         other => Err(anyhow!("expected the faces-gui A/B test to be promoted, it ended {other:?}:\n{}", done.table())),
     }
 }
@@ -78,6 +79,6 @@ fn faces_gui_header_routing(world: &World) -> anyhow::Result<()> {
     let counts = world.block_on(abtest::run(&req, &Identify::canary_by(Marker::Body(color)))).map_err(|e| anyhow!("{e}"))?;
     abtest::assert_header_routing(&counts).map_err(|f| anyhow!("{f}"))?;
     // Let the A/B test finish so the next scenario starts from a settled canary.
-    world.block_on(gitops_harness::canary::live::observe_rollout(&world.client, &observe)).map_err(|e| anyhow!("{e}"))?;
+    world.block_on(gitops_harness::flagger::canary::live::observe_rollout(&world.client, &observe)).map_err(|e| anyhow!("{e}"))?;
     Ok(())
 }

@@ -78,7 +78,7 @@ fn survives_unavailable_aggregated_api(world: &World) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("applying a ConfigMap while {name} is unavailable ({full_discovery}): {e}"))?;
         let served = world.served()?;
         world
-            .block_on(gitops_harness::drift::check_cluster(&world.client, served.path(), Some(&world.cluster_dir())))
+            .block_on(gitops_harness::scenarios::drift::check_cluster(&world.client, served.path(), Some(&world.cluster_dir())))
             .map_err(|e| anyhow::anyhow!("drift check while {name} is unavailable ({full_discovery}): {e}"))?;
         println!("with {name} unavailable: {full_discovery}; apply and drift still work");
         Ok(())

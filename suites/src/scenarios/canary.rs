@@ -2,11 +2,11 @@
 //! (DEMO.md: `ERROR_FRACTION` 75 fails the rollout, 20 passes it).
 
 use anyhow::anyhow;
-use gitops_harness::canary::Timeline;
-use gitops_harness::canary::assert::{CanaryExpectation, RollbackExpectation, assert_fails_and_rolls_back, assert_promotes};
-use gitops_harness::canary::live::{ObserveRequest, change_and_observe};
-use gitops_harness::gitops_change::{Change, Committed, Edit};
-use gitops_harness::yaml_edit::{DocSelector, YamlEditor};
+use gitops_harness::flagger::canary::Timeline;
+use gitops_harness::flagger::canary::assert::{CanaryExpectation, RollbackExpectation, assert_fails_and_rolls_back, assert_promotes};
+use gitops_harness::flagger::canary::live::{ObserveRequest, change_and_observe};
+use gitops_harness::scenarios::gitops_change::{Change, Committed, Edit};
+use gitops_harness::scenarios::yaml_edit::{DocSelector, YamlEditor};
 
 use crate::lanes::Lane;
 use crate::runner::{Need, Scenario};
@@ -42,7 +42,13 @@ pub fn restore_face_error_fraction(world: &World, value: &str) -> anyhow::Result
         message: format!("suites: restore face ERROR_FRACTION={value}"),
     };
     world
-        .block_on(gitops_harness::gitops_change::drive(&world.client, &served, &change, &world.apps_kustomization(), world::APPLY_DEADLINE))
+        .block_on(gitops_harness::scenarios::gitops_change::drive(
+            &world.client,
+            &served,
+            &change,
+            &world.apps_kustomization(),
+            world::APPLY_DEADLINE,
+        ))
         .map(|_| ())
         .map_err(|e| anyhow!("{e}"))
 }
@@ -62,7 +68,7 @@ pub const IMAGE_BUMP: Scenario = Scenario {
 const IMAGE_BUMP_TARGET: &str = "smiley";
 
 fn image_bump(world: &World) -> anyhow::Result<()> {
-    use gitops_harness::yaml_edit::ContainerSel;
+    use gitops_harness::scenarios::yaml_edit::ContainerSel;
     let served = world.served()?;
     let ed = YamlEditor::open(served.path(), world::faces_file()).map_err(|e| anyhow!("{e}"))?;
     let image = ed
@@ -79,7 +85,7 @@ fn image_bump(world: &World) -> anyhow::Result<()> {
     // Alternate between two tags so every run is a change (sim pulls no image).
     let new_tag = if tag == "0.8.1" { "0.8.0" } else { "0.8.1" };
     let change = Change {
-        edits: vec![gitops_harness::gitops_change::Edit::ImageTag {
+        edits: vec![gitops_harness::scenarios::gitops_change::Edit::ImageTag {
             file: world::faces_file().to_path_buf(),
             doc: DocSelector::object("Deployment", IMAGE_BUMP_TARGET),
             container: ContainerSel::Name(IMAGE_BUMP_TARGET.into()),
@@ -163,7 +169,7 @@ pub fn primary_error_fraction(world: &World) -> anyhow::Result<String> {
 
 /// Flagger's events about canary `name` (newest last), as `reason: message`.
 pub fn flagger_events(world: &World, name: &str) -> anyhow::Result<Vec<String>> {
-    let events = world.block_on(gitops_harness::canary::live::canary_events(&world.client, world::FACES_NS, name))?;
+    let events = world.block_on(gitops_harness::flagger::canary::live::canary_events(&world.client, world::FACES_NS, name))?;
     Ok(events.into_iter().map(|e| format!("{}: {}", e.reason.unwrap_or_default(), e.message.unwrap_or_default())).collect())
 }
 

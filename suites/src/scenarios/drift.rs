@@ -1,7 +1,7 @@
 //! `drift::*`: what git declares vs what the cluster runs.
 
 use anyhow::anyhow;
-use gitops_harness::drift::{self, DriftKind};
+use gitops_harness::scenarios::drift::{self, DriftKind};
 use kube::api::{Api, Patch, PatchParams};
 
 use crate::lanes::Lane;
@@ -62,7 +62,7 @@ fn after_failed_canary(world: &World) -> anyhow::Result<()> {
     let (_, timeline) = canary::set_face_error_fraction(world, "75")?;
     let result = (|| {
         let last = timeline.last().ok_or_else(|| anyhow!("no canary observations"))?;
-        if last.phase != gitops_harness::canary::Phase::Failed {
+        if last.phase != gitops_harness::flagger::canary::Phase::Failed {
             return Err(anyhow!("expected the face canary to fail with ERROR_FRACTION=75, it ended {}:\n{}", last.phase, timeline.table()));
         }
         let r = report(world)?;

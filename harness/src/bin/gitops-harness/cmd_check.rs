@@ -1,6 +1,6 @@
 //! `gitops-harness check`.
+use gitops_harness::exit::Exit;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 use gitops_harness::check::{self, CheckOptions};
@@ -45,7 +45,7 @@ pub fn chart_sources(dirs: &[PathBuf]) -> anyhow::Result<ChartSources> {
 }
 
 /// Run `check`: exit 0 without error findings, 1 with, 2 when it could not run.
-pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
     let flux_version: Option<FluxVersion> = args.flux_version.as_deref().map(str::parse).transpose()?;
     let embedded;
     let (root, cluster_dir) = match &args.path {
@@ -74,5 +74,5 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             print!("{}", check::render_human(&report, &shown));
         }
     }
-    Ok(if report.errors() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report.errors() > 0 { Exit::Failure } else { Exit::Success })
 }

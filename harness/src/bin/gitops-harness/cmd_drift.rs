@@ -1,13 +1,14 @@
 //! `gitops-harness drift`: what git declares vs what the cluster runs.
 //!
 //! Exit codes like `flux diff`: 0 no drift, 1 drift, 2 could not run.
+use gitops_harness::exit::Exit;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use gitops_harness::drift::{self, git_side, live::LiveState};
+use gitops_harness::git::revisions;
 use gitops_harness::live;
+use gitops_harness::scenarios::drift::{self, live::LiveState};
 
 /// Arguments of `drift`.
 #[derive(Debug, clap::Args)]
@@ -62,11 +63,11 @@ fn gather_live(args: &DriftArgs) -> anyhow::Result<LiveState> {
 }
 
 /// Run `drift`.
-pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: DriftArgs) -> anyhow::Result<Exit> {
     if !args.repo.is_dir() {
         bail!("repository {} is not a directory; pass --repo with the served working copy", crate::display_path(&args.repo).display());
     }
-    if git_side::head(&args.repo).is_none() && args.format == crate::Format::Human {
+    if revisions::head(&args.repo).is_none() && args.format == crate::Format::Human {
         eprintln!(
             "note: {} is not a git working copy: revision drift is not checked, manifests are built from the files as they are",
             args.repo.display()
@@ -78,5 +79,5 @@ pub fn run(args: DriftArgs) -> anyhow::Result<ExitCode> {
         crate::Format::Json => println!("{}", serde_json::to_string_pretty(&report.to_json())?),
         crate::Format::Human => print!("{}", report.table()),
     }
-    Ok(ExitCode::from(report.exit_code()))
+    Ok(report.exit())
 }

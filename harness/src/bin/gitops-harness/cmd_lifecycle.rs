@@ -1,10 +1,10 @@
 //! `gitops-harness down|status|reap`.
-use std::process::ExitCode;
+use gitops_harness::exit::Exit;
 
 use anyhow::Context as _;
-use gitops_harness::cluster::{self, AnyBackend, BackendKind, ClusterBackend, ClusterError};
-use gitops_harness::docker;
+use gitops_harness::cluster::{self, AnyBackend, BackendKind, ClusterBackend, ClusterError, ClusterInfo};
 use gitops_harness::labels::Selector;
+use gitops_harness::lifecycle::cleanup;
 
 /// Arguments of `down`.
 #[derive(Debug, clap::Args)]
@@ -41,45 +41,48 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// Run `down`: delete what the harness created for that cluster, and nothing else.
-pub fn down(args: DownArgs) -> anyhow::Result<ExitCode> {
-    let result = runtime()?.block_on(gitops_harness::up::down(&args.name));
-    match result {
+pub fn down(args: DownArgs) -> anyhow::Result<Exit> {
+    match runtime()?.block_on(cleanup::down(&args.name)) {
         Ok(report) => {
             for r in &report.removed {
                 println!("removed {r}");
             }
             println!("cluster {} is gone", args.name);
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success)
         }
         Err(ClusterError::NotFound(name)) => {
             println!("no harness cluster named {name}: nothing to do (`gitops-harness status` lists them)");
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success)
         }
         Err(e @ ClusterError::NotOwned { .. }) => {
             eprintln!("{e}");
-            Ok(ExitCode::from(1))
+            Ok(Exit::Failure)
         }
         Err(e) => Err(e.into()),
     }
 }
 
-/// Run `status`: list harness clusters (Docker-labelled and recorded).
-pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+/// Run `status`: list harness clusters (every backend's own, and the recorded ones).
+pub fn status(args: StatusArgs) -> anyhow::Result<Exit> {
     let rt = runtime()?;
-    let mut infos = Vec::new();
-    // k3s clusters are found by their Docker labels, sim clusters by their process records,
-    // the others by their records.
-    match rt.block_on(AnyBackend::new(BackendKind::K3s).list_owned()) {
-        Ok(list) => infos.extend(list),
-        Err(e) if cluster::recorded().iter().any(|h| h.backend == BackendKind::K3s) => eprintln!("warning: {e}"),
-        Err(_) => {}
-    }
-    if let Ok(list) = rt.block_on(AnyBackend::new(BackendKind::Sim).list_owned()) {
-        infos.extend(list);
+    let mut infos: Vec<ClusterInfo> = Vec::new();
+    for kind in BackendKind::ALL {
+        match rt.block_on(AnyBackend::new(kind).list_owned()) {
+            Ok(list) => {
+                for i in list {
+                    if !infos.iter().any(|x| x.name == i.name) {
+                        infos.push(i);
+                    }
+                }
+            }
+            // A backend that cannot be asked (no Docker Engine) matters only if it has clusters.
+            Err(e) if cluster::recorded().iter().any(|h| h.backend == kind) => eprintln!("warning: {e}"),
+            Err(_) => {}
+        }
     }
     for h in cluster::recorded() {
-        if !infos.iter().any(|i: &cluster::ClusterInfo| i.name == h.name) {
-            infos.push(cluster::ClusterInfo {
+        if !infos.iter().any(|i| i.name == h.name) {
+            infos.push(ClusterInfo {
                 name: h.name,
                 backend: h.backend,
                 containers: vec![],
@@ -106,70 +109,26 @@ pub fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(Exit::Success)
 }
 
-/// Run `reap`: stop the recorded processes of sim clusters, and remove Docker objects with the
-/// harness owner label (nothing else).
-pub fn reap(args: ReapArgs) -> anyhow::Result<ExitCode> {
-    let verb = if args.dry_run { "would stop" } else { "stopped" };
-    let mut sim_count = 0;
-    for rec in gitops_harness::cluster::sim::recorded_clusters() {
-        if args.cluster.as_deref().is_some_and(|c| c != rec.name) || args.run_id.as_deref().is_some_and(|r| r != rec.run_id) {
-            continue;
-        }
-        // A complete sim cluster whose processes all run is not a leftover: `down` removes it.
-        let Some(why) = gitops_harness::cluster::sim::leftover_reason(&rec) else {
-            println!("kept sim cluster {} (healthy; `gitops-harness down --name {}` removes it)", rec.name, rec.name);
-            continue;
-        };
-        sim_count += 1;
-        if args.dry_run {
-            println!("{verb} sim cluster {} ({why}):", rec.name);
-            for p in rec.processes.iter().filter(|p| p.is_alive()) {
-                println!("  process {} (pid {})", p.name, p.pid);
-            }
-            continue;
-        }
-        match gitops_harness::cluster::sim::stop_and_forget(&rec.name) {
-            Ok(report) => report.removed.iter().for_each(|r| println!("{verb} sim {} ({why}): {r}", rec.name)),
-            Err(e) => eprintln!("could not reap sim cluster {}: {e}", rec.name),
-        }
-    }
+/// Run `reap`: every backend removes what crashed runs left (recorded processes, labelled Docker
+/// objects), and nothing else.
+pub fn reap(args: ReapArgs) -> anyhow::Result<Exit> {
     let sel = Selector { run_id: args.run_id.clone(), cluster: args.cluster.clone() };
-    let docker = runtime()?.block_on(docker::connect());
-    let d = match docker {
-        Ok(d) => d,
-        // Docker is expected (DOCKER_HOST set, or its socket is there) but does not answer.
-        Err(e) if std::env::var_os("DOCKER_HOST").is_some() || std::path::Path::new("/var/run/docker.sock").exists() => {
-            return Err(e.into());
-        }
-        Err(_) => {
-            if sim_count == 0 {
-                println!("nothing to reap: no sim cluster records, and no Docker Engine on this machine");
-            }
-            return Ok(ExitCode::SUCCESS);
-        }
-    };
-    let report = runtime()?.block_on(docker::reap(&d, &sel, args.dry_run))?;
+    let report = runtime()?.block_on(cleanup::reap(&sel, args.dry_run))?;
     let verb = if args.dry_run { "would remove" } else { "removed" };
-    for c in &report.containers {
-        println!("{verb} container {c}");
+    for k in &report.kept {
+        println!("kept {k}");
     }
-    for n in &report.networks {
-        println!("{verb} network {n}");
+    for r in &report.removed {
+        println!("{verb} {r}");
     }
-    for v in &report.volumes {
-        println!("{verb} volume {v}");
-    }
-    for i in &report.images {
-        println!("{verb} image {i}");
-    }
-    for e in &report.errors {
+    for e in &report.failed {
         eprintln!("could not remove {e}");
     }
-    if report.count() == 0 && report.errors.is_empty() && sim_count == 0 {
-        println!("nothing to reap: no Docker objects with the gitops-harness owner label");
+    if report.removed.is_empty() && report.failed.is_empty() {
+        println!("nothing to reap: no leftovers of crashed harness runs");
     }
-    Ok(if report.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(Exit::ok_if(report.failed.is_empty()))
 }

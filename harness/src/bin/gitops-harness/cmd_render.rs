@@ -1,6 +1,7 @@
 //! `gitops-harness render`.
+use gitops_harness::exit::Exit;
+use gitops_harness::lifecycle::signals::StopSignal;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::Context as _;
 use gitops_harness::render::{self, RenderError, RenderOptions, Rendered, Target};
@@ -33,8 +34,20 @@ pub struct RenderArgs {
     pub charts: Vec<PathBuf>,
 }
 
-extern "C" fn on_signal(_: nix::libc::c_int) {
+/// The signal that stopped the builds (0: none).
+static SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: nix::libc::c_int) {
+    SIGNAL.store(sig, std::sync::atomic::Ordering::SeqCst);
     render::interrupt();
+}
+
+/// The stop signal received, as `Exit::Stopped` names it.
+fn stop_signal() -> StopSignal {
+    match SIGNAL.load(std::sync::atomic::Ordering::SeqCst) {
+        nix::libc::SIGTERM => StopSignal::Terminate,
+        _ => StopSignal::Interrupt,
+    }
 }
 
 /// SIGINT/SIGTERM stop the running builds; the workers then return, so every workspace is
@@ -57,7 +70,7 @@ fn kind_word(t: &Target<'_>) -> &'static str {
 }
 
 /// Run `render`: exit 0 when every local build succeeds, 1 when some fail, 2 when it cannot run.
-pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: RenderArgs) -> anyhow::Result<Exit> {
     let opts = LoadOptions { charts: crate::cmd_check::chart_sources(&args.charts)? };
     let repo = Repo::load_with(&args.path, args.cluster_dir.as_deref(), &opts)?;
     install_interrupt_handlers()?;
@@ -115,8 +128,8 @@ pub fn run(args: RenderArgs) -> anyhow::Result<ExitCode> {
     }
     if interrupted || render::interrupted() {
         println!("\ninterrupted: {ok} built, {failed} failed before it; temporary build directories removed");
-        return Ok(ExitCode::from(130));
+        return Ok(Exit::Stopped(stop_signal()));
     }
     println!("\n{ok} built, {failed} failed, {skipped} skipped (external source or chart not reachable offline)");
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(Exit::ok_if(failed == 0))
 }

@@ -1,5 +1,5 @@
 //! `gitops-harness sim …`: the sim tier's tools.
-use std::process::ExitCode;
+use gitops_harness::exit::Exit;
 
 use gitops_harness::cluster::sim::toolset::{self, Component, Toolset};
 
@@ -34,26 +34,31 @@ pub enum SimCommand {
 }
 
 /// Run `sim`.
-pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: SimArgs) -> anyhow::Result<Exit> {
     match args.command {
         SimCommand::Standins { kubeconfig, addr } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
+                // Before the port opens (what `up` waits for): a stop signal then ends it cleanly.
+                let mut stop = gitops_harness::lifecycle::signals::StopSignals::install()?;
                 let target = gitops_harness::live::Target { kubeconfig: Some(kubeconfig), context: None };
                 let client = gitops_harness::live::connect(&target).await?;
-                gitops_harness::cluster::sim::standins::serve(addr, client).await?;
+                let shutdown = async move {
+                    stop.recv().await;
+                };
+                gitops_harness::cluster::sim::standins::serve(addr, client, shutdown).await?;
                 Ok::<_, anyhow::Error>(())
             })?;
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Success)
         }
         SimCommand::Tools { check } => {
             let found = Toolset::locate();
             if check {
                 return Ok(match found {
-                    Ok(_) => ExitCode::SUCCESS,
+                    Ok(_) => Exit::Success,
                     Err(e) => {
                         println!("{e}");
-                        ExitCode::from(1)
+                        Exit::Failure
                     }
                 });
             }
@@ -74,10 +79,10 @@ pub fn run(args: SimArgs) -> anyhow::Result<ExitCode> {
                 );
             }
             Ok(match found {
-                Ok(_) => ExitCode::SUCCESS,
+                Ok(_) => Exit::Success,
                 Err(e) => {
                     println!("{e}");
-                    ExitCode::from(1)
+                    Exit::Failure
                 }
             })
         }

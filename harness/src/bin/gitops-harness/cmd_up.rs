@@ -1,10 +1,12 @@
 //! `gitops-harness up`.
+use gitops_harness::exit::Exit;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use gitops_harness::cluster::{self, BackendKind};
+use gitops_harness::lifecycle::cleanup;
+use gitops_harness::lifecycle::signals::StopSignals;
 use gitops_harness::up::{self, UpRequest};
 
 /// Arguments of `up`.
@@ -72,69 +74,82 @@ pub fn backend(b: crate::BackendArg) -> BackendKind {
     }
 }
 
-/// Run `up`: 0 when all is Ready (and, unless --no-serve, after Ctrl-C), 1 when it is not, 2 on errors.
-pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
-    let embedded;
-    let (repo, cluster_dir) = match &args.repo {
-        Some(r) => (r.clone(), args.cluster_dir.clone()),
-        None => {
-            embedded = gitops_harness::embedded::default_repo().context("extracting the embedded gitops-linkerd repo")?;
-            eprintln!("using the embedded gitops-linkerd repo (pass --repo to use yours)");
-            (
-                embedded.path().to_path_buf(),
-                Some(args.cluster_dir.clone().unwrap_or_else(|| {
-                    if args.backend == crate::BackendArg::Sim {
-                        gitops_harness::embedded::SIM_CLUSTER_DIR.into()
-                    } else {
-                        gitops_harness::embedded::DEFAULT_CLUSTER_DIR.into()
-                    }
-                })),
-            )
+/// Undo what this run created where its backend says so, and tell what is left.
+fn report_cleanup(name: &str, existed_before: bool, say_nothing_left: bool) {
+    if let Some(removed) = cleanup::abort_created(name, existed_before) {
+        for r in removed {
+            eprintln!("stopped {r}");
         }
-    };
-    let req = UpRequest {
-        backend: backend(args.backend),
-        repo,
-        cluster_dir,
-        name: args.name.clone(),
-        reuse: args.reuse,
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        write_kubeconfig: args.write_kubeconfig,
-        timeout: Duration::from_secs(args.timeout),
-        artifacts: args.artifacts.clone(),
-        ingress_port: args.ingress_port,
-        git_port: args.git_port,
-        image: args.image.clone(),
-        allow_check_errors: args.allow_check_errors,
-    };
+        if say_nothing_left {
+            eprintln!("nothing was left behind.");
+        }
+    } else if let Some(left) = cleanup::leftovers(name, existed_before) {
+        eprintln!("{left}");
+    } else if say_nothing_left {
+        eprintln!("nothing was left behind.");
+    }
+}
+
+/// Run `up`: 0 when all is Ready (and, unless --no-serve, after Ctrl-C), 1 when it is not, 2 on
+/// errors, 128 + the signal's number when SIGINT, SIGTERM or SIGHUP stopped it.
+pub fn run(args: UpArgs) -> anyhow::Result<Exit> {
     let existed_before = cluster::load_state(&args.name).is_some();
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async {
+        // First, before anything is created (the extracted repo, a cluster): from here on a stop
+        // signal is handled below and everything this run made is removed.
+        let mut stop = StopSignals::install().context("installing the signal handlers")?;
         let started = std::time::Instant::now();
         let mut log = |line: &str| eprintln!("[{:>6.1}s] {line}", started.elapsed().as_secs_f64());
-        let result = tokio::select! {
-            r = up::up(&req, &mut log) => r,
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("\ninterrupted: stopped cleanly.");
-                if let Some(removed) = up::abort_created(&args.name, existed_before) {
-                    for r in removed {
-                        eprintln!("stopped {r}");
-                    }
-                    eprintln!("nothing was left behind.");
-                } else if let Some(left) = up::leftovers(&args.name, existed_before) {
-                    eprintln!("{left}");
-                } else {
-                    eprintln!("nothing was left behind.");
-                }
-                return Ok(ExitCode::from(130));
+        let embedded;
+        let (repo, cluster_dir) = match &args.repo {
+            Some(r) => (r.clone(), args.cluster_dir.clone()),
+            None => {
+                embedded = gitops_harness::embedded::default_repo().context("extracting the embedded gitops-linkerd repo")?;
+                eprintln!("using the embedded gitops-linkerd repo (pass --repo to use yours)");
+                (
+                    embedded.path().to_path_buf(),
+                    Some(args.cluster_dir.clone().unwrap_or_else(|| {
+                        if args.backend == crate::BackendArg::Sim {
+                            gitops_harness::embedded::SIM_CLUSTER_DIR.into()
+                        } else {
+                            gitops_harness::embedded::DEFAULT_CLUSTER_DIR.into()
+                        }
+                    })),
+                )
             }
+        };
+        let req = UpRequest {
+            backend: backend(args.backend),
+            repo,
+            cluster_dir,
+            name: args.name.clone(),
+            reuse: args.reuse,
+            kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
+            write_kubeconfig: args.write_kubeconfig,
+            timeout: Duration::from_secs(args.timeout),
+            artifacts: args.artifacts.clone(),
+            ingress_port: args.ingress_port,
+            git_port: args.git_port,
+            image: args.image.clone(),
+            allow_check_errors: args.allow_check_errors,
+        };
+        // A stop signal wins over a step that finishes in the same poll.
+        let result = tokio::select! {
+            biased;
+            sig = stop.recv() => {
+                eprintln!("\ninterrupted ({sig}): stopped cleanly.");
+                report_cleanup(&args.name, existed_before, true);
+                return Ok(Exit::Stopped(sig));
+            }
+            r = up::up(&req, &mut log) => r,
         };
         match result {
             Ok(session) => {
                 eprintln!("\n{}", session.timeline);
-                if session.handle.backend == cluster::BackendKind::Sim {
-                    println!("ready in {:.0}s (sim: no URLs to open, nothing serves traffic).", started.elapsed().as_secs_f64());
+                if !session.capabilities.data_plane {
+                    println!("ready in {:.0}s (no data plane: no URLs to open, nothing serves traffic).", started.elapsed().as_secs_f64());
                 } else {
                     println!("ready in {:.0}s. Open:", started.elapsed().as_secs_f64());
                     for (label, url) in &session.urls {
@@ -143,38 +158,32 @@ pub fn run(args: UpArgs) -> anyhow::Result<ExitCode> {
                 }
                 println!("kubectl: KUBECONFIG={} kubectl get kustomizations -A", session.handle.kubeconfig_path.display());
                 let Some(server) = session.server else {
-                    // sim: the cluster and its git server run in the background.
+                    // The backend runs the git server as a background process, with the cluster.
                     println!(
-                        "the sim cluster {0} runs in the background (its git server too); `gitops-harness down --name {0}` stops every process it started",
-                        args.name
+                        "the {1} cluster {0} runs in the background (its git server too); `gitops-harness down --name {0}` stops every process it started",
+                        args.name, session.handle.backend
                     );
-                    return Ok(ExitCode::SUCCESS);
+                    return Ok(Exit::Success);
                 };
                 if args.no_serve {
                     server.shutdown().await;
                     println!("git server stopped (--no-serve); the cluster keeps its last revision. `gitops-harness down --name {}` removes it.", args.name);
-                    return Ok(ExitCode::SUCCESS);
+                    return Ok(Exit::Success);
                 }
                 println!("serving git to the cluster; press Ctrl-C to stop serving (the cluster keeps running; `gitops-harness down --name {}` removes it)", args.name);
-                let _ = tokio::signal::ctrl_c().await;
+                let sig = stop.recv().await;
                 server.shutdown().await;
-                let _ = std::fs::remove_file(up::ready_marker(&args.name));
-                eprintln!("git server stopped.");
-                Ok(ExitCode::SUCCESS)
+                let _ = gitops_harness::state::ReadyMarker::remove(&args.name);
+                eprintln!("git server stopped ({sig}).");
+                Ok(Exit::Success)
             }
             Err(e) => {
                 let not_ready = matches!(e, up::UpError::NotReady { .. } | up::UpError::CannotClone { .. });
                 eprintln!("error: {e}");
                 if !not_ready {
-                    if let Some(removed) = up::abort_created(&args.name, existed_before) {
-                        for r in removed {
-                            eprintln!("stopped {r}");
-                        }
-                    } else if let Some(left) = up::leftovers(&args.name, existed_before) {
-                        eprintln!("{left}");
-                    }
+                    report_cleanup(&args.name, existed_before, false);
                 }
-                Ok(ExitCode::from(if not_ready { 1 } else { 2 }))
+                Ok(if not_ready { Exit::Failure } else { Exit::CouldNotRun })
             }
         }
     })

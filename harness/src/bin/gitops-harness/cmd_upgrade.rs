@@ -1,11 +1,13 @@
 //! `gitops-harness upgrade`.
+use gitops_harness::exit::Exit;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use gitops_harness::cluster;
-use gitops_harness::up::{self, UpRequest};
+use gitops_harness::lifecycle::cleanup;
+use gitops_harness::lifecycle::signals::StopSignals;
+use gitops_harness::up::UpRequest;
 use gitops_harness::upgrade::{self, UpgradeRequest};
 
 /// Arguments of `upgrade`.
@@ -61,7 +63,7 @@ pub struct UpgradeArgs {
 }
 
 /// Run `upgrade`: 0 no regression, 1 regression (the report says which), 2 could not run.
-pub fn run(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: UpgradeArgs) -> anyhow::Result<Exit> {
     let req = UpgradeRequest {
         env: UpRequest {
             backend: crate::cmd_up::backend(args.backend),
@@ -92,14 +94,20 @@ pub fn run(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
     }
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let code = rt.block_on(async {
+        let Ok(mut stop) = StopSignals::install() else {
+            eprintln!("error: installing the signal handlers failed; nothing was started");
+            return Exit::CouldNotRun;
+        };
         let started = std::time::Instant::now();
         let mut log = |line: &str| eprintln!("[{:>6.1}s] {line}", started.elapsed().as_secs_f64());
+        // A stop signal wins over a step that finishes in the same poll.
         let result = tokio::select! {
-            r = upgrade::run(&req, &mut log) => r,
-            _ = tokio::signal::ctrl_c() => {
-                eprintln!("\ninterrupted.");
-                return 130;
+            biased;
+            sig = stop.recv() => {
+                eprintln!("\ninterrupted ({sig}).");
+                return Exit::Stopped(sig);
             }
+            r = upgrade::run(&req, &mut log) => r,
         };
         match result {
             Ok(outcome) => {
@@ -108,25 +116,27 @@ pub fn run(args: UpgradeArgs) -> anyhow::Result<ExitCode> {
                 for f in outcome.report.failures() {
                     eprintln!("regression: {}: {}", f.id, f.summary);
                 }
-                outcome.report.exit_code()
+                outcome.report.exit()
             }
             Err(e) => {
                 eprintln!("error: {e}");
                 eprintln!("the upgrade could not be rehearsed (exit 2); nothing was judged");
-                2
+                Exit::CouldNotRun
             }
         }
     });
-    // What this run created goes, unless asked to keep it (the report and artifacts stay).
-    if !existed_before && cluster::load_state(&args.name).is_some() {
+    // What this run created goes, unless asked to keep it (the report and artifacts stay). A
+    // cluster interrupted mid-creation has a sim record but no state yet: it goes too.
+    let created = cluster::recorded_backend(&args.name).is_some();
+    if !existed_before && created {
         if args.keep {
             eprintln!("environment {0} kept (--keep); `gitops-harness down --name {0}` removes it", args.name);
         } else {
-            match rt.block_on(up::down(&args.name)) {
+            match rt.block_on(cleanup::down(&args.name)) {
                 Ok(_) => eprintln!("environment {} removed", args.name),
                 Err(e) => eprintln!("warning: removing environment {}: {e}", args.name),
             }
         }
     }
-    Ok(ExitCode::from(code))
+    Ok(code)
 }

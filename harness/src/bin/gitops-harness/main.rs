@@ -1,7 +1,7 @@
 //! `gitops-harness`: thin CLI over the `gitops_harness` library.
 //!
-//! Exit codes follow `flux diff`/linters: 0 success/clean, 1 findings/drift/failure,
-//! 2 could not run (bad arguments, unreadable input, unreachable daemon).
+//! Exit codes are [`Exit`]: 0 success/clean, 1 findings/drift/failure, 2 could not run (bad
+//! arguments, unreadable input, unreachable daemon), 128 + the signal when one stopped it.
 
 mod cmd_check;
 mod cmd_drift;
@@ -9,12 +9,14 @@ mod cmd_lifecycle;
 mod cmd_render;
 mod cmd_serve_git;
 mod cmd_sim;
+mod cmd_sources;
 mod cmd_up;
 mod cmd_upgrade;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use gitops_harness::exit::Exit;
 
 /// Top-level CLI.
 #[derive(Debug, Parser)]
@@ -77,31 +79,44 @@ pub enum Command {
     Drift(cmd_drift::DriftArgs),
     /// The sim backend's tools (pinned versions, cache, what is built).
     Sim(cmd_sim::SimArgs),
+    /// The source cassette (record a repository's Helm, OCI and git sources; verify) and the
+    /// sim's egress gateway that replays it.
+    Sources(cmd_sources::SourcesArgs),
+}
+
+impl Command {
+    /// Run the subcommand.
+    fn run(self) -> anyhow::Result<Exit> {
+        match self {
+            Command::Check(a) => cmd_check::run(a),
+            Command::Render(a) => cmd_render::run(a),
+            Command::Up(a) => cmd_up::run(a),
+            Command::Upgrade(a) => cmd_upgrade::run(a),
+            Command::Down(a) => cmd_lifecycle::down(a),
+            Command::Status(a) => cmd_lifecycle::status(a),
+            Command::Reap(a) => cmd_lifecycle::reap(a),
+            Command::ServeGit(a) => cmd_serve_git::run(a),
+            Command::Drift(a) => cmd_drift::run(a),
+            Command::Sim(a) => cmd_sim::run(a),
+            Command::Sources(a) => cmd_sources::run(a),
+        }
+    }
+}
+
+/// Like other Unix CLIs, end quietly when the reader of our output goes away (`| head`)
+/// instead of panicking on a write to a closed pipe.
+fn restore_sigpipe() {
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread is started.
+    let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
 }
 
 fn main() -> ExitCode {
-    // Like other Unix CLIs, end quietly when the reader of our output goes away (`| head`)
-    // instead of panicking on a write to a closed pipe.
-    // SAFETY: restoring the default disposition of SIGPIPE before any thread is started.
-    let _ = unsafe { nix::sys::signal::signal(nix::sys::signal::Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) };
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Check(a) => cmd_check::run(a),
-        Command::Render(a) => cmd_render::run(a),
-        Command::Up(a) => cmd_up::run(a),
-        Command::Upgrade(a) => cmd_upgrade::run(a),
-        Command::Down(a) => cmd_lifecycle::down(a),
-        Command::Status(a) => cmd_lifecycle::status(a),
-        Command::Reap(a) => cmd_lifecycle::reap(a),
-        Command::ServeGit(a) => cmd_serve_git::run(a),
-        Command::Drift(a) => cmd_drift::run(a),
-        Command::Sim(a) => cmd_sim::run(a),
-    };
-    match result {
-        Ok(code) => code,
+    restore_sigpipe();
+    match Cli::parse().command.run() {
+        Ok(exit) => exit.into(),
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::from(2)
+            Exit::CouldNotRun.into()
         }
     }
 }

@@ -6,8 +6,10 @@
 //! Every process is recorded in `<state>/clusters/<name>/sim.json` as it starts (pid and kernel
 //! start time), so `down` and `reap` stop exactly those processes, even after a crash of `up`.
 
+pub mod cert_manager;
 pub mod components;
 pub mod flagger;
+pub mod gateway;
 pub mod pki;
 pub mod process;
 pub mod standins;
@@ -24,8 +26,13 @@ use serde::{Deserialize, Serialize};
 use self::components::{Layout, Ports};
 use self::process::{ProcessError, ProcessRecord, ProcessSpec};
 use self::toolset::{Component, Toolset, ToolsetError};
-use super::{BackendKind, ClusterBackend, ClusterError, ClusterHandle, ClusterInfo, ClusterSpec, DeleteReport};
+use super::{
+    BackendKind, Capabilities, ClusterBackend, ClusterError, ClusterHandle, ClusterInfo, ClusterSpec, DeleteReport, GitEndpoint, Provider,
+};
+use crate::git::ServedRepo;
+use crate::labels::Selector;
 use crate::live;
+use crate::preflight::PreflightFailure;
 
 /// What `up --backend sim` prints about itself.
 pub const WHAT_IS_SIMULATED: &str = "sim: real etcd, kube-apiserver, controller-manager, scheduler and Flux controllers run as host processes; \
@@ -188,7 +195,7 @@ fn died(p: &ProcessRecord) -> SimError {
 
 /// The state layout of sim cluster `name`.
 pub fn layout(name: &str) -> Layout {
-    Layout { root: super::state_dir(name) }
+    Layout { root: crate::state::ClusterPaths::of(name).dir }
 }
 
 /// The sim backend.
@@ -196,11 +203,13 @@ pub fn layout(name: &str) -> Layout {
 pub struct Sim {
     /// kwok nodes to create.
     pub nodes: usize,
+    /// How Flagger runs, from the repository ([`ClusterBackend::configure`]); `None`: no Flagger.
+    pub flagger: Option<flagger::FlaggerSettings>,
 }
 
 impl Default for Sim {
     fn default() -> Self {
-        Sim { nodes: 1 }
+        Sim { nodes: 1, flagger: None }
     }
 }
 
@@ -387,7 +396,7 @@ impl Sim {
                 ports,
                 processes: vec![],
                 nodes: self.nodes,
-                flagger: spec.sim_flagger.clone(),
+                flagger: self.flagger.clone(),
             };
             let mut st = Starter { record, layout: layout.clone() };
             match self.start_processes(&tools, &mut st, spec).await {
@@ -452,7 +461,7 @@ impl Sim {
             st.wait(name, &format!("health port {port}"), Duration::from_secs(60), || tcp_open(port)).await?;
         }
 
-        if let Some(settings) = &spec.sim_flagger {
+        if let Some(settings) = &self.flagger {
             // The stand-ins first (Flagger's metrics and webhooks go through them), then the
             // TrafficSplit CRD its Linkerd provider writes, then Flagger.
             let exe = harness_exe()?;
@@ -574,7 +583,7 @@ pub fn stop_and_forget(name: &str) -> Result<DeleteReport, ClusterError> {
         return match super::load_state(name) {
             Some(h) if h.backend == BackendKind::Sim => {
                 super::remove_state(name)?;
-                Ok(DeleteReport { removed: vec![format!("state of {name}")] })
+                Ok(DeleteReport { removed: vec![format!("state of {name}")], ..Default::default() })
             }
             _ => Err(ClusterError::NotFound(name.to_string())),
         };
@@ -582,7 +591,7 @@ pub fn stop_and_forget(name: &str) -> Result<DeleteReport, ClusterError> {
     let mut removed = record.stop_all();
     super::remove_state(name)?;
     removed.push(format!("state directory {}", layout(name).root.display()));
-    Ok(DeleteReport { removed })
+    Ok(DeleteReport { removed, ..Default::default() })
 }
 
 impl ClusterBackend for Sim {
@@ -590,11 +599,78 @@ impl ClusterBackend for Sim {
         BackendKind::Sim
     }
 
+    fn capabilities(&self) -> Capabilities {
+        use toolset::Component;
+        Capabilities {
+            tools: Vec::new(),
+            publishes_ingress: false,
+            flux: Provider::Backend,
+            data_plane: false,
+            simulated: Some(WHAT_IS_SIMULATED),
+            flux_notes: vec![format!(
+                "flux: kustomize- and helm-controller re-check unready dependencies every {} (Flux's default is 30s)",
+                components::REQUEUE_DEPENDENCY
+            )],
+            controllers: [Component::SourceController, Component::KustomizeController, Component::HelmController, Component::Flagger]
+                .into_iter()
+                .map(|c| (c.name().to_string(), c.version().to_string()))
+                .collect(),
+        }
+    }
+
+    fn configure(&mut self, repo: &crate::repo::Repo) -> Vec<String> {
+        self.flagger = flagger::FlaggerSettings::from_repo(repo);
+        self.flagger
+            .iter()
+            .map(|f| {
+                format!(
+                    "sim: Flagger runs on the host (mesh provider {}, selector labels {}); its metrics and webhooks are answered by the harness stand-ins",
+                    f.mesh_provider, f.selector_labels
+                )
+            })
+            .collect()
+    }
+
+    async fn preflight(&self, _spec: &ClusterSpec) -> Vec<PreflightFailure> {
+        match Toolset::locate() {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![PreflightFailure { check: "sim-tools", message: e.to_string() }],
+        }
+    }
+
     async fn create(&self, spec: &ClusterSpec) -> Result<ClusterHandle, ClusterError> {
         if SimRecord::load(&spec.name).is_some() || super::load_state(&spec.name).is_some() {
             return Err(ClusterError::AlreadyExists { name: spec.name.clone(), backend: BackendKind::Sim });
         }
         self.start(spec).await.map_err(ClusterError::from)
+    }
+
+    /// The cluster outlives `up`: its git server is a recorded background process.
+    async fn serve_git(&self, handle: &ClusterHandle, served: &ServedRepo, port: u16) -> Result<GitEndpoint, ClusterError> {
+        let url = start_git_server(&handle.name, served.path(), port).await?;
+        Ok(GitEndpoint { url, server: None })
+    }
+
+    async fn lost(&self, name: &str) -> ClusterError {
+        ClusterError::Sim(watch_processes(name).await)
+    }
+
+    fn unusable(&self, name: &str) -> Option<String> {
+        SimRecord::load(name).and_then(|r| r.first_dead()).map(|e| e.to_string())
+    }
+
+    /// Controllers run as processes on sim: their logs are files, not pod logs.
+    fn collect_logs(&self, name: &str, dest: &Path) {
+        copy_logs(name, dest);
+    }
+
+    fn runs_flagger(&self, name: &str) -> bool {
+        SimRecord::load(name).is_some_and(|r| r.flagger.is_some())
+    }
+
+    /// A sim cluster cannot outlive the run that started it half-way: stop it, remove its state.
+    fn abort_created(&self, name: &str) -> Option<Vec<String>> {
+        stop_and_forget(name).ok().map(|r| r.removed)
     }
 
     async fn kubeconfig(&self, name: &str) -> Result<String, ClusterError> {
@@ -628,6 +704,33 @@ impl ClusterBackend for Sim {
             })
             .collect())
     }
+
+    /// Sim clusters whose creation never finished or whose processes died (a healthy one is
+    /// kept: `down` removes it), by their records: only recorded processes are signalled.
+    async fn reap(&self, sel: &Selector, dry_run: bool) -> Result<DeleteReport, ClusterError> {
+        let mut report = DeleteReport::default();
+        for rec in recorded_clusters() {
+            if sel.cluster.as_deref().is_some_and(|c| c != rec.name) || sel.run_id.as_deref().is_some_and(|r| r != rec.run_id) {
+                continue;
+            }
+            let Some(why) = leftover_reason(&rec) else {
+                report.kept.push(format!("sim cluster {0} (healthy; `gitops-harness down --name {0}` removes it)", rec.name));
+                continue;
+            };
+            if dry_run {
+                report.removed.push(format!("sim cluster {} ({why})", rec.name));
+                report
+                    .removed
+                    .extend(rec.processes.iter().filter(|p| p.is_alive()).map(|p| format!("  process {} (pid {})", p.name, p.pid)));
+                continue;
+            }
+            match stop_and_forget(&rec.name) {
+                Ok(r) => report.removed.extend(r.removed.into_iter().map(|x| format!("sim {} ({why}): {x}", rec.name))),
+                Err(e) => report.failed.push(format!("sim cluster {}: {e}", rec.name)),
+            }
+        }
+        Ok(report)
+    }
 }
 
 /// Copy the process logs of sim cluster `name` into `dest` (for artifacts); best effort.
@@ -656,7 +759,7 @@ pub fn leftover_reason(record: &SimRecord) -> Option<String> {
 
 /// Every sim cluster with a process record (for `reap`).
 pub fn recorded_clusters() -> Vec<SimRecord> {
-    let mut out: Vec<SimRecord> = std::fs::read_dir(live::state_dir().join("clusters"))
+    let mut out: Vec<SimRecord> = std::fs::read_dir(crate::state::clusters_dir())
         .map(|rd| rd.filter_map(|e| e.ok()).filter_map(|e| SimRecord::load(&e.file_name().to_string_lossy())).collect())
         .unwrap_or_default();
     out.sort_by(|a, b| a.name.cmp(&b.name));

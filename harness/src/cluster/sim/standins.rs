@@ -294,11 +294,15 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// Serve the stand-ins on `addr` until the process is stopped.
-pub async fn serve(addr: SocketAddr, client: kube::Client) -> std::io::Result<()> {
+pub async fn serve(
+    addr: SocketAddr,
+    client: kube::Client,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = axum::Router::new().fallback(StandIns::handle).with_state(StandIns::new(client));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     log(json!({"standin": "started", "addr": addr.to_string()}));
-    axum::serve(listener, app).await
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 #[cfg(test)]

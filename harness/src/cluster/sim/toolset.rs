@@ -26,11 +26,13 @@ pub enum Component {
     HelmController,
     /// Flagger (and its CRDs).
     Flagger,
+    /// cert-manager's controllers, through the launcher in `harness/sim-go/cert-manager`.
+    CertManager,
 }
 
 impl Component {
     /// Every component, in build order.
-    pub const ALL: [Component; 7] = [
+    pub const ALL: [Component; 8] = [
         Component::Etcd,
         Component::Kubernetes,
         Component::Kwok,
@@ -38,6 +40,7 @@ impl Component {
         Component::KustomizeController,
         Component::HelmController,
         Component::Flagger,
+        Component::CertManager,
     ];
 
     /// Cache entry name (without the version).
@@ -50,6 +53,7 @@ impl Component {
             Component::KustomizeController => "kustomize-controller",
             Component::HelmController => "helm-controller",
             Component::Flagger => "flagger",
+            Component::CertManager => "cert-manager",
         }
     }
 
@@ -62,6 +66,7 @@ impl Component {
             Component::KustomizeController => "KUSTOMIZE_CONTROLLER_VERSION",
             Component::HelmController => "HELM_CONTROLLER_VERSION",
             Component::Flagger => "FLAGGER_VERSION",
+            Component::CertManager => "CERT_MANAGER_VERSION",
         }
     }
 
@@ -70,9 +75,14 @@ impl Component {
         version_of(self.version_key()).unwrap_or("unknown")
     }
 
-    /// Its cache entry, `<name>-<version>` (what `scripts/sim-tools.sh` creates).
+    /// Its cache entry, `<name>-<version>` (what `scripts/sim-tools.sh` creates). A program
+    /// built from this repository's own Go source (the cert-manager launcher) also carries a
+    /// key of that source, so a changed launcher is rebuilt rather than found stale.
     pub fn entry(self) -> String {
-        format!("{}-{}", self.name(), self.version())
+        match self {
+            Component::CertManager => format!("{}-{}-launcher-{}", self.name(), self.version(), super::cert_manager::launcher_key()),
+            _ => format!("{}-{}", self.name(), self.version()),
+        }
     }
 }
 
@@ -180,7 +190,7 @@ impl Toolset {
         yaml_files(&self.dir(Component::Kwok).join("stages"))
     }
 
-    /// The CRDs a component ships (Flux controllers, Flagger).
+    /// The CRDs a component ships (Flux controllers, Flagger, cert-manager).
     pub fn crds(&self, c: Component) -> Vec<PathBuf> {
         yaml_files(&self.dir(c).join("crds"))
     }
