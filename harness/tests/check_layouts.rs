@@ -339,3 +339,47 @@ fn cli_charts_option_and_summary() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["summary"]["charts_read"].as_u64().unwrap_or(0) >= 6, "{}", v["summary"]);
 }
+
+/// Charts recorded in the source cassette (`sources record`) are read as data: a Helm
+/// repository's archive (cert-manager: its CRD templates under `crds.enabled`, its schema) and
+/// an OCI chart (flagger, a HelmRepository of type `oci`: its `crds/`).
+#[test]
+fn charts_from_the_source_cassette() {
+    use gitops_harness::sources::charts::CassetteCharts;
+    let dir = tempfile::tempdir().unwrap();
+    let cassette_dir = dir.path().join("cassette");
+    common::chart_cassette(&cassette_dir);
+    let root = dir.path().join("repo");
+    put(&root, "clusters/c/infra.yaml", &ks("infra", "./infra", ""));
+    put(&root, "clusters/c/apps.yaml", &ks("apps", "./apps", "  wait: true\n"));
+    put(
+        &root,
+        "infra/cert-manager.yaml",
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: cert-manager\n  namespace: cert-manager\nspec:\n  interval: 1h\n  chart:\n    spec:\n      chart: cert-manager\n      version: 1.x\n      sourceRef:\n        kind: HelmRepository\n        name: jetstack\n  values:\n    crds:\n      enabled: true\n    replicaCount: two\n---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: jetstack\n  namespace: cert-manager\nspec:\n  interval: 1h\n  url: https://charts.jetstack.io\n",
+    );
+    put(
+        &root,
+        "infra/flagger.yaml",
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: flagger\n  namespace: flagger-system\nspec:\n  interval: 1h\n  chart:\n    spec:\n      chart: flagger\n      version: 1.44.0\n      sourceRef:\n        kind: HelmRepository\n        name: flagger\n---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: flagger\n  namespace: flagger-system\nspec:\n  type: oci\n  interval: 1h\n  url: oci://ghcr.io/fluxcd/charts\n",
+    );
+    put(&root, "apps/issuer.yaml", "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata:\n  name: ca\nspec:\n  selfSigned: {}\n");
+    let source = Arc::new(CassetteCharts::open(&cassette_dir).unwrap());
+    let repo = Repo::load_with(&root, None, &LoadOptions { charts: vec![source] }).unwrap();
+    for hr in repo.helm_releases() {
+        let (d, from) = hr.chart_found.clone().unwrap_or_else(|| panic!("{} not found in the cassette", hr.key));
+        assert!(d.join("Chart.yaml").is_file() && from.contains("source cassette"), "{}: {} {from}", hr.key, d.display());
+    }
+    let r = check_repo(&repo);
+    let bad = r.with_code(codes::HELM_VALUES_INVALID);
+    assert_eq!(bad.len(), 1, "{:#?}", r.findings);
+    assert_eq!((bad[0].file.as_path(), bad[0].line), (Path::new("infra/cert-manager.yaml"), 18));
+    let order = r.with_code(codes::CRD_NOT_ORDERED);
+    assert_eq!(order.len(), 1, "{:#?}", r.findings);
+    assert!(order[0].message.contains("source cassette"), "{}", order[0].message);
+    assert_eq!(r.summary.charts_read, 2);
+    // Another version than the one recorded is not taken for it.
+    put(&root, "infra/flagger.yaml", &std::fs::read_to_string(root.join("infra/flagger.yaml")).unwrap().replace("1.44.0", "1.45.0"));
+    let source = Arc::new(CassetteCharts::open(&cassette_dir).unwrap());
+    let repo = Repo::load_with(&root, None, &LoadOptions { charts: vec![source] }).unwrap();
+    assert!(repo.helm_releases().iter().find(|h| h.chart == "flagger").is_some_and(|h| h.chart_found.is_none()));
+}

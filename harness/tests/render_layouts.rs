@@ -169,3 +169,30 @@ fn flux_operator_roots_and_generated_kustomizations_render() {
     let kinds: Vec<&str> = out.objects.iter().filter_map(|o| o["kind"].as_str()).collect();
     assert!(kinds.contains(&"FluxInstance") && kinds.contains(&"Kustomization"), "{kinds:?}");
 }
+
+/// `render --cassette` renders a HelmRelease whose chart the source cassette recorded (the
+/// chart's CRD templates on, as its values ask); a cassette that is not there cannot run (2).
+#[test]
+fn helm_release_from_the_source_cassette() {
+    let dir = tempfile::tempdir().unwrap();
+    let cassette = dir.path().join("cassette");
+    common::chart_cassette(&cassette);
+    let root = dir.path().join("repo");
+    put(&root, "clusters/c/infra.yaml", &ks("infra", "./infra", ""));
+    put(
+        &root,
+        "infra/cert-manager.yaml",
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: cert-manager\n  namespace: cert-manager\nspec:\n  interval: 1h\n  chart:\n    spec:\n      chart: cert-manager\n      version: 1.x\n      sourceRef:\n        kind: HelmRepository\n        name: jetstack\n  values:\n    crds:\n      enabled: true\n---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: jetstack\n  namespace: cert-manager\nspec:\n  interval: 1h\n  url: https://charts.jetstack.io\n",
+    );
+    let out_dir = dir.path().join("out");
+    let out =
+        Command::new(common::bin()).arg("render").arg(&root).arg("--cassette").arg(&cassette).arg("--out").arg(&out_dir).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("ok       HelmRelease cert-manager/cert-manager"), "{stdout}");
+    let yaml = std::fs::read_to_string(out_dir.join("hr_cert-manager_cert-manager.yaml")).unwrap();
+    assert!(yaml.contains("kind: CustomResourceDefinition") && yaml.contains("name: certificates.cert-manager.io"), "CRDs missing");
+    assert!(yaml.contains("kind: Deployment") && yaml.contains("namespace: cert-manager"));
+    let missing = Command::new(common::bin()).arg("render").arg(&root).arg("--cassette").arg(dir.path().join("nowhere")).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2), "{}", String::from_utf8_lossy(&missing.stderr));
+}

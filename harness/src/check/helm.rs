@@ -106,9 +106,13 @@ pub(super) fn charts(repo: &Repo, out: &mut Vec<Finding>) -> Option<String> {
         names.push(format!("and {} more", unavailable.len() - 5));
     }
     let sources = repo.chart_sources().iter().map(|s| s.describe()).collect::<Vec<_>>();
-    let looked = if sources.is_empty() { "no chart directory given".to_string() } else { format!("not in {}", sources.join(", ")) };
+    let looked = if sources.is_empty() {
+        "no chart directory or source cassette given".to_string()
+    } else {
+        format!("not in {}", sources.join(", "))
+    };
     Some(format!(
-        "{} HelmRelease chart(s) are not reachable offline ({looked}): {}; their CRDs come from a table of well-known charts and their values are not validated against the chart: pass --charts DIR with the unpacked charts to read them",
+        "{} HelmRelease chart(s) are not reachable offline ({looked}): {}; their CRDs come from a table of well-known charts and their values are not validated against the chart: pass --charts DIR with the unpacked charts, or record them into the source cassette (`gitops-harness sources record`), to read them",
         unavailable.len(),
         names.join(", ")
     ))

@@ -3,8 +3,8 @@
 //!
 //! A chart is found in git (a HelmRelease whose chart is a path in this repository's source) or
 //! through a [`ChartSource`]: a lookup by name/version/repository that `check --charts DIR`
-//! fills with [`ChartDirs`], and that a recorded source (the sim's source cassette) can implement
-//! later. When neither has it, the CRD groups of a few well-known charts come from a table.
+//! fills with [`ChartDirs`], and the sim's source cassette with `sources::charts::CassetteCharts`.
+//! When neither has it, the CRD groups of a few well-known charts come from a table.
 //!
 //! CRDs are read from the chart itself: its `crds/` directory (installed unless `install.crds:
 //! Skip`) and templates that are CRDs. A template whose whole content sits under one `{{ if …

@@ -69,8 +69,8 @@ pub struct Repo {
 /// How to load a repository.
 #[derive(Debug, Clone, Default)]
 pub struct LoadOptions {
-    /// Where charts that are not in git are found offline (`check --charts DIR`; later the
-    /// sim's source cassette).
+    /// Where charts that are not in git are found offline (`check --charts DIR`, the sim's
+    /// source cassette).
     pub charts: ChartSources,
 }
 

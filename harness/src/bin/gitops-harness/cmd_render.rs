@@ -32,6 +32,9 @@ pub struct RenderArgs {
     /// --charts`). Repeatable.
     #[arg(long, env = "GITOPS_HARNESS_CHARTS", value_delimiter = ':')]
     pub charts: Vec<PathBuf>,
+    /// Source cassette whose recorded charts render the same way (as `check --cassette`).
+    #[arg(long)]
+    pub cassette: Option<PathBuf>,
 }
 
 /// The signal that stopped the builds (0: none).
@@ -65,13 +68,13 @@ fn install_interrupt_handlers() -> anyhow::Result<()> {
 fn kind_word(t: &Target<'_>) -> &'static str {
     match t {
         Target::Kustomization(_) => "external source",
-        Target::HelmRelease(_) => "chart not reachable offline: pass --charts DIR",
+        Target::HelmRelease(_) => "chart not reachable offline: pass --charts DIR or --cassette DIR",
     }
 }
 
 /// Run `render`: exit 0 when every local build succeeds, 1 when some fail, 2 when it cannot run.
 pub fn run(args: RenderArgs) -> anyhow::Result<Exit> {
-    let opts = LoadOptions { charts: crate::cmd_check::chart_sources(&args.charts)? };
+    let opts = LoadOptions { charts: crate::cmd_check::chart_sources(&args.charts, args.cassette.as_deref())? };
     let repo = Repo::load_with(&args.path, args.cluster_dir.as_deref(), &opts)?;
     install_interrupt_handlers()?;
     let ropts = RenderOptions { timeout: std::time::Duration::from_secs(args.timeout.max(1)), offline: args.offline, jobs: args.jobs };
