@@ -216,6 +216,39 @@ fn wait_false_is_counted_not_reported() {
     assert!(human.contains("1 Kustomization(s) set `wait: false` explicitly"), "{human}");
 }
 
+/// Beside a HelmRelease (its own verdict), only a Kustomization's own workloads make it a leaf to
+/// report; a release with `disableWait` is no verdict, and custom resources alone still count.
+/// The finding names what `wait` would wait for.
+#[test]
+fn leaves_beside_judged_releases() {
+    let hr = |name: &str, extra: &str| {
+        format!(
+            "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: {name}\nspec:\n  interval: 1h\n  chartRef:\n    kind: OCIRepository\n    name: chart\n{extra}---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: chart\nspec:\n  interval: 1h\n  url: oci://ghcr.io/example/chart\n  ref:\n    tag: 1.0.0\n"
+        )
+    };
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: sidecar\nspec:\n  selector:\n    matchLabels: {app: s}\n  template:\n    metadata:\n      labels: {app: s}\n    spec:\n      containers: [{name: s, image: s}]\n";
+    let pvc = "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: data\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n";
+    let cert = "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata:\n  name: web\nspec:\n  secretName: web\n  issuerRef: {name: ca, kind: ClusterIssuer}\n  dnsNames: [web.example.com]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (name, files) in [
+        ("quiet", vec![hr("a", ""), pvc.to_string()]),
+        ("with-deploy", vec![hr("b", ""), deploy.to_string(), pvc.to_string()]),
+        ("no-wait-release", vec![hr("c", "  install:\n    disableWait: true\n"), pvc.to_string()]),
+        ("only-cert", vec![cert.to_string()]),
+    ] {
+        put(root, &format!("clusters/c/{name}.yaml"), &ks(name, &format!("./{name}"), &format!("  targetNamespace: {name}\n")));
+        put(root, &format!("{name}/all.yaml"), &files.join("---\n"));
+    }
+    let r = check_repo(&Repo::load(root, None).unwrap());
+    let mut got: Vec<String> = r.with_code(codes::LEAF_NOT_WAITED).iter().map(|f| f.message.clone()).collect();
+    got.sort();
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert!(got[0].contains("flux-system/no-wait-release") && got[0].contains("HelmRelease no-wait-release/c"), "{}", got[0]);
+    assert!(got[1].contains("only-cert") && got[1].contains("(Certificate only-cert/web)"), "{}", got[1]);
+    assert!(got[2].contains("with-deploy") && got[2].contains("(Deployment with-deploy/sidecar)"), "{}", got[2]);
+}
+
 /// A parent's `spec.patches` reach the child Kustomizations it applies (`wait: true` for all).
 #[test]
 fn parent_patches_reach_children() {
