@@ -267,6 +267,7 @@ impl Loader {
     /// Load the path of a Flux Kustomization whose source is this repo.
     fn follow(&mut self, ks: &FluxKustomization) {
         let Some(src) = &ks.source_ref else { return };
+        self.resolve_artifact(&src.key());
         let Some(base) = self.repo.source(&src.key()).and_then(|d| d.local_root.clone()) else { return };
         let origin = Origin::at(&ks.doc, "spec.path");
         if ks.path.contains("${") {

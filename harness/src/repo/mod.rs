@@ -10,6 +10,7 @@
 //! root, cluster directory), `loader` (the walk), `objects` (documents → model), [`charts`],
 //! [`sources`] (which sources are this repo), `elsewhere` (CRDs installed outside the Flux tree).
 
+mod artifacts;
 mod bootstraps;
 pub mod charts;
 mod elsewhere;
