@@ -139,14 +139,16 @@ fn resourceset_objects_join_the_plan() {
     assert!(repo.objects().iter().any(|o| o.key.kind == "ConfigMap" && o.doc.value["data"]["team"] == "gamma"));
 }
 
-/// A finding in a generated object points at the ResourceSet's template line and names the input.
+/// A finding in a generated object points at the ResourceSet's template line and names the input
+/// (the fields that tell it from the other inputs first).
 #[test]
 fn generated_findings_point_at_the_resourceset() {
     let r = check_repo(&load("broken/resourceset-path-missing"));
     let f = &r.with_code(codes::PATH_MISSING)[0];
     assert_eq!((f.file.as_path(), f.line), (Path::new("regions/rset.yaml"), 23), "{f:?}");
     assert!(
-        f.message.contains("region-apac") && f.message.contains("ResourceSet flux-system/regions from its inputs[1] {region: apac}"),
+        f.message.contains("region-apac")
+            && f.message.contains("ResourceSet flux-system/regions from its inputs[1] {region: apac, cluster: prod}"),
         "{}",
         f.message
     );

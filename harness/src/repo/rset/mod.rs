@@ -79,10 +79,13 @@ fn str_of<'a>(v: &'a Value, path: &str) -> Option<&'a str> {
     yaml_docs::value_at(v, path).and_then(Value::as_str)
 }
 
-/// A short description of an input for messages: its first scalar fields.
-fn describe(input: &Map<String, Value>) -> String {
+/// A short description of an input for messages: up to three scalar fields, those that tell it
+/// from its sibling inputs (`distinct`) first.
+fn describe(input: &Map<String, Value>, distinct: &[&str]) -> String {
     let mut parts = Vec::new();
-    for (k, v) in input {
+    let first = input.iter().filter(|(k, _)| distinct.contains(&k.as_str()));
+    let rest = input.iter().filter(|(k, _)| !distinct.contains(&k.as_str()));
+    for (k, v) in first.chain(rest) {
         if k == "provider" || parts.len() == 3 {
             continue;
         }
@@ -156,6 +159,15 @@ pub fn expand(rset: &YamlDoc, name: &str, namespace: &str, providers: &[Provider
 
     // Inputs, with where each came from.
     let mut sources: Vec<(String, Vec<InputSet>)> = Vec::new();
+    let listed: Vec<&Map<String, Value>> =
+        spec.get("inputs").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_object).collect();
+    // The fields whose values differ between the inputs: what names one in a message.
+    let distinct: Vec<&str> = listed
+        .iter()
+        .flat_map(|m| m.keys())
+        .filter(|k| listed.iter().any(|m| m.get(*k) != listed[0].get(*k)))
+        .map(String::as_str)
+        .collect();
     let inline: Vec<InputSet> = spec
         .get("inputs")
         .and_then(Value::as_array)
@@ -165,7 +177,7 @@ pub fn expand(rset: &YamlDoc, name: &str, namespace: &str, providers: &[Provider
         .filter_map(|(i, v)| {
             let mut m = v.as_object()?.clone();
             m.insert("provider".into(), provider_ref("ResourceSet", name, namespace));
-            let from = format!("its inputs[{i}]{}", describe(&m));
+            let from = format!("its inputs[{i}]{}", describe(&m, &distinct));
             Some(InputSet { value: template::inputs_of(&m), from })
         })
         .collect();
@@ -205,7 +217,7 @@ pub fn expand(rset: &YamlDoc, name: &str, namespace: &str, providers: &[Provider
         let mut m = p.doc.value.pointer("/spec/defaultValues").and_then(Value::as_object).cloned().unwrap_or_default();
         m.insert("id".into(), Value::String(funcs::adler32(pname.as_bytes()).to_string()));
         m.insert("provider".into(), provider_ref("ResourceSetInputProvider", pname, namespace));
-        let from = format!("ResourceSetInputProvider {namespace}/{pname}{}", describe(&m));
+        let from = format!("ResourceSetInputProvider {namespace}/{pname}{}", describe(&m, &[]));
         sources.push((pname.to_string(), vec![InputSet { value: template::inputs_of(&m), from }]));
     }
     if !dynamic.is_empty() {
