@@ -376,8 +376,9 @@ fn cli_charts_option_and_summary() {
 }
 
 /// Charts recorded in the source cassette (`sources record`) are read as data: a Helm
-/// repository's archive (cert-manager: its CRD templates under `crds.enabled`, its schema) and
-/// an OCI chart (flagger, a HelmRepository of type `oci`: its `crds/`).
+/// repository's archive (cert-manager: its CRD templates under `crds.enabled`, its schema), an
+/// OCI chart (flagger, a HelmRepository of type `oci`: its `crds/`) and an OCIRepository holding
+/// that chart (a `chartRef`).
 #[test]
 fn charts_from_the_source_cassette() {
     use gitops_harness::sources::charts::CassetteCharts;
@@ -398,6 +399,11 @@ fn charts_from_the_source_cassette() {
         "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: flagger\n  namespace: flagger-system\nspec:\n  interval: 1h\n  chart:\n    spec:\n      chart: flagger\n      version: 1.44.0\n      sourceRef:\n        kind: HelmRepository\n        name: flagger\n---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: flagger\n  namespace: flagger-system\nspec:\n  type: oci\n  interval: 1h\n  url: oci://ghcr.io/fluxcd/charts\n",
     );
     put(&root, "apps/issuer.yaml", "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata:\n  name: ca\nspec:\n  selfSigned: {}\n");
+    put(
+        &root,
+        "infra/flagger-ref.yaml",
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: flagger\n  namespace: canaries\nspec:\n  interval: 1h\n  chartRef:\n    kind: OCIRepository\n    name: flagger\n---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: flagger\n  namespace: canaries\nspec:\n  interval: 1h\n  url: oci://ghcr.io/fluxcd/charts/flagger\n  ref:\n    tag: 1.44.0\n",
+    );
     let source = Arc::new(CassetteCharts::open(&cassette_dir).unwrap());
     let repo = Repo::load_with(&root, None, &LoadOptions { charts: vec![source] }).unwrap();
     for hr in repo.helm_releases() {
@@ -411,10 +417,11 @@ fn charts_from_the_source_cassette() {
     let order = r.with_code(codes::CRD_NOT_ORDERED);
     assert_eq!(order.len(), 1, "{:#?}", r.findings);
     assert!(order[0].message.contains("source cassette"), "{}", order[0].message);
-    assert_eq!(r.summary.charts_read, 2);
+    assert_eq!(r.summary.charts_read, 3);
     // Another version than the one recorded is not taken for it.
     put(&root, "infra/flagger.yaml", &std::fs::read_to_string(root.join("infra/flagger.yaml")).unwrap().replace("1.44.0", "1.45.0"));
     let source = Arc::new(CassetteCharts::open(&cassette_dir).unwrap());
     let repo = Repo::load_with(&root, None, &LoadOptions { charts: vec![source] }).unwrap();
-    assert!(repo.helm_releases().iter().find(|h| h.chart == "flagger").is_some_and(|h| h.chart_found.is_none()));
+    let flagger = repo.helm_releases().iter().find(|h| h.key.short() == "flagger-system/flagger").unwrap();
+    assert!(flagger.chart_found.is_none());
 }

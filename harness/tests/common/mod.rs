@@ -52,7 +52,8 @@ pub fn helm_package(chart_dir: &std::path::Path, name: &str) -> Vec<u8> {
 /// A source cassette at `dir` holding two upstream charts of `shared/reference/charts` as
 /// `sources record` stores them: cert-manager from `https://charts.jetstack.io` (asked `1.x`) as
 /// a Helm archive, and flagger `1.44.0` from `oci://ghcr.io/fluxcd/charts` as an OCI manifest
-/// whose layer is the chart.
+/// whose layer is the chart (also recorded as the OCIRepository `oci://ghcr.io/fluxcd/charts/flagger`,
+/// tag `1.44.0`).
 pub fn chart_cassette(dir: &std::path::Path) {
     use gitops_harness::sources::{Cassette, LockedSource, SourceKind};
     let charts = shared_reference().join("charts");
@@ -76,6 +77,8 @@ pub fn chart_cassette(dir: &std::path::Path) {
         "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": layer, "size": 0},
         "layers": [{"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": layer, "size": 0}]});
     let mdigest = cassette.put_blob(manifest.to_string().as_bytes()).unwrap();
-    cassette.put_source(locked(SourceKind::HelmOci, "oci://ghcr.io/fluxcd/charts", "flagger", "1.44.0", "1.44.0", mdigest));
+    cassette.put_source(locked(SourceKind::HelmOci, "oci://ghcr.io/fluxcd/charts", "flagger", "1.44.0", "1.44.0", mdigest.clone()));
+    // The same chart as an OCIRepository artifact (a HelmRelease's `chartRef`).
+    cassette.put_source(locked(SourceKind::Oci, "oci://ghcr.io/fluxcd/charts/flagger", "", "tag:1.44.0", "1.44.0", mdigest));
     cassette.save().unwrap();
 }
