@@ -1,9 +1,11 @@
 //! Benchmark: `check` and `render` on a generated monorepo of 5,000 manifests: 100 Flux
 //! Kustomizations, each an overlay over a base of 50 manifests, with a chain of 8 nested kustomize
 //! Components (a deep component tree) and, for half of them, postBuild variables. Prints time and
-//! peak memory (max RSS of the process tree, from `/usr/bin/time`) of the CLI for each; run with
-//! `make bench` (`cargo bench -p gitops-harness --bench check_throughput`). `render` needs
-//! kubectl (`make tools`); without it that part says so and is skipped.
+//! peak memory (max RSS of the process tree, from `/usr/bin/time`) of the CLI for each, and
+//! `render` against its baseline: `kubectl kustomize` run directly on the same 100 paths one after
+//! another (target: render within 1.2x of it); run with `make bench` (`cargo bench -p
+//! gitops-harness --bench check_throughput`). `render` needs kubectl (`make tools`); without it
+//! that part says so and is skipped.
 
 use std::path::Path;
 use std::process::Command;
@@ -129,12 +131,47 @@ fn main() -> std::io::Result<()> {
         println!("  CLI render: skipped ({e})");
         return Ok(());
     }
-    match measured(&["render", &root])? {
-        Some((code, secs, mib)) => println!(
-            "  CLI render: {secs:.2} s wall for {KUSTOMIZATIONS} builds ({:.0} ms each), peak {mib:.1} MiB over the process tree (exit {code:?})",
-            secs * 1e3 / KUSTOMIZATIONS as f64
-        ),
-        None => println!("  CLI render: /usr/bin/time not available; time and peak memory not measured"),
+    // The baseline: `kubectl kustomize` run directly on the same paths, one after another. The
+    // machine is shared: rounds alternate baseline and render, and the median ratio is reported.
+    let kubectl = gitops_harness::tools::find(gitops_harness::tools::Tool::Kubectl).map_err(std::io::Error::other)?;
+    let direct = || -> std::io::Result<f64> {
+        let start = Instant::now();
+        for i in 0..KUSTOMIZATIONS {
+            let out = Command::new(&kubectl)
+                .args(["kustomize", "--load-restrictor", "LoadRestrictionsNone"])
+                .arg(dir.path().join(format!("apps/app-{i}/overlay")))
+                .output()?;
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(start.elapsed().as_secs_f64())
+    };
+    let rounds = 3;
+    let mut ratios = Vec::new();
+    for round in 1..=rounds {
+        let base = direct()?;
+        let Some((code, secs, mib)) = measured(&["render", &root])? else {
+            println!("  CLI render: /usr/bin/time not available; time and peak memory not measured");
+            break;
+        };
+        ratios.push(secs / base);
+        println!(
+            "  round {round}: direct kubectl kustomize on the same {KUSTOMIZATIONS} paths, one after another {base:.2} s; CLI render {secs:.2} s ({:.0} ms per build) = {:.2}x, peak {mib:.1} MiB over the process tree (exit {code:?})",
+            secs * 1e3 / KUSTOMIZATIONS as f64,
+            secs / base
+        );
+    }
+    if !ratios.is_empty() {
+        ratios.sort_by(f64::total_cmp);
+        let median = ratios[ratios.len() / 2];
+        println!(
+            "  render vs direct kustomize: median {median:.2}x over {} rounds; target <= 1.2x: {}",
+            ratios.len(),
+            if median <= 1.2 { "met" } else { "MISSED" }
+        );
+    }
+    let base = direct()?;
+    if let Some((code, secs, _)) = measured(&["render", &root, "--jobs", "1"])? {
+        println!("  CLI render --jobs 1 (one build at a time): {secs:.2} s = {:.2}x direct {base:.2} s (exit {code:?})", secs / base);
     }
     Ok(())
 }

@@ -85,7 +85,7 @@ pub fn substitute(text: &str, vars: &BTreeMap<String, String>, unknown: Unknown)
             rest = after;
             continue;
         };
-        let Some(close) = body_start.find('}') else { return Err(EnvsubstError::Unclosed(offset + i)) };
+        let Some(close) = closing_brace(body_start) else { return Err(EnvsubstError::Unclosed(offset + i)) };
         let expr = &body_start[..close];
         let whole = &rest[i..i + 2 + close + 1];
         out.push_str(&eval(expr, whole, vars, unknown)?);
@@ -94,6 +94,27 @@ pub fn substitute(text: &str, vars: &BTreeMap<String, String>, unknown: Unknown)
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// The `}` that closes a `${`, past the ones of `${…}` nested in a default
+/// (`${CLAIM:-${APP}}`, which Flux's envsubst expands).
+fn closing_brace(body: &str) -> Option<usize> {
+    let bytes = body.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                depth += 1;
+                i += 1;
+            }
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// One `${expr}`; `whole` is the expression as written (kept for [`Unknown::Keep`]).
@@ -112,12 +133,17 @@ fn eval(expr: &str, whole: &str, vars: &BTreeMap<String, String>, unknown: Unkno
     } else {
         (None, false)
     };
+    // A default may itself hold `${…}`, expanded only when it is used.
+    let default_value = |d: Option<&str>| substitute(d.unwrap_or(""), vars, unknown);
     match (value, unknown) {
         (Some(v), _) if !(when_empty && v.is_empty()) => Ok(v.clone()),
-        (Some(_), _) => Ok(default.unwrap_or("").to_string()),
+        (Some(_), _) => default_value(default),
         (None, Unknown::Keep) => Ok(whole.to_string()),
-        (None, Unknown::Empty) => Ok(if when_empty { default.unwrap_or("") } else { "" }.to_string()),
-        (None, Unknown::Error) => default.map(str::to_string).ok_or_else(|| EnvsubstError::Unset(name.to_string())),
+        (None, Unknown::Empty) => default_value(default.filter(|_| when_empty)),
+        (None, Unknown::Error) => match default {
+            Some(d) => default_value(Some(d)),
+            None => Err(EnvsubstError::Unset(name.to_string())),
+        },
     }
 }
 
@@ -138,6 +164,10 @@ mod tests {
         assert_eq!(s("${nope:-d} ${nope-d}", Unknown::Error), "d d");
         assert_eq!(s("${nope} ${a}", Unknown::Keep), "${nope} x");
         assert_eq!(substitute("${nope}", &vars, Unknown::Error), Err(EnvsubstError::Unset("nope".into())));
+        // Nested defaults, expanded when used.
+        assert_eq!(s("${nope:-${a}}-x ${a:-${nope}} ${empty:-${nope:-d}}", Unknown::Empty), "x-x x d");
+        assert_eq!(s("${nope:-${a}}", Unknown::Keep), "${nope:-${a}}");
+        assert_eq!(substitute("${nope:-${a}", &vars, Unknown::Empty), Err(EnvsubstError::Unclosed(0)));
         assert!(matches!(substitute("a ${b", &vars, Unknown::Empty), Err(EnvsubstError::Unclosed(2))));
         assert!(vars_err("bad-name"));
         assert_eq!(super::vars([("k".to_string(), "a\nb".to_string())]).unwrap()["k"], "ab");

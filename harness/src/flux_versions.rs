@@ -241,9 +241,78 @@ fn clamp(v: FluxVersion) -> FluxVersion {
     v.clamp(OLDEST, LATEST)
 }
 
-/// The Flux release the repo pins: the `# Flux Version: vX.Y.Z` header `flux install --export`
-/// writes into `gotk-components.yaml`, else the tag of the kustomize-controller image it deploys
-/// (kustomize-controller v1.N ships in Flux 2.N).
+/// The newest release in the table that a version or semver range allows (`2.x` → the newest
+/// known, `2.4.x` → 2.4, `>=2.3 <2.6` → 2.5, `~2.4.0` → 2.4, `^2.3` → the newest 2.N). A release
+/// counts when one of its patch versions satisfies the range. `None` when none does or the
+/// range does not parse.
+pub fn resolve_range(range: &str) -> Option<FluxVersion> {
+    let mut candidates = (OLDEST.minor..=LATEST.minor).rev().map(|minor| FluxVersion { major: 2, minor });
+    candidates.find(|&v| range.split("||").any(|alt| satisfies_minor(alt.trim(), v)))
+}
+
+/// Whether some `2.M.p` satisfies every comparator of `alt` (space or comma separated).
+fn satisfies_minor(alt: &str, v: FluxVersion) -> bool {
+    let comps: Vec<&str> = alt.split([' ', ',']).map(str::trim).filter(|c| !c.is_empty()).collect();
+    if comps.is_empty() {
+        return true;
+    }
+    // The release's patch range: [M.0, M.999].
+    (0..1000u32).any(|patch| comps.iter().all(|c| comparator(c, (v.major, v.minor, patch)) == Some(true)))
+        && comps.iter().all(|c| comparator(c, (v.major, v.minor, 0)).is_some())
+}
+
+/// `(major, minor?, patch?)` of a partial version; `x`/`*` or missing parts are wildcards.
+fn partial(v: &str) -> Option<(u32, Option<u32>, Option<u32>)> {
+    let t = v.trim().trim_start_matches(['v', '=']).trim();
+    let t = t.split(['-', '+']).next()?;
+    let mut parts = t.split('.');
+    let num = |p: Option<&str>| -> Option<Option<u32>> {
+        match p {
+            None | Some("x") | Some("X") | Some("*") => Some(None),
+            Some(n) => n.parse().ok().map(Some),
+        }
+    };
+    let major = match parts.next()? {
+        "x" | "X" | "*" => return Some((u32::MAX, None, None)),
+        m => m.parse().ok()?,
+    };
+    Some((major, num(parts.next())?, num(parts.next())?))
+}
+
+/// One comparator against a concrete version; `None` when it does not parse.
+fn comparator(c: &str, (ma, mi, pa): (u32, u32, u32)) -> Option<bool> {
+    let (op, rest) = ["<=", ">=", "<", ">", "=", "~", "^"].iter().find_map(|op| c.strip_prefix(op).map(|r| (*op, r))).unwrap_or(("", c));
+    let (pma, pmi, ppa) = partial(rest)?;
+    if pma == u32::MAX {
+        return Some(true);
+    }
+    let v = (ma, mi, pa);
+    let lo = (pma, pmi.unwrap_or(0), ppa.unwrap_or(0));
+    Some(match op {
+        "" | "=" => ma == pma && pmi.is_none_or(|m| m == mi) && ppa.is_none_or(|p| p == pa),
+        ">=" => v >= lo,
+        ">" => match (pmi, ppa) {
+            (None, _) => ma > pma,
+            (Some(m), None) => (ma, mi) > (pma, m),
+            _ => v > lo,
+        },
+        "<" => v < lo,
+        "<=" => match (pmi, ppa) {
+            (None, _) => ma <= pma,
+            (Some(m), None) => (ma, mi) <= (pma, m),
+            _ => v <= lo,
+        },
+        "~" => v >= lo && (ma, mi) == (pma, pmi.unwrap_or(mi)) && (pmi.is_some() || ma == pma),
+        "^" => v >= lo && ma == pma,
+        _ => false,
+    })
+}
+
+/// The Flux release the repo pins, first found of: the `# Flux Version: vX.Y.Z` header `flux
+/// install --export` writes into `gotk-components.yaml`; a FluxInstance's
+/// `spec.distribution.version` (a range resolves to the newest release it allows); the tag of
+/// the `flux-manifests` OCI artifact an OCIRepository pulls Flux from; the tag of the
+/// kustomize-controller image it deploys (kustomize-controller v1.N ships in Flux 2.N).
 pub fn pinned(repo: &crate::repo::Repo) -> Option<Pinned> {
     let mut files: Vec<&std::path::Path> =
         repo.objects().iter().map(|o| o.doc.file.as_path()).filter(|f| f.ends_with("gotk-components.yaml")).collect();
@@ -253,13 +322,42 @@ pub fn pinned(repo: &crate::repo::Repo) -> Option<Pinned> {
         for (i, line) in text.lines().take(20).enumerate() {
             let Some(ver) = line.trim_start_matches('#').trim().strip_prefix("Flux Version:") else { continue };
             if let Some((2, minor)) = major_minor(ver) {
-                let origin = crate::repo::Origin { file: f.to_path_buf(), line: i + 1 };
+                let origin = crate::repo::Origin::new(f.to_path_buf(), i + 1);
                 return Some(Pinned {
                     version: clamp(FluxVersion { major: 2, minor }),
                     origin,
                     what: format!("gotk-components.yaml header {}", ver.trim()),
                 });
             }
+        }
+    }
+    // The FluxInstance that bootstraps this cluster directory first, then any.
+    let mut instances: Vec<&crate::repo::FluxInstance> = repo.flux_instances().iter().collect();
+    instances.sort_by_key(|i| !i.syncs(&repo.cluster_dir));
+    for i in instances {
+        let Some((range, origin)) = &i.version else { continue };
+        let resolved = match major_minor(range) {
+            Some((2, minor)) if !range.contains(['x', 'X', '*', '<', '>', '~', '^', '|', ' ']) => {
+                Some(clamp(FluxVersion { major: 2, minor }))
+            }
+            _ => resolve_range(range),
+        };
+        if let Some(version) = resolved {
+            return Some(Pinned { version, origin: origin.clone(), what: format!("{} distribution.version {range}", i.declared_as) });
+        }
+    }
+    for s in repo.sources() {
+        let Some(doc) = &s.doc else { continue };
+        if s.key.kind != "OCIRepository" || !s.url.trim_end_matches('/').ends_with("/flux-manifests") {
+            continue;
+        }
+        let Some(tag) = doc.str_at("spec.ref.tag") else { continue };
+        if let Some((2, minor)) = major_minor(tag) {
+            return Some(Pinned {
+                version: clamp(FluxVersion { major: 2, minor }),
+                origin: crate::repo::Origin::at(doc, "spec.ref.tag"),
+                what: format!("flux-manifests artifact tag {tag}"),
+            });
         }
     }
     for d in repo.deployments() {
@@ -298,5 +396,21 @@ mod tests {
         assert!("2.99".parse::<FluxVersion>().is_err());
         assert_eq!(major_minor("v2.4.0"), Some((2, 4)));
         assert_eq!(major_minor("v1.7.2@sha256:abc"), Some((1, 7)));
+    }
+
+    #[test]
+    fn ranges_resolve_to_the_newest_release_they_allow() {
+        let r = |s: &str| resolve_range(s).map(|v| v.to_string());
+        assert_eq!(r("2.x").as_deref(), Some("2.9"));
+        assert_eq!(r("*").as_deref(), Some("2.9"));
+        assert_eq!(r("2.4.x").as_deref(), Some("2.4"));
+        assert_eq!(r("2.3.0").as_deref(), Some("2.3"));
+        assert_eq!(r(">=2.3.0 <2.6.0").as_deref(), Some("2.5"));
+        assert_eq!(r("~2.4.0").as_deref(), Some("2.4"));
+        assert_eq!(r("^2.3").as_deref(), Some("2.9"));
+        assert_eq!(r("<2.2").as_deref(), Some("2.1"));
+        assert_eq!(r("2.2.x || 2.4.x").as_deref(), Some("2.4"));
+        assert_eq!(r("3.x"), None);
+        assert_eq!(r("nonsense"), None);
     }
 }

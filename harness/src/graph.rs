@@ -101,14 +101,14 @@ pub fn nodes(repo: &Repo) -> Vec<PlanNode> {
         .iter()
         .map(|k| PlanNode {
             key: k.key.clone(),
-            after: edges(&k.key, &k.depends_on, &k.applied_by),
+            after: edges(&k.key, &[k.depends_on.as_slice(), k.after.as_slice()].concat(), &k.applied_by),
             wait: k.wait,
             health_checks: k.health_checks.len(),
         })
         .collect();
     out.extend(repo.helm_releases().iter().map(|h| PlanNode {
         key: h.key.clone(),
-        after: edges(&h.key, &h.depends_on, &h.applied_by),
+        after: edges(&h.key, &[h.depends_on.as_slice(), h.after.as_slice()].concat(), &h.applied_by),
         wait: true,
         health_checks: 0,
     }));

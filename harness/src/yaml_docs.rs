@@ -4,6 +4,24 @@
 //! line it starts on, and a parse error can be reported as `file:line` in the user's file.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where the fields of a generated document are written: an entry of another document (a
+/// ResourceSet's `spec.resources[i]`), so positions and findings point at what the user wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generated {
+    /// The writing document's text (its first line is [`Generated::line`] of the file).
+    pub text: Arc<str>,
+    /// 1-based line of that document in its file.
+    pub line: usize,
+    /// Dotted path of the entry inside that document (`spec.resources.2`).
+    pub prefix: String,
+    /// Whether a field path of the generated document is the same path below `prefix` (a
+    /// templated object); otherwise every field points at `prefix` (a template string).
+    pub exact: bool,
+    /// What generated it and from which input, for messages.
+    pub note: Arc<str>,
+}
 
 /// One YAML document of a file.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +36,9 @@ pub struct YamlDoc {
     pub value: serde_json::Value,
     /// The document's source text.
     pub text: String,
+    /// Set when the document was generated (by a ResourceSet) rather than read: `file` is then
+    /// the generating document's file, and positions map into it.
+    pub generated: Option<Arc<Generated>>,
 }
 
 impl YamlDoc {
@@ -31,7 +52,26 @@ impl YamlDoc {
     /// item's line for a list item. When the path does not exist, the line of its deepest existing
     /// prefix; `""` is the document's first node (past leading comments).
     pub fn line_at(&self, path: &str) -> usize {
-        positions::line_in(&self.text, path).map(|l| self.line + l.saturating_sub(1)).unwrap_or(self.line)
+        let segs: Vec<&str> = if path.is_empty() { Vec::new() } else { path.split('.').collect() };
+        self.line_at_segments(&segs)
+    }
+
+    /// Like [`YamlDoc::line_at`], with the path as segments (for keys that hold dots, such as
+    /// `data."values.yaml"`).
+    pub fn line_at_segments(&self, segs: &[&str]) -> usize {
+        if let Some(g) = &self.generated {
+            let mut at: Vec<&str> = g.prefix.split('.').filter(|s| !s.is_empty()).collect();
+            if g.exact {
+                at.extend_from_slice(segs);
+            }
+            return positions::line_in(&g.text, &at).map(|l| g.line + l.saturating_sub(1)).unwrap_or(g.line);
+        }
+        positions::line_in(&self.text, segs).map(|l| self.line + l.saturating_sub(1)).unwrap_or(self.line)
+    }
+
+    /// What generated this document, when it was generated.
+    pub fn generated_note(&self) -> Option<&Arc<str>> {
+        self.generated.as_ref().map(|g| &g.note)
     }
 }
 
@@ -41,15 +81,14 @@ mod positions {
     use yaml_rust2::parser::{Event, Parser};
 
     /// 1-based line (within `text`) of the node at `path`, or of its deepest existing prefix.
-    pub(super) fn line_in(text: &str, path: &str) -> Option<usize> {
-        let segs: Vec<&str> = if path.is_empty() { Vec::new() } else { path.split('.').collect() };
+    pub(super) fn line_in(text: &str, segs: &[&str]) -> Option<usize> {
         let mut p = Parser::new_from_str(text);
         loop {
             let (ev, m) = p.next_token().ok()?;
             match ev {
                 Event::StreamStart | Event::DocumentStart | Event::Nothing => continue,
                 Event::StreamEnd | Event::DocumentEnd => return None,
-                ev => return Some(descend(&mut p, ev, m.line(), &segs)),
+                ev => return Some(descend(&mut p, ev, m.line(), segs)),
             }
         }
     }
@@ -213,7 +252,7 @@ pub fn parse_str(file: &Path, text: &str) -> Result<Vec<YamlDoc>, YamlError> {
         if parsed.is_null() {
             continue; // empty document or only comments
         }
-        out.push(YamlDoc { file: file.to_path_buf(), line, index, value: to_json(parsed), text: doc_text });
+        out.push(YamlDoc { file: file.to_path_buf(), line, index, value: to_json(parsed), text: doc_text, generated: None });
     }
     Ok(out)
 }

@@ -181,7 +181,7 @@ fn symlinks_components_and_postbuild() {
     assert!(out.unresolved_vars.is_empty());
 }
 
-/// SIGTERM in the middle of a render stops it (exit 130) and leaves no temporary directory.
+/// SIGTERM in the middle of a render stops it (exit 143, as `Exit::Stopped` names SIGTERM) and leaves no temporary directory.
 #[test]
 fn sigterm_stops_render_and_removes_temp_dirs() {
     let dir = tempfile::tempdir().unwrap();
@@ -199,7 +199,7 @@ fn sigterm_stops_render_and_removes_temp_dirs() {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert_eq!(out.status.code(), Some(143), "{stdout}");
     assert!(stdout.contains("interrupted"), "{stdout}");
     let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(left.is_empty(), "temporary directories left: {left:?}");

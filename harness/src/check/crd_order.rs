@@ -1,14 +1,17 @@
 //! Custom resources applied before their CRD exists.
 //!
-//! A CRD is installed by a CRD object some Kustomization applies, or by a HelmRelease (a chart in
-//! git: its `crds/` directory unless `install.crds: Skip`, and CRDs among its templates; a chart
-//! from a repository: a table of well-known charts). A custom resource is ordered after it when:
+//! A CRD is installed by a CRD object some Kustomization applies, or by a HelmRelease (a chart
+//! reachable offline, read as data: its `crds/` directory unless `install.crds: Skip`, and CRDs
+//! among its templates whose guard holds for the release's values; otherwise a table of
+//! well-known charts). A custom resource is ordered after it when:
 //! - the CRD object is applied by the same Kustomization (kustomize-controller applies CRDs
 //!   first), by one that applies this Kustomization, or by one it (transitively) depends on;
 //! - the HelmRelease is applied by a Kustomization this one depends on *and that waits for it*
 //!   (`wait: true` or a health check naming it): otherwise that Kustomization is Ready as soon as
 //!   the HelmRelease object exists, before the chart is installed;
-//! - the CRD is also defined outside the Flux tree (a bootstrap step, another cluster directory).
+//! - the CRD is also installed outside the Flux tree (a bootstrap step: helmfile, task runner,
+//!   `bootstrap/` directory; or another cluster directory). When the finding still fires, it
+//!   says which bootstrap steps were looked at.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,7 +50,8 @@ fn ancestors(parent: &BTreeMap<&ObjectRef, &Option<ObjectRef>>, start: &ObjectRe
 /// `key`, its appliers, and everything they (transitively) depend on, with their appliers.
 fn dependency_closure(repo: &Repo, key: &ObjectRef) -> BTreeSet<ObjectRef> {
     let parent: BTreeMap<&ObjectRef, &Option<ObjectRef>> = repo.flux_kustomizations().iter().map(|k| (&k.key, &k.applied_by)).collect();
-    let deps: BTreeMap<&ObjectRef, &Vec<ObjectRef>> = repo.flux_kustomizations().iter().map(|k| (&k.key, &k.depends_on)).collect();
+    let deps: BTreeMap<&ObjectRef, Vec<ObjectRef>> =
+        repo.flux_kustomizations().iter().map(|k| (&k.key, [k.depends_on.as_slice(), k.after.as_slice()].concat())).collect();
     let mut seen = BTreeSet::new();
     let mut stack: Vec<ObjectRef> = ancestors(&parent, key);
     while let Some(k) = stack.pop() {
@@ -72,14 +76,19 @@ fn installers(repo: &Repo) -> BTreeMap<String, Vec<Installer>> {
     }
     for h in repo.helm_releases() {
         let Some(by) = &h.applied_by else { continue };
-        let groups = match &h.chart_dir {
-            Some(dir) => charts::chart_dir_crd_groups(&repo.root, dir, h.installs_crds),
-            None => charts::known_chart_crd_groups(&h.chart, &h.values, h.installs_crds),
+        let (groups, read) = match &h.chart_found {
+            Some((dir, from)) => {
+                let values = crate::repo::helm_values::release_values(repo, h).merged;
+                (charts::chart_crd_groups(dir, h.installs_crds, &values), format!("read from {from}"))
+            }
+            None => {
+                (charts::known_chart_crd_groups(&h.chart, &h.values, h.installs_crds), "from the table of well-known charts".to_string())
+            }
         };
         for g in groups {
             out.entry(g).or_default().push(Installer {
                 by: by.clone(),
-                via: format!("{} (chart {})", h.key, h.chart),
+                via: format!("{} (chart {}, {read})", h.key, h.chart),
                 hr: Some(h.key.clone()),
             });
         }
@@ -131,6 +140,24 @@ pub(super) fn crd_ordering(repo: &Repo, out: &mut Vec<Finding>) {
                 i.by.depends_on_entry()
             )
         };
-        out.push(Finding::new(Severity::Error, codes::CRD_NOT_ORDERED, &o.origin(), format!("{} ({}) {why}", o.key, o.api_version)));
+        out.push(Finding::new(
+            Severity::Error,
+            codes::CRD_NOT_ORDERED,
+            &o.origin(),
+            format!("{} ({}) {why}; {}", o.key, o.api_version, bootstraps_looked_at(repo, group)),
+        ));
     }
+}
+
+/// Which bootstrap steps outside the Flux tree were looked at for a group's CRDs.
+fn bootstraps_looked_at(repo: &Repo, group: &str) -> String {
+    let b = repo.bootstraps();
+    if b.is_empty() {
+        return "no bootstrap step outside the Flux tree installs it (none found: no helmfile, Taskfile, justfile, Makefile or bootstrap/ directory)".to_string();
+    }
+    let shown: Vec<String> = b.iter().take(6).map(|s| format!("{} ({})", s.file.display(), s.what)).collect();
+    let more = if b.len() > 6 { format!(" and {} more", b.len() - 6) } else { String::new() };
+    let remote: Vec<&str> = b.iter().flat_map(|s| s.remote.iter().map(|(u, _)| u.as_str())).take(3).collect();
+    let remote = if remote.is_empty() { String::new() } else { format!("; remote manifests not read: {}", remote.join(", ")) };
+    format!("bootstrap steps looked at: {}{more}, none installs CRDs of {group}{remote}", shown.join(", "))
 }

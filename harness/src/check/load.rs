@@ -84,6 +84,23 @@ pub(super) fn issues(repo: &Repo, out: &mut Vec<Finding>) {
                     cycle.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(" -> ")
                 ),
             ),
+            LoadIssue::ResourceSetInvalid { key, origin, message } => Finding::new(
+                Severity::Error,
+                codes::RESOURCESET_INVALID,
+                origin,
+                format!("{key}: {message}; the operator fails the same way and applies nothing of it: fix the template or its inputs"),
+            ),
+            LoadIssue::ResourceSetPartial { key, origin, message } => {
+                Finding::new(Severity::Info, codes::RESOURCESET_PARTIAL, origin, format!("{key}: {message}"))
+            }
+            LoadIssue::RemoteResource { origin, entry } => Finding::new(
+                Severity::Info,
+                codes::KUSTOMIZE_REMOTE_RESOURCE,
+                origin,
+                format!(
+                    "kustomize fetches `{entry}` from the network when it builds this directory (kustomize-controller does too); what it holds is not checked here, and `render --offline` refuses it: vendor it into the repo to check it"
+                ),
+            ),
             LoadIssue::Duplicate { key, origin, first } => Finding::new(
                 Severity::Error,
                 codes::DUPLICATE_OBJECT,

@@ -9,7 +9,7 @@ pub(super) fn schemas(repo: &Repo, crds: Option<&CrdCatalog>, out: &mut Vec<Find
         out.push(Finding::new(
             Severity::Info,
             codes::SCHEMA_SKIPPED,
-            &Origin { file: repo.cluster_dir.clone(), line: 1 },
+            &Origin::new(repo.cluster_dir.clone(), 1),
             "schema validation skipped: no CRDs found; pass --crds DIR (or set GITOPS_HARNESS_CRDS) to validate Flux and Flagger objects"
                 .to_string(),
         ));

@@ -103,6 +103,7 @@ pub fn group_of_kind(kind: &str) -> Option<&'static str> {
         "CustomResourceDefinition" => "apiextensions.k8s.io",
         "HTTPRoute" => "gateway.networking.k8s.io",
         "TrafficSplit" => "split.smi-spec.io",
+        "FluxInstance" | "ResourceSet" | "ResourceSetInputProvider" | "FluxReport" => "fluxcd.controlplane.io",
         _ => return None,
     })
 }

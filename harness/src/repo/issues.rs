@@ -92,6 +92,32 @@ pub enum LoadIssue {
         /// The directories of the cycle, first to last (the first is repeated by the renderer).
         cycle: Vec<PathBuf>,
     },
+    /// A ResourceSet the operator would refuse to build (template or output error).
+    ResourceSetInvalid {
+        /// The ResourceSet.
+        key: ObjectRef,
+        /// The entry at fault.
+        origin: Origin,
+        /// What is wrong (the operator's words where it has them).
+        message: String,
+    },
+    /// Part of what a ResourceSet generates is only known in the cluster (dynamic input
+    /// providers) or uses what this check does not implement: not checked.
+    ResourceSetPartial {
+        /// The ResourceSet.
+        key: ObjectRef,
+        /// The entry concerned.
+        origin: Origin,
+        /// What is not known.
+        message: String,
+    },
+    /// A kustomize `resources` entry fetched from the network at build time.
+    RemoteResource {
+        /// The line naming it.
+        origin: Origin,
+        /// The entry as written.
+        entry: String,
+    },
     /// Two documents define the same Flux Kustomization or HelmRelease.
     Duplicate {
         /// The object.

@@ -6,16 +6,17 @@
 //! finding instead of a recursion, each (directory, applier, namespace) is expanded once, nesting
 //! is capped and oversized files are not read.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use serde_json::Value;
 
+use super::flux_operator::FluxInstance;
 use super::issues::LoadIssue;
 use super::model::{FluxKustomization, KustomizeFile, ObjectRef, Origin, SourceDecl};
 use super::paths::{self, Resolved};
-use super::{Repo, Vars, sources};
+use super::{Repo, Vars, rset, sources};
 use crate::yaml_docs::{self, YamlDoc, YamlError};
 
 /// The names kustomize recognises for a kustomization file.
@@ -42,31 +43,54 @@ pub(super) struct Visit {
     pub default_ns: Option<String>,
     /// The applying Kustomization's `postBuild` variables.
     pub vars: Option<Rc<Vars>>,
+    /// Extra ordering for the Flux objects met (a generating ResourceSet's `dependsOn`).
+    pub after: Vec<ObjectRef>,
+    /// The applying Flux Kustomization's `spec.patches`, applied to what it builds.
+    pub patches: Option<Rc<Vec<serde_json::Value>>>,
+}
+
+/// A ResourceSet met on the way, expanded once the tree around it is loaded (its input
+/// providers may come later in the walk).
+#[derive(Debug, Clone)]
+pub(super) struct PendingRset {
+    pub doc: YamlDoc,
+    pub key: ObjectRef,
+    pub applied_by: Option<ObjectRef>,
 }
 
 pub(super) struct Loader {
     pub repo: Repo,
     /// Kustomizations found and not yet followed.
     pub pending: VecDeque<ObjectRef>,
+    /// ResourceSets found and not yet expanded.
+    pub rsets: Vec<PendingRset>,
     followed: BTreeSet<ObjectRef>,
     seen_files: BTreeSet<(PathBuf, Option<ObjectRef>)>,
     seen_units: BTreeSet<(PathBuf, Option<ObjectRef>, Option<String>)>,
     /// Kustomization directories on the current `resources` chain.
     stack: Vec<PathBuf>,
     remotes: Vec<String>,
+    /// File texts the repository scan already read.
+    texts: HashMap<PathBuf, String>,
 }
 
-/// Load everything a bootstrap of `repo.cluster_dir` applies.
-pub(super) fn load(repo: Repo) -> Repo {
+/// ResourceSet expansion rounds at most (a ResourceSet may generate ResourceSets).
+const MAX_RSET_ROUNDS: usize = 8;
+
+/// Load everything a bootstrap of `repo.cluster_dir` applies; `instances` are the FluxInstances
+/// the repository declares (one may be the bootstrap).
+pub(super) fn load(repo: Repo, instances: &[FluxInstance], texts: HashMap<PathBuf, String>) -> Repo {
     let remotes = sources::git_remote_urls(&repo.root);
     let mut l = Loader {
         repo,
         pending: VecDeque::new(),
+        rsets: Vec::new(),
         followed: BTreeSet::new(),
         seen_files: BTreeSet::new(),
         seen_units: BTreeSet::new(),
         stack: Vec::new(),
         remotes,
+        texts,
     };
     let provisional = l.repo.root_key.clone();
     let first = Visit {
@@ -75,33 +99,86 @@ pub(super) fn load(repo: Repo) -> Repo {
         forced_ns: None,
         default_ns: Some(super::FLUX_SYSTEM.to_string()),
         vars: None,
+        after: Vec::new(),
+        patches: None,
     };
     l.visit_unit(&first);
-    l.adopt_sync(&provisional);
-    while let Some(key) = l.pending.pop_front() {
-        if !l.followed.insert(key.clone()) {
-            continue;
+    l.adopt_sync(&provisional, instances);
+    let mut rounds = 0;
+    loop {
+        while let Some(key) = l.pending.pop_front() {
+            if !l.followed.insert(key.clone()) {
+                continue;
+            }
+            if let Some(ks) = l.repo.flux_kustomizations.iter().find(|k| k.key == key).cloned() {
+                l.follow(&ks);
+            }
         }
-        if let Some(ks) = l.repo.flux_kustomizations.iter().find(|k| k.key == key).cloned() {
-            l.follow(&ks);
+        if l.rsets.is_empty() || rounds == MAX_RSET_ROUNDS {
+            break;
+        }
+        rounds += 1;
+        for r in std::mem::take(&mut l.rsets) {
+            l.expand_rset(&r);
         }
     }
     l.repo
 }
 
 impl Loader {
-    /// The cluster directory's sync: the Kustomization whose path is the cluster directory. Its
-    /// key is the root, its GitRepository is this repo (whatever their names).
-    fn adopt_sync(&mut self, provisional: &ObjectRef) {
+    /// The cluster directory's sync: the Kustomization whose path is the cluster directory, or
+    /// the sync of a FluxInstance that applies it. Its key is the root, its source is this repo
+    /// (whatever their names and kinds).
+    fn adopt_sync(&mut self, provisional: &ObjectRef, instances: &[FluxInstance]) {
         let cluster_dir = self.repo.cluster_dir.clone();
-        let sync = self.repo.flux_kustomizations.iter().find(|k| {
-            k.applied_by.as_ref() == Some(provisional)
-                && k.source_ref.as_ref().is_some_and(|s| s.kind == "GitRepository")
-                && paths::normalize(Path::new(&k.path)) == cluster_dir
-        });
-        let (root_key, source_key) = match sync {
-            Some(k) => (k.key.clone(), k.source_ref.as_ref().map(|s| s.key())),
-            None => (provisional.clone(), None),
+        let sync = self
+            .repo
+            .flux_kustomizations
+            .iter()
+            .find(|k| {
+                k.applied_by.as_ref() == Some(provisional)
+                    && k.source_ref.as_ref().is_some_and(|s| matches!(s.kind.as_str(), "GitRepository" | "OCIRepository" | "Bucket"))
+                    && paths::normalize(Path::new(&k.path)) == cluster_dir
+            })
+            .map(|k| (k.key.clone(), k.source_ref.as_ref().map(|s| s.key())));
+        // Every FluxInstance whose sync path is in this repo syncs from it.
+        for i in instances {
+            let Some(s) = &i.sync else { continue };
+            let dir = paths::normalize(Path::new(&s.path));
+            if !matches!(paths::resolve(&self.repo.root, Path::new(""), &dir.to_string_lossy()), Resolved::Inside(d) if self.repo.root.join(&d).is_dir())
+            {
+                continue;
+            }
+            let key = ObjectRef::of_kind(&s.kind, i.key.namespace.as_deref(), &s.name);
+            match self.repo.sources.iter_mut().find(|d| d.key == key) {
+                Some(decl) => decl.local_root = Some(PathBuf::new()),
+                None => self.repo.sources.push(SourceDecl { key, url: s.url.clone(), local_root: Some(PathBuf::new()), doc: None }),
+            }
+        }
+        let instance = instances.iter().find_map(|i| i.sync.clone().filter(|_| i.syncs(&cluster_dir)).map(|s| (i, s)));
+        let adopted = sync.is_some() || instance.is_some();
+        let (root_key, source_key) = match (sync, instance) {
+            (Some(k), _) => k,
+            (None, Some((i, s))) => {
+                let doc = i.sync_kustomization(&s);
+                let key = ObjectRef::of_kind("Kustomization", i.key.namespace.as_deref(), &s.name);
+                let src = ObjectRef::of_kind(&s.kind, i.key.namespace.as_deref(), &s.name);
+                if self.repo.flux_kustomizations.iter().all(|k| k.key != key) {
+                    let visit = Visit {
+                        path: cluster_dir.clone(),
+                        applied_by: None,
+                        forced_ns: None,
+                        default_ns: i.key.namespace.clone(),
+                        vars: None,
+                        after: Vec::new(),
+                        patches: None,
+                    };
+                    self.add_object(doc, &visit, false);
+                }
+                self.repo.bootstrapped_by = Some(i.declared_as.clone());
+                (key, Some(src))
+            }
+            (None, None) => (provisional.clone(), None),
         };
         // Without a sync manifest, the bootstrap's GitRepository flux-system/flux-system.
         let source_key = source_key.unwrap_or_else(|| ObjectRef::of_kind("GitRepository", Some(super::FLUX_SYSTEM), super::FLUX_SYSTEM));
@@ -120,14 +197,66 @@ impl Loader {
             self.repo.helm_releases.iter_mut().for_each(|o| rename(&mut o.applied_by));
             self.repo.canaries.iter_mut().for_each(|o| rename(&mut o.applied_by));
             self.repo.deployments.iter_mut().for_each(|o| rename(&mut o.applied_by));
-            // The root was applied by the bootstrap, not by itself.
-            if let Some(k) = self.repo.flux_kustomizations.iter_mut().find(|k| k.key == root_key) {
-                k.applied_by = None;
-            }
+            self.rsets.iter_mut().for_each(|r| rename(&mut r.applied_by));
             self.repo.root_key = root_key.clone();
+        }
+        // The root was applied by the bootstrap, not by itself.
+        if adopted && let Some(k) = self.repo.flux_kustomizations.iter_mut().find(|k| k.key == root_key) {
+            k.applied_by = None;
         }
         // The sync re-applies the cluster directory: already loaded.
         self.followed.insert(root_key);
+    }
+
+    /// Expand a ResourceSet and load what it generates as if its Kustomization applied it.
+    fn expand_rset(&mut self, r: &PendingRset) {
+        let ns = r.key.namespace.clone().unwrap_or_else(|| super::FLUX_SYSTEM.to_string());
+        let provider_objs: Vec<(String, Option<String>, YamlDoc)> = self
+            .repo
+            .objects
+            .iter()
+            .filter(|o| o.key.kind == "ResourceSetInputProvider" && o.group() == rset::GROUP)
+            .map(|o| (o.key.name.clone(), o.key.namespace.clone(), o.doc.clone()))
+            .collect();
+        let providers: Vec<rset::Provider> =
+            provider_objs.iter().map(|(n, ns, d)| rset::Provider { name: n, namespace: ns.as_deref(), doc: d }).collect();
+        let e = rset::expand(&r.doc, &r.key.name, &ns, &providers);
+        for (at, p) in e.problems {
+            let origin = Origin::at(&r.doc, &at);
+            let issue = match p {
+                rset::Problem::Invalid(message) => LoadIssue::ResourceSetInvalid { key: r.key.clone(), origin, message },
+                rset::Problem::Partial(message) => LoadIssue::ResourceSetPartial { key: r.key.clone(), origin, message },
+            };
+            self.repo.issue(issue);
+        }
+        // Its `dependsOn` entries that must be Ready and are Flux objects order what it generates.
+        let after: Vec<ObjectRef> = r
+            .doc
+            .value
+            .pointer("/spec/dependsOn")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|d| d.get("ready").and_then(serde_json::Value::as_bool).unwrap_or(false))
+            .filter_map(|d| {
+                let kind = d.get("kind").and_then(serde_json::Value::as_str)?;
+                let name = d.get("name").and_then(serde_json::Value::as_str)?;
+                let dns = d.get("namespace").and_then(serde_json::Value::as_str).unwrap_or(&ns);
+                matches!(kind, "Kustomization" | "HelmRelease").then(|| ObjectRef::of_kind(kind, Some(dns), name))
+            })
+            .collect();
+        let visit = Visit {
+            path: r.doc.file.clone(),
+            applied_by: r.applied_by.clone(),
+            forced_ns: None,
+            default_ns: Some(ns),
+            vars: None,
+            after,
+            patches: None,
+        };
+        for d in e.docs {
+            self.add_object(d, &visit, false);
+        }
     }
 
     /// Whether a GitRepository URL is this repository's remote.
@@ -138,6 +267,7 @@ impl Loader {
     /// Load the path of a Flux Kustomization whose source is this repo.
     fn follow(&mut self, ks: &FluxKustomization) {
         let Some(src) = &ks.source_ref else { return };
+        self.resolve_artifact(&src.key());
         let Some(base) = self.repo.source(&src.key()).and_then(|d| d.local_root.clone()) else { return };
         let origin = Origin::at(&ks.doc, "spec.path");
         if ks.path.contains("${") {
@@ -170,6 +300,8 @@ impl Loader {
             forced_ns: ks.target_namespace.clone(),
             default_ns: ks.key.namespace.clone(),
             vars,
+            after: Vec::new(),
+            patches: (!ks.patches.is_empty()).then(|| Rc::new(ks.patches.clone())),
         };
         self.visit_unit(&visit);
         for (i, c) in ks.components.iter().enumerate() {
@@ -204,7 +336,7 @@ impl Loader {
         let entries = match std::fs::read_dir(self.repo.root.join(dir)) {
             Ok(e) => e,
             Err(e) => {
-                self.repo.issue(LoadIssue::Unreadable { origin: Origin { file: dir.to_path_buf(), line: 1 }, message: e.to_string() });
+                self.repo.issue(LoadIssue::Unreadable { origin: Origin::new(dir.to_path_buf(), 1), message: e.to_string() });
                 return;
             }
         };
@@ -220,7 +352,7 @@ impl Loader {
                 // kustomize-controller's walk does not descend into symlinked directories (it
                 // could loop); what is behind it is not applied.
                 self.repo.issue(LoadIssue::Unreadable {
-                    origin: Origin { file: p.clone(), line: 1 },
+                    origin: Origin::new(p.clone(), 1),
                     message: "symlinked directory not followed (Flux does not follow it either, so nothing behind it is applied); replace it with a kustomize resource entry".to_string(),
                 });
             } else if abs.is_dir() {
@@ -232,8 +364,7 @@ impl Loader {
             } else if yaml_docs::is_yaml(&p) {
                 self.read_manifest_file(&p, visit);
             } else if abs.is_symlink() && !abs.exists() {
-                self.repo
-                    .issue(LoadIssue::Unreadable { origin: Origin { file: p.clone(), line: 1 }, message: "dangling symlink".to_string() });
+                self.repo.issue(LoadIssue::Unreadable { origin: Origin::new(p.clone(), 1), message: "dangling symlink".to_string() });
             }
         }
     }
@@ -283,10 +414,11 @@ impl Loader {
         self.stack.push(dir.to_path_buf());
         for key in ["resources", "bases", "components"] {
             for (i, entry) in strings(&v, key) {
-                if entry.contains("://") || entry.starts_with("github.com/") || entry.starts_with("git@") {
+                let origin = Origin::at(&doc, &format!("{key}.{i}"));
+                if is_remote(&entry) {
+                    self.repo.issue(LoadIssue::RemoteResource { origin, entry });
                     continue;
                 }
-                let origin = Origin::at(&doc, &format!("{key}.{i}"));
                 match paths::resolve(&self.repo.root, dir, &entry) {
                     Resolved::Outside(target) => self.repo.issue(LoadIssue::OutsideRepo { origin, entry, target }),
                     Resolved::Inside(target) if !self.repo.root.join(&target).exists() => {
@@ -370,7 +502,17 @@ impl Loader {
 
     /// Read and parse a YAML file inside the root; problems become issues.
     fn read_yaml(&mut self, file: &Path) -> Option<Vec<YamlDoc>> {
-        let origin = Origin { file: file.to_path_buf(), line: 1 };
+        if let Some(text) = self.texts.remove(file) {
+            self.repo.files_read.insert(file.to_path_buf());
+            return match yaml_docs::parse_str(file, &text) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.yaml_error(e);
+                    None
+                }
+            };
+        }
+        let origin = Origin::new(file.to_path_buf(), 1);
         if let Resolved::Outside(target) = paths::confine(&self.repo.root, file.to_path_buf()) {
             self.repo.issue(LoadIssue::OutsideRepo { origin, entry: file.display().to_string(), target });
             return None;
@@ -393,7 +535,7 @@ impl Loader {
     }
 
     fn yaml_error(&mut self, e: YamlError) {
-        let origin = Origin { file: e.file().to_path_buf(), line: e.line() };
+        let origin = Origin::new(e.file().to_path_buf(), e.line());
         match e {
             YamlError::Read { source, .. } => self.repo.issue(LoadIssue::Unreadable { origin, message: source.to_string() }),
             YamlError::Parse { message, .. } => self.repo.issue(LoadIssue::InvalidYaml { origin, message }),
@@ -447,6 +589,17 @@ fn substitute_doc(doc: YamlDoc, vars: &Vars) -> Result<(YamlDoc, bool), Box<Load
         }
         _ => Ok((doc, unresolved)),
     }
+}
+
+/// Whether a kustomize `resources` entry is fetched from the network (a URL, a git remote, a
+/// `host/org/repo//path?ref=` reference).
+pub fn is_remote(entry: &str) -> bool {
+    let e = entry.trim();
+    e.contains("://")
+        || e.starts_with("git@")
+        || e.contains("?ref=")
+        || e.contains(".git//")
+        || ["github.com/", "gitlab.com/", "bitbucket.org/"].iter().any(|h| e.starts_with(h))
 }
 
 /// The kustomization file of a directory, if any.

@@ -10,13 +10,19 @@
 //! root, cluster directory), `loader` (the walk), `objects` (documents → model), [`charts`],
 //! [`sources`] (which sources are this repo), `elsewhere` (CRDs installed outside the Flux tree).
 
+mod artifacts;
+mod bootstraps;
 pub mod charts;
 mod elsewhere;
+pub mod flux_operator;
+pub mod helm_values;
 pub mod issues;
 mod loader;
 pub mod model;
 mod objects;
+mod patches;
 pub mod paths;
+pub mod rset;
 pub mod sources;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,7 +30,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+pub use bootstraps::Bootstrap;
+pub use charts::{ChartDirs, ChartRef, ChartSource, ChartSources};
+pub use flux_operator::FluxInstance;
 pub use issues::{LoadIssue, RepoError};
+pub use loader::{is_remote, kustomization_file};
 pub use model::{
     Canary, ContainerPort, Deployment, FLUX_SYSTEM, FluxKustomization, HelmRelease, KustomizeFile, Object, ObjectRef, Origin, PostBuild,
     SourceDecl, SourceRef, SubstituteRef, group_of, version_of,
@@ -51,6 +61,18 @@ pub struct Repo {
     issues: Vec<LoadIssue>,
     crds_elsewhere: BTreeMap<String, Origin>,
     files_read: BTreeSet<PathBuf>,
+    bootstraps: Vec<Bootstrap>,
+    flux_instances: Vec<FluxInstance>,
+    bootstrapped_by: Option<String>,
+    charts: ChartSources,
+}
+
+/// How to load a repository.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Where charts that are not in git are found offline (`check --charts DIR`, the sim's
+    /// source cassette).
+    pub charts: ChartSources,
 }
 
 /// Variables a Flux Kustomization's `postBuild` substitutes, as far as the repo defines them.
@@ -82,6 +104,12 @@ impl Repo {
     /// `cluster_dir` defaults to the only directory under `clusters/`, else the root; with
     /// several directories under `clusters/` one must be chosen. It must be inside the root.
     pub fn load(root: &Path, cluster_dir: Option<&Path>) -> Result<Repo, RepoError> {
+        Repo::load_with(root, cluster_dir, &LoadOptions::default())
+    }
+
+    /// Like [`Repo::load`], with options (chart sources). Without `cluster_dir` and without a
+    /// `clusters/` directory, the path a FluxInstance of the repo syncs is the cluster directory.
+    pub fn load_with(root: &Path, cluster_dir: Option<&Path>, opts: &LoadOptions) -> Result<Repo, RepoError> {
         let root = match std::fs::canonicalize(root) {
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RepoError::NotFound(root.to_path_buf())),
@@ -90,7 +118,9 @@ impl Repo {
         if !root.is_dir() {
             return Err(RepoError::NotADirectory(root));
         }
-        let cluster_dir = paths::cluster_dir(&root, cluster_dir)?;
+        let scan = elsewhere::scan(&root, &opts.charts);
+        let synced: Vec<PathBuf> = scan.instances.iter().filter_map(|i| i.sync.as_ref()).map(|s| normalize(Path::new(&s.path))).collect();
+        let cluster_dir = paths::cluster_dir_or_synced(&root, cluster_dir, &synced)?;
         let repo = Repo {
             root,
             cluster_dir,
@@ -105,9 +135,20 @@ impl Repo {
             issues: Vec::new(),
             crds_elsewhere: BTreeMap::new(),
             files_read: BTreeSet::new(),
+            bootstraps: Vec::new(),
+            flux_instances: Vec::new(),
+            bootstrapped_by: None,
+            charts: opts.charts.clone(),
         };
-        let mut repo = loader::load(repo);
-        repo.crds_elsewhere = elsewhere::crd_groups(&repo.root, &repo.files_read);
+        let mut scan = scan;
+        let texts = std::mem::take(&mut scan.texts);
+        let mut repo = loader::load(repo, &scan.instances, texts);
+        repo.resolve_charts();
+        scan.resolve_pending(&repo.helm_releases);
+        repo.crds_elsewhere = scan.crd_groups(&repo.files_read);
+        repo.bootstraps = scan.bootstraps;
+        repo.flux_instances = scan.instances;
+        repo.instances_from_releases();
         Ok(repo)
     }
 
@@ -156,6 +197,76 @@ impl Repo {
     /// bootstrap step before Flux, or in another cluster directory), with where.
     pub fn crds_elsewhere(&self) -> &BTreeMap<String, Origin> {
         &self.crds_elsewhere
+    }
+
+    /// Bootstrap steps outside the Flux tree (helmfiles, task runners, `bootstrap/` directories),
+    /// with what they install.
+    pub fn bootstraps(&self) -> &[Bootstrap] {
+        &self.bootstraps
+    }
+    /// FluxInstances the repository declares (objects, and `flux-instance` chart values).
+    pub fn flux_instances(&self) -> &[FluxInstance] {
+        &self.flux_instances
+    }
+    /// When a FluxInstance's sync is the bootstrap of the cluster directory: how it is declared.
+    pub fn bootstrapped_by(&self) -> Option<&str> {
+        self.bootstrapped_by.as_deref()
+    }
+    /// The chart sources the load consulted.
+    pub fn chart_sources(&self) -> &ChartSources {
+        &self.charts
+    }
+
+    /// Find each HelmRelease's chart as data: in git (already), else through the chart sources,
+    /// by the chart's name, version and its source's URL.
+    fn resolve_charts(&mut self) {
+        let mut found = Vec::new();
+        for (i, h) in self.helm_releases.iter().enumerate() {
+            let src = h.chart_source.as_ref().and_then(|s| self.source(&s.key()));
+            // A chartRef to an OCIRepository names the artifact; the chart is the URL's last part.
+            let (name, version) = match (&h.chart_source, src) {
+                (Some(s), Some(d)) if s.kind == "OCIRepository" && h.doc.value.pointer("/spec/chartRef").is_some() => {
+                    let name = charts::chart_name_of(&d.url).to_string();
+                    let spec = d.doc.as_ref().map(|doc| doc.value.clone()).unwrap_or(Value::Null);
+                    let v = spec.pointer("/spec/ref/tag").or(spec.pointer("/spec/ref/semver")).and_then(Value::as_str).map(str::to_string);
+                    (name, v)
+                }
+                _ => (h.chart.clone(), h.chart_version.clone()),
+            };
+            let url = src.map(|d| d.url.clone()).filter(|u| !u.is_empty());
+            let chart_ref = ChartRef { name: &name, version: version.as_deref(), repository: url.as_deref() };
+            let hit =
+                if h.chart_found.is_some() { None } else { self.charts.iter().find_map(|s| s.find(&chart_ref).map(|d| (d, s.describe()))) };
+            found.push((i, name, version, hit));
+        }
+        for (i, name, version, hit) in found {
+            let h = &mut self.helm_releases[i];
+            if !name.is_empty() {
+                h.chart = name;
+            }
+            if h.chart_version.is_none() {
+                h.chart_version = version;
+            }
+            if hit.is_some() {
+                h.chart_found = hit;
+            }
+        }
+    }
+
+    /// HelmReleases of the `flux-instance` chart declare a FluxInstance in their values (the
+    /// highest `valuesFrom`/`spec.values` layer that has `instance` wins).
+    fn instances_from_releases(&mut self) {
+        let mut found = Vec::new();
+        for h in self.helm_releases.iter().filter(|h| h.chart == "flux-instance") {
+            let ns = h.release_namespace().unwrap_or(FLUX_SYSTEM).to_string();
+            let values = helm_values::release_values(self, h);
+            let declared = format!("flux-instance chart values of {}", h.key);
+            let hit = values.layers.iter().rev().filter(|l| l.target.is_empty()).find_map(|l| {
+                flux_operator::from_chart_values(&l.doc, &l.base, &ns, declared.clone()).filter(|i| i.version.is_some() || i.sync.is_some())
+            });
+            found.extend(hit);
+        }
+        self.flux_instances.extend(found);
     }
 
     /// Find a source by key.

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -18,13 +19,21 @@ pub struct Origin {
     pub file: PathBuf,
     /// 1-based line.
     pub line: usize,
+    /// For a generated object: what generated it and from which input (findings name it).
+    pub via: Option<Arc<str>>,
 }
 
 impl Origin {
+    /// A file and line.
+    pub fn new(file: impl Into<PathBuf>, line: usize) -> Origin {
+        Origin { file: file.into(), line, via: None }
+    }
+
     /// The line of the field at `path` (dotted, numeric segments index lists) of a document, from
-    /// the parser's positions.
+    /// the parser's positions; for a generated document, the line of its template in the
+    /// generating ResourceSet.
     pub fn at(doc: &YamlDoc, path: &str) -> Origin {
-        Origin { file: doc.file.clone(), line: doc.line_at(path) }
+        Origin { file: doc.file.clone(), line: doc.line_at(path), via: doc.generated_note().cloned() }
     }
 }
 
@@ -96,6 +105,11 @@ pub struct FluxKustomization {
     pub depends_on: Vec<ObjectRef>,
     /// `spec.wait`.
     pub wait: bool,
+    /// `spec.wait: false` written explicitly (the author's decision not to wait).
+    pub explicit_no_wait: bool,
+    /// Flux objects that must be Ready before it is applied, beyond `dependsOn` (the `dependsOn`
+    /// of the ResourceSet that generates it).
+    pub after: Vec<ObjectRef>,
     /// `spec.healthChecks` (raw).
     pub health_checks: Vec<Value>,
     /// `spec.targetNamespace`.
@@ -143,6 +157,14 @@ pub struct HelmRelease {
     pub chart_dir: Option<PathBuf>,
     /// Where the chart comes from (`chart.spec.sourceRef` or `chartRef`).
     pub chart_source: Option<SourceRef>,
+    /// `spec.chart.spec.version` (or the chartRef OCIRepository's tag/semver).
+    pub chart_version: Option<String>,
+    /// The chart as data, when reachable offline: its unpacked directory (absolute) and where it
+    /// was found (`git`, or the chart source's description).
+    pub chart_found: Option<(PathBuf, String)>,
+    /// Flux objects that must be Ready before it is applied, beyond `dependsOn` (the `dependsOn`
+    /// of the ResourceSet that generates it).
+    pub after: Vec<ObjectRef>,
     /// `spec.dependsOn`, namespaced as Flux does.
     pub depends_on: Vec<ObjectRef>,
     /// `spec.values` (null when absent).
@@ -161,6 +183,18 @@ impl HelmRelease {
     /// The namespace the chart's objects go to (`targetNamespace`, else the release's).
     pub fn release_namespace(&self) -> Option<&str> {
         self.target_namespace.as_deref().or(self.key.namespace.as_deref())
+    }
+
+    /// The Helm release name, as helm-controller composes it: `spec.releaseName`, else
+    /// `[targetNamespace-]name`.
+    pub fn release_name(&self) -> String {
+        if let Some(n) = self.doc.value.pointer("/spec/releaseName").and_then(Value::as_str).filter(|n| !n.is_empty()) {
+            return n.to_string();
+        }
+        match &self.target_namespace {
+            Some(t) if !t.is_empty() => format!("{t}-{}", self.key.name),
+            _ => self.key.name.clone(),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::charts;
 use super::issues::LoadIssue;
-use super::loader::{Loader, Visit};
+use super::loader::{Loader, PendingRset, Visit};
 use super::model::{
     Canary, ContainerPort, Deployment, FluxKustomization, HelmRelease, Object, ObjectRef, Origin, PostBuild, SourceDecl, SourceRef,
     SubstituteRef, cluster_scoped, group_of,
@@ -23,6 +23,10 @@ fn str_of(v: &Value, key: &str) -> Option<String> {
 
 impl Loader {
     pub(super) fn add_object(&mut self, doc: YamlDoc, visit: &Visit, unresolved_vars: bool) {
+        let doc = match &visit.patches {
+            Some(p) => super::patches::apply(doc, p),
+            None => doc,
+        };
         let (Some(api_version), Some(kind)) = (doc.str_at("apiVersion"), doc.str_at("kind")) else { return };
         let api_version = api_version.to_string();
         let kind = kind.to_string();
@@ -63,6 +67,8 @@ impl Loader {
                     source_ref: source_ref(spec.get("sourceRef")),
                     depends_on: depends_on(&spec),
                     wait: spec.get("wait").and_then(Value::as_bool).unwrap_or(false),
+                    explicit_no_wait: spec.get("wait").and_then(Value::as_bool) == Some(false),
+                    after: visit.after.clone(),
                     health_checks: spec.get("healthChecks").and_then(Value::as_array).cloned().unwrap_or_default(),
                     target_namespace: str_of(&spec, "targetNamespace"),
                     patches: spec.get("patches").and_then(Value::as_array).cloned().unwrap_or_default(),
@@ -136,6 +142,9 @@ impl Loader {
                 });
             }
             ("apps", "Deployment") => self.repo.deployments.push(deployment(key.clone(), &spec, visit, &doc)),
+            (super::rset::GROUP, "ResourceSet") => {
+                self.rsets.push(PendingRset { doc: doc.clone(), key: key.clone(), applied_by: visit.applied_by.clone() });
+            }
             _ => {}
         }
         self.repo.objects.push(Object { api_version, key, applied_by: visit.applied_by.clone(), doc, unresolved_vars });
@@ -187,8 +196,11 @@ impl Loader {
             key,
             api_version: api_version.to_string(),
             chart,
+            chart_version: chart_spec.and_then(|c| str_of(c, "version")),
+            chart_found: chart_dir.as_ref().map(|d| (self.repo.root.join(d), "git".to_string())),
             chart_dir,
             chart_source,
+            after: visit.after.clone(),
             depends_on,
             values: spec.get("values").cloned().unwrap_or(Value::Null),
             installs_crds: spec.pointer("/install/crds").and_then(Value::as_str) != Some("Skip"),

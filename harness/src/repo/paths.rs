@@ -80,6 +80,22 @@ pub fn cluster_dir(root: &Path, asked: Option<&Path>) -> Result<PathBuf, RepoErr
     Ok(rel)
 }
 
+/// Like [`cluster_dir`]; without one asked for and without a `clusters/` directory, the one
+/// directory FluxInstances of the repository sync (`synced`), when it exists.
+pub fn cluster_dir_or_synced(root: &Path, asked: Option<&Path>, synced: &[PathBuf]) -> Result<PathBuf, RepoError> {
+    if asked.is_none() && cluster_dirs(root).is_empty() {
+        let mut dirs: Vec<&PathBuf> = synced.iter().filter(|d| !d.as_os_str().is_empty() && root.join(d).is_dir()).collect();
+        dirs.sort();
+        dirs.dedup();
+        if let [only] = dirs.as_slice()
+            && matches!(resolve(root, Path::new(""), &only.to_string_lossy()), Resolved::Inside(_))
+        {
+            return Ok((*only).clone());
+        }
+    }
+    cluster_dir(root, asked)
+}
+
 fn cluster_dirs(root: &Path) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join("clusters"))
         .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).map(|e| PathBuf::from("clusters").join(e.file_name())).collect())

@@ -12,9 +12,11 @@
 //! - [`replay`]: answer HTTP requests from the cassette (Helm index and archives, the read side
 //!   of the OCI distribution API, git smart HTTP); a miss is an immediate error naming the URL and
 //!   the command that records it. The sim's egress gateway (`cluster::sim::gateway`) puts it in
-//!   front of every sim process.
+//!   front of every sim process;
+//! - [`charts`]: the cassette's charts as a [`crate::repo::ChartSource`] for `check` and `render`.
 
 pub mod cassette;
+pub mod charts;
 pub mod coverage;
 pub mod git;
 pub mod helm_index;

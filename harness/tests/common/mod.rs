@@ -40,3 +40,45 @@ pub fn fixtures() -> PathBuf {
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gitops-harness"))
 }
+
+/// A chart directory packed as Helm packages it (`<name>/…`, gzip'd tar).
+pub fn helm_package(chart_dir: &std::path::Path, name: &str) -> Vec<u8> {
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut tar = tar::Builder::new(gz);
+    tar.append_dir_all(name, chart_dir).unwrap();
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+/// A source cassette at `dir` holding two upstream charts of `shared/reference/charts` as
+/// `sources record` stores them: cert-manager from `https://charts.jetstack.io` (asked `1.x`) as
+/// a Helm archive, and flagger `1.44.0` from `oci://ghcr.io/fluxcd/charts` as an OCI manifest
+/// whose layer is the chart (also recorded as the OCIRepository `oci://ghcr.io/fluxcd/charts/flagger`,
+/// tag `1.44.0`).
+pub fn chart_cassette(dir: &std::path::Path) {
+    use gitops_harness::sources::{Cassette, LockedSource, SourceKind};
+    let charts = shared_reference().join("charts");
+    let mut cassette = Cassette::open_or_create(dir).unwrap();
+    let archive = "https://charts.jetstack.io/charts/cert-manager-v1.21.0.tgz";
+    let digest =
+        cassette.put_file(archive, &helm_package(&charts.join("cert-manager"), "cert-manager"), "application/gzip", archive).unwrap();
+    let locked = |kind, url: &str, name: &str, asked: &str, version: &str, digest: String| LockedSource {
+        kind,
+        url: url.into(),
+        name: name.into(),
+        asked: asked.into(),
+        version: version.into(),
+        digest,
+        file: String::new(),
+        objects: vec![],
+    };
+    cassette.put_source(locked(SourceKind::Helm, "https://charts.jetstack.io", "cert-manager", "1.x", "1.21.0", digest));
+    let layer = cassette.put_blob(&helm_package(&charts.join("flagger"), "flagger")).unwrap();
+    let manifest = serde_json::json!({"schemaVersion": 2,
+        "config": {"mediaType": "application/vnd.cncf.helm.config.v1+json", "digest": layer, "size": 0},
+        "layers": [{"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip", "digest": layer, "size": 0}]});
+    let mdigest = cassette.put_blob(manifest.to_string().as_bytes()).unwrap();
+    cassette.put_source(locked(SourceKind::HelmOci, "oci://ghcr.io/fluxcd/charts", "flagger", "1.44.0", "1.44.0", mdigest.clone()));
+    // The same chart as an OCIRepository artifact (a HelmRelease's `chartRef`).
+    cassette.put_source(locked(SourceKind::Oci, "oci://ghcr.io/fluxcd/charts/flagger", "", "tag:1.44.0", "1.44.0", mdigest));
+    cassette.save().unwrap();
+}

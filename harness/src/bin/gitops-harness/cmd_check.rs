@@ -1,12 +1,14 @@
 //! `gitops-harness check`.
 use gitops_harness::exit::Exit;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use gitops_harness::check::{self, CheckOptions};
 use gitops_harness::crds::{self, CrdCatalog};
 use gitops_harness::flux_versions::FluxVersion;
-use gitops_harness::repo::Repo;
+use gitops_harness::repo::{ChartDirs, ChartSource, ChartSources, LoadOptions, Repo};
+use gitops_harness::sources::{self, charts::CassetteCharts};
+use std::sync::Arc;
 
 /// Arguments of `check`.
 #[derive(Debug, clap::Args)]
@@ -26,6 +28,37 @@ pub struct CheckArgs {
     /// Directory of CRDs to validate objects with (default: $GITOPS_HARNESS_CRDS or shared/reference/crds nearby).
     #[arg(long)]
     pub crds: Option<PathBuf>,
+    /// Directory of unpacked Helm charts (`<name>/`, `<name>-<version>/`), read as data for the
+    /// HelmReleases whose chart is not in git: the CRDs they install, their values.schema.json.
+    /// Repeatable.
+    #[arg(long, env = "GITOPS_HARNESS_CHARTS", value_delimiter = ':')]
+    pub charts: Vec<PathBuf>,
+    /// Source cassette whose recorded charts are read the same way (default: the one `sources
+    /// record` writes, $GITOPS_HARNESS_CASSETTE or ~/.cache/gitops-harness/cassette, when it exists).
+    #[arg(long)]
+    pub cassette: Option<PathBuf>,
+}
+
+/// The chart sources of `--charts` directories, then of the source cassette (`--cassette`, else
+/// the default one when it has been recorded).
+pub fn chart_sources(dirs: &[PathBuf], cassette: Option<&Path>) -> anyhow::Result<ChartSources> {
+    for d in dirs {
+        if !d.is_dir() {
+            anyhow::bail!("--charts {}: not a directory; pass a directory holding unpacked charts (<name>/Chart.yaml)", d.display());
+        }
+    }
+    let mut out: ChartSources = Vec::new();
+    if !dirs.is_empty() {
+        out.push(Arc::new(ChartDirs::new(dirs.to_vec())) as Arc<dyn ChartSource>);
+    }
+    let default = sources::default_cassette_dir();
+    let cassette = match cassette {
+        Some(dir) => Some(CassetteCharts::open(dir).with_context(|| format!("--cassette {}", dir.display()))?),
+        None if default.join(sources::cassette::LOCK_FILE).is_file() => CassetteCharts::open(&default).ok(),
+        None => None,
+    };
+    out.extend(cassette.map(|c| Arc::new(c) as Arc<dyn ChartSource>));
+    Ok(out)
 }
 
 /// Run `check`: exit 0 without error findings, 1 with, 2 when it could not run.
@@ -43,7 +76,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<Exit> {
             (embedded.path().to_path_buf(), Some(dir))
         }
     };
-    let repo = Repo::load(&root, cluster_dir.as_deref())?;
+    let opts = LoadOptions { charts: chart_sources(&args.charts, args.cassette.as_deref())? };
+    let repo = Repo::load_with(&root, cluster_dir.as_deref(), &opts)?;
     let crd_dir = args.crds.clone().or_else(|| crds::discover_dir(&repo.root));
     let crds = match crd_dir {
         Some(d) => Some(CrdCatalog::load_dir(&d)?),

@@ -1,20 +1,33 @@
 //! Rendering Flux Kustomizations with the real `kubectl kustomize`, the way kustomize-controller
 //! builds them: `--load-restrictor LoadRestrictionsNone`, a generated kustomization.yaml for plain
 //! directories, and the Flux Kustomization's own `targetNamespace`/`patches`/`images`/
-//! `namePrefix`/`nameSuffix`/`commonMetadata` applied as an overlay.
+//! `namePrefix`/`nameSuffix`/`commonMetadata` applied as an overlay; and HelmReleases whose chart
+//! is reachable offline with `helm template`, as helm-controller renders them ([`helm`]).
 //!
 //! Nothing is copied and the user's files are never written: each build runs from a small
-//! temporary directory holding only the generated kustomization.yaml, which reaches the repo by
-//! relative paths (kustomize refuses absolute directory paths); symlinks in the repo stay as they
-//! are. `postBuild` variables are substituted into the output as kustomize-controller does. Each
-//! build has a timeout, and an interrupt ([`interrupt`], from a SIGINT/SIGTERM handler) stops the
-//! running build; its temporary directory is removed either way.
+//! [`Workspace`] (a temporary directory holding only the generated kustomization.yaml, which
+//! reaches the repo by relative paths: kustomize refuses absolute directory paths); symlinks in
+//! the repo stay as they are. A worker reuses its workspace for every build it runs, and
+//! [`render_all`] runs one worker per core. `postBuild` variables are substituted into the output
+//! as kustomize-controller does. Remote kustomize resources are found before the build: the result
+//! names them, and with `offline` the build is refused. Each build has a timeout, and an
+//! interrupt ([`interrupt`], from a SIGINT/SIGTERM handler) stops the running builds; every
+//! workspace is removed either way.
 
+mod helm;
+mod pool;
+mod process;
+mod remote;
+
+use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+
+pub use helm::render_helm_release;
+pub use pool::{Target, render_all};
 
 use crate::repo::{FluxKustomization, ObjectRef, Repo, Vars};
 use crate::tools::{self, Tool, ToolError};
@@ -45,7 +58,10 @@ pub struct Rendered {
     /// kustomize's YAML output (after postBuild substitution).
     pub yaml: String,
     /// `substituteFrom` objects the repo does not hold: their variables were left as written.
+    /// (For a HelmRelease: `valuesFrom` objects the repo does not hold, left out of the values.)
     pub unresolved_vars: Vec<String>,
+    /// Remote kustomize resources the build fetched (`url (file:line)`).
+    pub remote: Vec<String>,
 }
 
 /// Why a build failed.
@@ -106,18 +122,79 @@ pub enum RenderError {
         /// Why.
         message: String,
     },
+    /// `--offline` and the build would fetch kustomize resources from the network.
+    #[error("{what}: refused with --offline: kustomize would fetch {} from the network; vendor it into the repo or render without --offline", .entries.join(", "))]
+    Remote {
+        /// What was built.
+        what: String,
+        /// The remote entries, each `url (file:line)`.
+        entries: Vec<String>,
+    },
+    /// `helm template` failed (its message names the template or value at fault).
+    #[error("{what}: helm template of chart {chart} failed: {stderr}")]
+    Helm {
+        /// The HelmRelease.
+        what: String,
+        /// The chart directory.
+        chart: PathBuf,
+        /// helm's message.
+        stderr: String,
+    },
+    /// A HelmRelease whose chart is not reachable offline.
+    #[error(
+        "{0}: its chart is not reachable offline (not in git, not in a --charts directory); it can only be rendered once Flux fetches it"
+    )]
+    ChartUnavailable(ObjectRef),
 }
 
 /// Options of a build.
 #[derive(Debug, Clone)]
 pub struct RenderOptions {
-    /// Time one `kubectl kustomize` may take.
+    /// Time one `kubectl kustomize` (or `helm template`) may take.
     pub timeout: Duration,
+    /// Refuse builds that would fetch kustomize resources from the network.
+    pub offline: bool,
+    /// Builds run side by side by [`render_all`] (0: one per core).
+    pub jobs: usize,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { timeout: DEFAULT_TIMEOUT }
+        RenderOptions { timeout: DEFAULT_TIMEOUT, offline: false, jobs: 0 }
+    }
+}
+
+/// A worker's build directory, reused for every build it runs and removed when dropped.
+#[derive(Debug)]
+pub struct Workspace {
+    /// Kept for its drop, which removes the directory.
+    _tmp: tempfile::TempDir,
+    /// The directory, canonical (builds reach the repo relative to it).
+    dir: PathBuf,
+}
+
+impl Workspace {
+    /// A fresh temporary build directory.
+    pub fn new() -> Result<Workspace, RenderError> {
+        let tmp = tempfile::Builder::new().prefix("gitops-harness-render-").tempdir().map_err(io("a build", &std::env::temp_dir()))?;
+        let dir = std::fs::canonicalize(tmp.path()).map_err(io("a build", tmp.path()))?;
+        Ok(Workspace { _tmp: tmp, dir })
+    }
+
+    /// The build directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Remove what the last build left, keeping the directory.
+    fn clear(&self) -> Result<(), RenderError> {
+        let entries = std::fs::read_dir(&self.dir).map_err(io("a build", &self.dir))?;
+        for e in entries.filter_map(Result::ok) {
+            let p = e.path();
+            let r = if p.is_dir() && !p.is_symlink() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+            r.map_err(io("a build", &p))?;
+        }
+        Ok(())
     }
 }
 
@@ -128,35 +205,15 @@ pub fn kustomize_build(dir: &Path, what: &str) -> Result<String, RenderError> {
 
 /// Like [`kustomize_build`], killed after `timeout` or on [`interrupt`].
 pub fn kustomize_build_timed(dir: &Path, what: &str, timeout: Duration) -> Result<String, RenderError> {
+    kustomize_in(dir, what, dir, None, timeout)
+}
+
+/// `kubectl kustomize` of `build` (errors name `user_dir`, with `temp` stripped from messages).
+fn kustomize_in(build: &Path, what: &str, user_dir: &Path, temp: Option<&Path>, timeout: Duration) -> Result<String, RenderError> {
     let kubectl = tools::find(Tool::Kubectl)?;
-    let fail = |stderr: String| RenderError::Kustomize { what: what.to_string(), dir: dir.to_path_buf(), stderr };
-    let handle = duct::cmd!(&kubectl, "kustomize", "--load-restrictor", "LoadRestrictionsNone", dir)
-        .stdout_capture()
-        .stderr_capture()
-        .unchecked()
-        .start()
-        .map_err(|e| fail(e.to_string()))?;
-    let deadline = Instant::now() + timeout;
-    let out = loop {
-        match handle.try_wait() {
-            Ok(Some(out)) => break out.clone(),
-            Ok(None) => {}
-            Err(e) => return Err(fail(e.to_string())),
-        }
-        if interrupted() || Instant::now() >= deadline {
-            let _ = handle.kill();
-            return Err(if interrupted() {
-                RenderError::Interrupted(what.to_string())
-            } else {
-                RenderError::Timeout { what: what.to_string(), dir: dir.to_path_buf(), secs: timeout.as_secs() }
-            });
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    if !out.status.success() {
-        return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_string()));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let args: Vec<OsString> = vec!["kustomize".into(), "--load-restrictor".into(), "LoadRestrictionsNone".into(), build.into()];
+    let out = process::run(&kubectl, &args, &process::Job { what, dir: user_dir, temp, helm: false }, timeout)?;
+    String::from_utf8(out).map_err(|e| RenderError::Output { what: what.to_string(), message: e.to_string() })
 }
 
 fn parse_output(yaml: &str, what: &str) -> Result<Vec<Value>, RenderError> {
@@ -231,8 +288,15 @@ pub fn render_kustomization(repo: &Repo, ks: &FluxKustomization) -> Result<Rende
     render_kustomization_with(repo, ks, &RenderOptions::default())
 }
 
-/// Build one Flux Kustomization as kustomize-controller would, with options.
+/// Build one Flux Kustomization as kustomize-controller would, with options (in a workspace of
+/// its own).
 pub fn render_kustomization_with(repo: &Repo, ks: &FluxKustomization, opts: &RenderOptions) -> Result<Rendered, RenderError> {
+    let ws = Workspace::new()?;
+    render_kustomization_in(repo, ks, opts, &ws)
+}
+
+/// Build one Flux Kustomization in a worker's workspace.
+pub fn render_kustomization_in(repo: &Repo, ks: &FluxKustomization, opts: &RenderOptions, ws: &Workspace) -> Result<Rendered, RenderError> {
     let what = ks.key.to_string();
     if interrupted() {
         return Err(RenderError::Interrupted(what));
@@ -242,8 +306,8 @@ pub fn render_kustomization_with(repo: &Repo, ks: &FluxKustomization, opts: &Ren
     if !dir.exists() {
         return Err(RenderError::Kustomize { what, dir, stderr: "no such file or directory in the source".to_string() });
     }
-    let tmp = tempfile::Builder::new().prefix("gitops-harness-render-").tempdir().map_err(io(&what, &std::env::temp_dir()))?;
-    let build_dir = std::fs::canonicalize(tmp.path()).map_err(io(&what, tmp.path()))?;
+    ws.clear()?;
+    let build_dir = ws.path().to_path_buf();
     let to = |abs: &Path| relative(&build_dir, abs).to_string_lossy().into_owned();
     let resources: Vec<String> =
         if dir.is_file() || ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|f| dir.join(f).is_file()) {
@@ -257,53 +321,60 @@ pub fn render_kustomization_with(repo: &Repo, ks: &FluxKustomization, opts: &Ren
             })?;
             found.iter().map(|p| to(p)).collect()
         };
-    let components: Vec<String> = ks
+    let component_dirs: Vec<PathBuf> = ks
         .components
         .iter()
         .map(|c| crate::repo::normalize(&dir.join(c)))
         .filter(|c| c.exists() || !ks.ignore_missing_components)
-        .map(|c| to(&c))
         .collect();
+    let mut built_dirs = vec![if dir.is_file() { dir.parent().map(Path::to_path_buf).unwrap_or_else(|| dir.clone()) } else { dir.clone() }];
+    built_dirs.extend(component_dirs.iter().cloned());
+    let remote = remote::remote_entries(&repo.root, &built_dirs);
+    if opts.offline && !remote.is_empty() {
+        return Err(RenderError::Remote { what, entries: remote });
+    }
+    let components: Vec<String> = component_dirs.iter().map(|c| to(c)).collect();
     let k = kustomization(ks, resources, components);
     let text = serde_norway::to_string(&k).map_err(|e| RenderError::Output { what: what.clone(), message: e.to_string() })?;
     std::fs::write(build_dir.join("kustomization.yaml"), text).map_err(io(&what, &build_dir))?;
-    let yaml = kustomize_build_timed(&build_dir, &what, opts.timeout).map_err(|e| match e {
-        // Name the user's directory, not the temporary one.
-        RenderError::Kustomize { what, stderr, .. } => {
-            RenderError::Kustomize { what, dir: dir.clone(), stderr: stderr.replace(&format!("{}/", build_dir.display()), "") }
+    // Errors name the user's directory, not the temporary one.
+    let yaml = kustomize_in(&build_dir, &what, &dir, Some(&build_dir), opts.timeout)?;
+    let (yaml, objects, unresolved_vars) = match repo.postbuild_vars(ks) {
+        Some(Ok(vars)) if !(vars.vars.is_empty() && vars.missing.is_empty()) => {
+            let (yaml, objects) = substitute_output(&yaml, &vars, &what)?;
+            (yaml, objects, vars.missing)
         }
-        RenderError::Timeout { what, secs, .. } => RenderError::Timeout { what, dir: dir.clone(), secs },
-        other => other,
-    })?;
-    let (yaml, unresolved_vars) = match repo.postbuild_vars(ks) {
-        Some(Ok(vars)) => (substitute_output(&yaml, &vars, &what)?, vars.missing),
         Some(Err(e)) => return Err(RenderError::Substitute { what, message: e.to_string() }),
-        None => (yaml, Vec::new()),
+        _ => {
+            let objects = parse_output(&yaml, &what)?;
+            (yaml, objects, Vec::new())
+        }
     };
-    let objects = parse_output(&yaml, &what)?;
-    drop(tmp);
-    Ok(Rendered { key: ks.key.clone(), objects, yaml, unresolved_vars })
+    Ok(Rendered { key: ks.key.clone(), objects, yaml, unresolved_vars, remote })
 }
 
-/// Substitute postBuild variables into each built resource, as kustomize-controller does (when
-/// there are variables at all, and unless the resource opts out).
-fn substitute_output(yaml: &str, vars: &Vars, what: &str) -> Result<String, RenderError> {
-    if vars.vars.is_empty() && vars.missing.is_empty() {
-        return Ok(yaml.to_string());
-    }
-    let docs = yaml_docs::parse_str(Path::new("kustomize-output.yaml"), yaml)
-        .map_err(|e| RenderError::Output { what: what.to_string(), message: e.to_string() })?;
+/// Substitute postBuild variables into each built resource, as kustomize-controller does
+/// (unless the resource opts out), reading each resource once: its text is substituted, then
+/// parsed; only a resource that mentions the opt-out is parsed first to see whether it opts out.
+fn substitute_output(yaml: &str, vars: &Vars, what: &str) -> Result<(String, Vec<Value>), RenderError> {
     let mut out = String::with_capacity(yaml.len());
-    for d in docs {
-        let text = if crate::envsubst::disabled(&d.value) {
-            d.text
+    let mut objects = Vec::new();
+    for (_, text) in yaml_docs::split_documents(yaml) {
+        if text.trim().is_empty() {
+            continue;
+        }
+        let opted_out =
+            text.contains(crate::envsubst::DISABLE_KEY) && parse_output(&text, what)?.first().is_some_and(crate::envsubst::disabled);
+        let text = if opted_out {
+            text
         } else {
-            vars.apply(&d.text).map_err(|e| RenderError::Substitute { what: what.to_string(), message: e.to_string() })?
+            vars.apply(&text).map_err(|e| RenderError::Substitute { what: what.to_string(), message: e.to_string() })?
         };
+        objects.extend(parse_output(&text, what)?);
         out.push_str("---\n");
         out.push_str(&text);
     }
-    Ok(out)
+    Ok((out, objects))
 }
 
 /// The generated kustomization: the Flux Kustomization's path and components, and its own
