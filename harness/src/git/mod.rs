@@ -61,6 +61,20 @@ impl GitError {
     }
 }
 
+/// Replace `path` with `contents` atomically (a sibling temporary file renamed over it, keeping
+/// the old file's permissions): a reader in another process (a parallel scenario reading a file
+/// another one edits) sees the old text or the new one, never a truncated file.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".gitops-harness-write-").tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    let mode = std::fs::metadata(path).map(|m| m.permissions()).unwrap_or_else(|_| std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    std::fs::set_permissions(tmp.path(), mode)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Run `git ARGS` in `dir` (never prompting) and return its stdout.
 pub fn run(dir: &Path, args: &[&str]) -> Result<Vec<u8>, GitError> {
     let out = duct::cmd("git", args)
@@ -96,5 +110,35 @@ mod tests {
         let err = run_text(dir.path(), &["rev-parse", "HEAD"]).unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("`git rev-parse HEAD` in ") && msg.contains(&dir.path().display().to_string()), "{msg}");
+    }
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::write_atomic;
+
+    /// A reader racing a writer sees one whole version or the other, never an empty file (what
+    /// a parallel scenario saw when edits truncated the file first).
+    #[test]
+    fn readers_never_see_a_half_written_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("faces.yaml");
+        let (a, b) = ("kind: Deployment\nmetadata: {name: face}\n".repeat(200), "kind: Deployment\nmetadata: {name: smiley}\n".repeat(200));
+        write_atomic(&path, a.as_bytes()).unwrap();
+        let reader = {
+            let path = path.clone();
+            let (a, b) = (a.clone(), b.clone());
+            std::thread::spawn(move || {
+                for _ in 0..2000 {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    assert!(text == a || text == b, "read {} bytes", text.len());
+                }
+            })
+        };
+        for i in 0..2000 {
+            write_atomic(&path, if i % 2 == 0 { b.as_bytes() } else { a.as_bytes() }).unwrap();
+        }
+        reader.join().unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
     }
 }

@@ -57,7 +57,7 @@ impl GitDir {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| GitError::io(parent, e))?;
         }
-        std::fs::write(&path, contents).map_err(|e| GitError::io(&path, e))
+        super::write_atomic(&path, contents).map_err(|e| GitError::io(&path, e))
     }
 
     /// Stage everything and commit when something changed (as the harness, without hooks);

@@ -872,7 +872,8 @@ impl YamlEditor {
 
     /// Write the edited text to `root/<file>`.
     pub fn save(&self, root: &Path) -> Result<(), EditError> {
-        std::fs::write(root.join(&self.file), &self.text).map_err(|source| EditError::Io { file: self.file.clone(), source })
+        crate::git::write_atomic(&root.join(&self.file), self.text.as_bytes())
+            .map_err(|source| EditError::Io { file: self.file.clone(), source })
     }
 
     /// The file name used in messages.
