@@ -46,7 +46,9 @@ export GOWORK=off
 # against the public checksum database; the module proxy serves it (/sumdb/sum.golang.org/),
 # so it works wherever the proxy does.
 export GOSUMDB=sum.golang.org
-unset GONOSUMDB GONOSUMCHECK GOPRIVATE GOINSECURE GONOPROXY
+unset GONOSUMDB GOPRIVATE GOINSECURE GONOPROXY
+# Programs for this machine, as the release builds them for amd64/arm64 (no experiments).
+unset GOOS GOARCH GOAMD64 GOARM64 GOEXPERIMENT
 ldflags_common="-s -w"
 # Asked from / so that no go.mod around the caller selects another toolchain.
 goversion="$(cd / && go env GOVERSION)"
@@ -280,7 +282,9 @@ build() {
     sed 's/^/sim-tools:     /' "$stage/substitutions.txt"
   fi
   key_text "$name" > "$stage/key.txt"
-  (cd "$stage/bin" && sha256sum -- * > ../bin.sha256) || true
+  # The programs' hashes: two builds from the same key are byte-identical (-trimpath, fixed metadata).
+  local f
+  for f in "$stage"/bin/*; do echo "$(sha256 < "$f")  ${f##*/}"; done > "$stage/bin.sha256"
   rm -rf "$stage/src"
   local secs=$(( $(date +%s) - start ))
   echo "$secs" > "$stage/build-seconds"
