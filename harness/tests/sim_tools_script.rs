@@ -215,6 +215,21 @@ fn builds_from_the_committed_modules_with_fixed_inputs_and_the_harness_finds_the
     assert!(recorded.contains("github.com/fluxcd/helm/v4@v4.2.4-flux.1 is not served"), "{recorded}");
     assert_eq!(std::fs::read_to_string(tools.dir(Component::Etcd).join("substitutions.txt")).unwrap(), "");
 
+    // `gitops-harness sim tools` finds the same entries and says what they were built with.
+    let cli = Command::new(common::bin())
+        .args(["sim", "tools"])
+        .env("PATH", format!("{}:/usr/bin:/bin", s.fake().join("bin").display()))
+        .env("FAKE_GO_DIR", s.fake())
+        .env("GITOPS_HARNESS_SIM_CACHE", s.cache())
+        .output()
+        .unwrap();
+    let shown = text(&cli);
+    assert!(cli.status.success(), "{shown}");
+    assert!(shown.contains(&Component::Kubernetes.entry_for(GO)) && shown.contains(GO), "{shown}");
+    assert!(shown.contains("substitution: github.com/fluxcd/pkg/artifact v0.18.0 instead of v0.18.2 (not served)"), "{shown}");
+    let note = format!("note: helm-controller {} is built without Flux's helm fork", Component::HelmController.version());
+    assert!(shown.contains(&note), "{shown}");
+
     // A cache hit builds nothing and still names the substitutions.
     std::fs::remove_file(s.fake().join("calls.log")).unwrap();
     let again = s.run(&[], None);
