@@ -121,9 +121,11 @@ served() {
   return "$rc"
 }
 # The highest version of MOD the proxy lists with VER's major.minor that is not newer than VER.
+# Fails (with Go's message) when the proxy cannot be asked.
 nearest_served() {
-  local mod="$1" ver="$2"
-  (cd / && go list -m -versions "$mod" 2>/dev/null) | tr ' ' '\n' | tail -n +2 | python3 -c '
+  local mod="$1" ver="$2" listed
+  listed="$(cd / && go list -m -versions "$mod" 2>&1)" || { echo "$listed" >&2; return 1; }
+  echo "$listed" | tr ' ' '\n' | tail -n +2 | python3 -c '
 import sys
 want = sys.argv[1]
 def key(v):
@@ -157,7 +159,13 @@ check_substitutions() {
     fi
     [ "$with" = "drop-replace" ] && continue
     local best
-    best="$(nearest_served "$mod" "$ver")"
+    if ! best="$(nearest_served "$mod" "$ver" 2> "$cache/.versions.err")"; then
+      echo "error: $name: cannot ask the module proxy which versions of $mod it serves, to check $pin: $(cat "$cache/.versions.err")" >&2
+      rm -f "$cache/.versions.err"
+      bad=1
+      continue
+    fi
+    rm -f "$cache/.versions.err"
     if [ "$best" != "$with" ]; then
       echo "error: $name: the nearest version of $mod the module proxy serves for $ver is now ${best:-none} (pinned: $with, in $pin);" >&2
       if [ -n "$best" ]; then
@@ -224,7 +232,7 @@ explain_refusals() {
   [ -n "$refused" ] || return 0
   for mv in $refused; do
     local mod="${mv%@*}" ver="${mv#*@}" best
-    best="$(nearest_served "$mod" "$ver" || true)"
+    best="$(nearest_served "$mod" "$ver" 2>/dev/null || true)"
     echo "error: $name: the module proxy refuses $mv, and harness/sim-versions.env pins no substitution for it;" >&2
     echo "       add \"$mv=>${best:-drop-replace}\" to $(prefix_of "$name")_SUBSTITUTIONS there (nearest served: ${best:-none}; drop-replace when it is the target of a replace)," >&2
     echo "       then run \`scripts/sim-tools.sh --update-modules $name\` and commit harness/sim-go/$name/" >&2

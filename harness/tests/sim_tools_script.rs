@@ -350,3 +350,15 @@ fn a_pin_the_committed_module_does_not_match_stops_the_build() {
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("does not replace github.com/fluxcd/pkg/artifact with v0.18.1"), "{all}");
 }
+
+#[test]
+fn a_proxy_that_cannot_be_asked_stops_the_build_saying_so() {
+    let s = Sandbox::new();
+    s.set_versions("example.com/other v1.0.0");
+    let out = s.run(&[], Some("source-controller"));
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("cannot ask the module proxy which versions of github.com/fluxcd/pkg/artifact it serves"), "{all}");
+    assert!(!all.contains("is now none"), "not mistaken for an empty list: {all}");
+    assert!(!s.calls().contains("|build"));
+}
