@@ -28,6 +28,7 @@ fn main() -> std::process::ExitCode {
     let confined = if t.engine_answers() { dockerutil::engine_confined() } else { Ok(()) };
     t.docker_if("containers_reach_only_the_engines_networks", confined, Flavor::CurrentThread, containers_reach_only_the_engines_networks)
         .docker("reap_removes_only_labelled_objects", Flavor::CurrentThread, reap_removes_only_labelled_objects)
+        .docker("a_local_image_is_imported_once_per_content", Flavor::CurrentThread, a_local_image_is_imported_once_per_content)
         .docker("missing_image_fails_fast_and_leaves_nothing", Flavor::CurrentThread, missing_image_fails_fast_and_leaves_nothing)
         .docker("k3s_backend_lifecycle_with_stand_in_image", Flavor::CurrentThread, k3s_backend_lifecycle_with_stand_in_image)
         .docker("failed_start_cleans_up", Flavor::CurrentThread, failed_start_cleans_up)
@@ -260,13 +261,31 @@ async fn containers_reach_only_the_engines_networks() {
     let default: Vec<std::net::Ipv4Addr> = routes.iter().filter(|r| r[1] == "00000000").map(|r| addr(r[2])).collect();
     assert_eq!(default, vec![gateway], "its default route is the engine's gateway:\n{table}");
     assert!(std::net::TcpListener::bind((gateway, 0)).is_ok(), "the gateway {gateway} is an address of this namespace");
-    let bridges = dockerutil::bridges(&d).await.unwrap();
-    let here = dockerutil::routed_interfaces();
-    for iface in &here {
-        assert!(
-            iface == "lo" || bridges.iter().any(|(_, b, _)| b == iface),
-            "this namespace routes through {iface}, which is not one of the engine's bridges {bridges:?}"
-        );
+    let beyond = dockerutil::interfaces_beyond_the_engine(&d).await.unwrap();
+    assert!(
+        beyond.is_empty(),
+        "this namespace routes through {beyond:?}, which are not the engine's bridges (or their ports): {:?}",
+        dockerutil::routed_interfaces()
+    );
+}
+
+/// `docker import` of the same files and entrypoint again reuses the image (a new import would
+/// leave the previous one dangling on every test run); other content gets a new image.
+async fn a_local_image_is_imported_once_per_content() {
+    let d = dockerutil::connect().await;
+    let reference = format!("gitops-harness-test/import-once-{}:local", std::process::id());
+    let files: Vec<std::path::PathBuf> = ["/bin/sh"].iter().map(Into::into).collect();
+    let id = async |entrypoint: &[&str]| {
+        gitops_harness::docker::local_image::import(&d, &reference, &files, entrypoint).await.unwrap();
+        d.inspect_image(&reference).await.unwrap().id.unwrap()
+    };
+    let first = id(&["/bin/sh", "-c"]).await;
+    assert_eq!(id(&["/bin/sh", "-c"]).await, first, "same content: the image is reused");
+    let other = id(&["/bin/sh"]).await;
+    assert_ne!(other, first, "another entrypoint is another image");
+    for image in [&other, &first] {
+        let opts = bollard::query_parameters::RemoveImageOptions { force: true, ..Default::default() };
+        d.remove_image(image, Some(opts), None).await.unwrap();
     }
 }
 

@@ -97,18 +97,39 @@ pub fn routed_interfaces() -> std::collections::BTreeSet<String> {
     out
 }
 
+/// The interfaces this namespace routes through that are not the engine's: not loopback, not one
+/// of its bridges, not a port of one (a container's veth). Routes are read before the bridges are
+/// listed, and an interface gone meanwhile is skipped, so containers coming and going in tests
+/// running beside this one do not count.
+pub async fn interfaces_beyond_the_engine(d: &Docker) -> Result<Vec<String>, String> {
+    let routed = routed_interfaces();
+    let own: Vec<String> = bridges(d).await?.into_iter().map(|(_, iface, _)| iface).collect();
+    let mut out = Vec::new();
+    for iface in routed.into_iter().filter(|i| i != "lo" && !own.contains(i)) {
+        // `ip` asks this namespace over netlink (/sys would show the namespace that mounted it).
+        let link = std::process::Command::new("ip").args(["-o", "link", "show", "dev", &iface]).output().map_err(|e| format!("ip: {e}"))?;
+        if !link.status.success() {
+            continue; // gone since the routes were read
+        }
+        let text = String::from_utf8_lossy(&link.stdout);
+        let master = text.split_whitespace().skip_while(|w| *w != "master").nth(1).unwrap_or_default().to_string();
+        if !own.contains(&master) {
+            out.push(iface);
+        }
+    }
+    Ok(out)
+}
+
 /// The engine shares this network namespace and that namespace routes only through loopback and
 /// the engine's own bridges: its containers can reach nothing but the engine's networks.
 pub fn engine_confined() -> Result<(), String> {
     gateway_is_local()?;
-    let bridges = with_engine(async |d| bridges(&d).await)?;
-    let own: Vec<&str> = bridges.iter().map(|(_, iface, _)| iface.as_str()).collect();
-    let other: Vec<String> = routed_interfaces().into_iter().filter(|i| i != "lo" && !own.contains(&i.as_str())).collect();
+    let other = with_engine(async |d| interfaces_beyond_the_engine(&d).await)?;
     if other.is_empty() {
         Ok(())
     } else {
         Err(format!(
-            "this network namespace also routes through {} (not the engine's bridges {own:?}): its containers could reach beyond the engine's networks; `.ci/run` confines its engine to a namespace with only loopback",
+            "this network namespace also routes through {} (not the engine's bridges): its containers could reach beyond the engine's networks; `.ci/run` confines its engine to a namespace with only loopback",
             other.join(", ")
         ))
     }
