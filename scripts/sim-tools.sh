@@ -59,11 +59,15 @@ prefix_of() { echo "$1" | tr 'a-z-' 'A-Z_'; }
 # The substitutions pinned for a component (space-separated entries).
 substitutions_of() { local v; v="$(prefix_of "$1")_SUBSTITUTIONS"; echo "${!v:-}"; }
 
+# Hashed once, at start: the key must name the script that runs, even if the file is replaced
+# while it does.
+script_sha="$(sha256 < "$root/scripts/sim-tools.sh")"
+
 # What a component's cache key covers, as text (the harness builds the same text).
 key_text() {
   local name="$1" f
   echo "gitops-harness sim-tools cache key 1"
-  echo "script $(sha256 < "$root/scripts/sim-tools.sh")"
+  echo "script $script_sha"
   grep -E "^$(prefix_of "$name")_[A-Z0-9_]*=" "$versions_env" || true
   for f in go.mod go.sum; do
     if [ -f "$sim_go/$name/$f" ]; then echo "sim-go/$name/$f $(sha256 < "$sim_go/$name/$f")"; fi
