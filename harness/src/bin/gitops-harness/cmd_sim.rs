@@ -88,7 +88,7 @@ fn print_tools(found: Option<&Toolset>) {
             (false, _) => "missing".to_string(),
         };
         let entry = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        println!("  {:<22} {:<9} {:<9} {entry}", c.name(), c.version(), state);
+        println!("  {:<22} {:<9} {:<22} {entry}", c.name(), c.version(), state);
         // What the entry recorded; for a missing entry, what the pins will build it with.
         let subs: Vec<String> = if built { record.substitutions } else { c.substitutions().iter().map(ToString::to_string).collect() };
         for s in subs {
