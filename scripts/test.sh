@@ -7,6 +7,8 @@
 # Steps 2-4 run inside a network namespace that has only loopback when this user may create one
 # (root: `unshare --net`): no process of the sim tier can reach anything off this machine, and a
 # dial to a fake ClusterIP or pod IP fails at once. Elsewhere they run as they are, with a warning.
+# With GITOPS_HARNESS_NETNS (a /proc/PID/ns/net path; .ci/run sets it) they run in that namespace
+# instead: one with only loopback and the Docker Engine .ci/run started there.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 # Only the cluster this script brings up: a cluster named by the caller's environment (the
@@ -19,6 +21,11 @@ if [ "${GITOPS_HARNESS_IN_NETNS:-}" != "1" ]; then
   echo "== build (test binaries)"
   cargo build --workspace --bins
   cargo nextest run --workspace --profile "$profile" --no-run
+  if [ -n "${GITOPS_HARNESS_NETNS:-}" ]; then
+    # .ci/run made one, with a Docker Engine inside (its bridges are the only other interfaces).
+    echo "== tests, in the network namespace $GITOPS_HARNESS_NETNS (loopback and the Docker Engine's own networks)"
+    exec nsenter --net="$GITOPS_HARNESS_NETNS" -- env GITOPS_HARNESS_IN_NETNS=1 "$0" "$@"
+  fi
   if [ "$(id -u)" = "0" ] && unshare --net true 2>/dev/null; then
     echo "== tests, in a network namespace with only loopback"
     exec unshare --net -- env GITOPS_HARNESS_IN_NETNS=1 bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"

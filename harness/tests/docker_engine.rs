@@ -25,7 +25,10 @@ use trials::{Flavor, Trials};
 
 fn main() -> std::process::ExitCode {
     let mut t = Trials::probe();
-    t.docker("reap_removes_only_labelled_objects", Flavor::CurrentThread, reap_removes_only_labelled_objects)
+    let confined = if t.engine_answers() { dockerutil::engine_confined() } else { Ok(()) };
+    t.docker_if("containers_reach_only_the_engines_networks", confined, Flavor::CurrentThread, containers_reach_only_the_engines_networks)
+        .docker("reap_removes_only_labelled_objects", Flavor::CurrentThread, reap_removes_only_labelled_objects)
+        .docker("a_local_image_is_imported_once_per_content", Flavor::CurrentThread, a_local_image_is_imported_once_per_content)
         .docker("missing_image_fails_fast_and_leaves_nothing", Flavor::CurrentThread, missing_image_fails_fast_and_leaves_nothing)
         .docker("k3s_backend_lifecycle_with_stand_in_image", Flavor::CurrentThread, k3s_backend_lifecycle_with_stand_in_image)
         .docker("failed_start_cleans_up", Flavor::CurrentThread, failed_start_cleans_up)
@@ -195,19 +198,95 @@ async fn missing_node_image_fails_fast_and_leaves_nothing() {
     let home = tempfile::tempdir().unwrap();
     let name = format!("upnoimage-{}", std::process::id());
     let port = std::net::TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port().to_string();
+    // The embedded repo has no gotk-components.yaml, so preflight wants the flux CLI; it runs only
+    // once the cluster exists, so a stand-in that fails if called keeps the test on the image.
+    let flux = home.path().join("flux");
+    std::fs::write(&flux, "#!/bin/sh\necho 'flux must not run before the cluster exists' >&2\nexit 99\n").unwrap();
+    std::fs::set_permissions(&flux, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out = Command::new(common::bin())
         .args(["up", "--name", &name, "--ingress-port", &port, "--image", "rancher/k3s:v0.0.0-gitops-harness-missing"])
         .env("GITOPS_HARNESS_HOME", home.path())
+        .env("GITOPS_HARNESS_FLUX", &flux)
         .env_remove("GITOPS_HARNESS_K3S_IMAGE")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("flux must not run"), "{err}");
     assert!(err.contains("image rancher/k3s:v0.0.0-gitops-harness-missing is not available") && err.contains("docker load"), "{err}");
     assert!(err.contains("nothing was created"), "{err}");
     let d = dockerutil::connect().await;
     assert!(docker::list_owned(&d, &Selector::cluster(&name)).await.unwrap().is_empty(), "containers or networks left behind");
     assert!(!home.path().join("clusters").join(&name).exists(), "state left behind");
+}
+
+/// Loopback only, with the engine in the tests' network namespace (as `.ci/run` starts it): a
+/// container's only route is its bridge, whose gateway is an address of this namespace, and this
+/// namespace routes through nothing but loopback and the engine's bridges. Read from the routing
+/// tables: no packet is sent anywhere.
+async fn containers_reach_only_the_engines_networks() {
+    let d = dockerutil::connect().await;
+    let image = dockerutil::shell_image(&d).await;
+    let cluster = unique("routes");
+    let _guard = dockerutil::Reaper(Selector::cluster(&cluster));
+    let name = format!("gh-{cluster}");
+    d.create_container(
+        Some(CreateContainerOptions { name: Some(name.clone()), ..Default::default() }),
+        ContainerCreateBody {
+            image: Some(image),
+            cmd: Some(vec!["cat /proc/net/route".into()]),
+            labels: Some(labels::labels(&cluster, "route-probe")),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    d.start_container(&name, None::<bollard::query_parameters::StartContainerOptions>).await.unwrap();
+    let mut wait = d.wait_container(&name, None::<bollard::query_parameters::WaitContainerOptions>);
+    while let Some(r) = futures::StreamExt::next(&mut wait).await {
+        r.unwrap();
+    }
+    let table = docker::logs_tail(&d, &name, 100).await;
+    d.remove_container(&name, Some(RemoveContainerOptions { force: true, ..Default::default() })).await.unwrap();
+
+    let gateway: std::net::Ipv4Addr = docker::gateway_of(&d, "bridge").await.unwrap().parse().unwrap();
+    let routes: Vec<Vec<&str>> =
+        table.lines().skip(1).map(|l| l.split_whitespace().collect()).filter(|w: &Vec<&str>| w.len() > 2).collect();
+    assert!(!routes.is_empty(), "the container's routing table:\n{table}");
+    // /proc/net/route: Iface, Destination, Gateway (hex, in the host's byte order).
+    let addr = |hex: &str| std::net::Ipv4Addr::from(u32::from_str_radix(hex, 16).unwrap().to_le_bytes());
+    for r in &routes {
+        assert_eq!(r[0], "eth0", "the container routes only through its bridge interface:\n{table}");
+    }
+    let default: Vec<std::net::Ipv4Addr> = routes.iter().filter(|r| r[1] == "00000000").map(|r| addr(r[2])).collect();
+    assert_eq!(default, vec![gateway], "its default route is the engine's gateway:\n{table}");
+    assert!(std::net::TcpListener::bind((gateway, 0)).is_ok(), "the gateway {gateway} is an address of this namespace");
+    let beyond = dockerutil::interfaces_beyond_the_engine(&d).await.unwrap();
+    assert!(
+        beyond.is_empty(),
+        "this namespace routes through {beyond:?}, which are not the engine's bridges (or their ports): {:?}",
+        dockerutil::routed_interfaces()
+    );
+}
+
+/// `docker import` of the same files and entrypoint again reuses the image (a new import would
+/// leave the previous one dangling on every test run); other content gets a new image.
+async fn a_local_image_is_imported_once_per_content() {
+    let d = dockerutil::connect().await;
+    let reference = format!("gitops-harness-test/import-once-{}:local", std::process::id());
+    let files: Vec<std::path::PathBuf> = ["/bin/sh"].iter().map(Into::into).collect();
+    let id = async |entrypoint: &[&str]| {
+        gitops_harness::docker::local_image::import(&d, &reference, &files, entrypoint).await.unwrap();
+        d.inspect_image(&reference).await.unwrap().id.unwrap()
+    };
+    let first = id(&["/bin/sh", "-c"]).await;
+    assert_eq!(id(&["/bin/sh", "-c"]).await, first, "same content: the image is reused");
+    let other = id(&["/bin/sh"]).await;
+    assert_ne!(other, first, "another entrypoint is another image");
+    for image in [&other, &first] {
+        let opts = bollard::query_parameters::RemoveImageOptions { force: true, ..Default::default() };
+        d.remove_image(image, Some(opts), None).await.unwrap();
+    }
 }
 
 fn unreachable_daemon_is_a_clear_error() {

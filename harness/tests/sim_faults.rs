@@ -140,7 +140,9 @@ fn up_then_down_leaves_nothing() -> TestResult {
         if mode != 0o600 {
             return Err(fail(format!("the sim kubeconfig carries the admin token but has mode {mode:o}, not 600")));
         }
-        let reap = text(&sb.run(&["reap"]));
+        // Scoped to this cluster: with a Docker Engine (CI starts one), a bare `reap` would also
+        // remove the harness-labelled objects of Docker tests running beside this one.
+        let reap = text(&sb.run(&["reap", "--cluster", &sb.name]));
         if !reap.contains("kept sim cluster updown") || !sb.state().join("sim.json").exists() {
             return Err(fail(format!("reap must keep a healthy sim cluster:\n{reap}")));
         }
@@ -223,7 +225,7 @@ fn reap_removes_what_a_killed_up_left() -> TestResult {
     if !seen.processes.iter().any(|p| p.is_alive()) {
         return Err(fail("expected the killed up to leave processes running"));
     }
-    let out = sb.run(&["reap"]);
+    let out = sb.run(&["reap", "--cluster", &sb.name]);
     let t = text(&out);
     if !out.status.success() || !t.contains("creation never finished") {
         return Err(fail(format!("expected reap to remove the unfinished cluster, got {:?}:\n{t}", out.status.code())));

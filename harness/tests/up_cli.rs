@@ -52,7 +52,7 @@ fn demo_urls_come_from_the_repo_ingresses() {
 }
 
 #[test]
-#[ignore = "needs Docker that can pull rancher/k3s and charts (no registry here): run `gitops-harness up` on a laptop, or `make e2e`"]
+#[ignore = "needs a Docker Engine that runs privileged containers (the k3s node) and pulls rancher/k3s and charts from registries; CI's engine refuses privileged containers and reaches no registry: run `gitops-harness up` on a laptop, or `make e2e`"]
 fn up_reaches_all_ready() {
     let home = tempfile::tempdir().unwrap();
     let out = Command::new(common::bin())

@@ -64,13 +64,28 @@ pub fn rootfs_tar(files: &[PathBuf]) -> Result<Vec<u8>, String> {
     b.into_inner().map_err(|e| e.to_string())
 }
 
+/// Label holding a digest of what an imported image was built from (files and entrypoint).
+pub const CONTENT_LABEL: &str = "io.gitops-harness.content";
+
 /// Build and import an image `reference` (e.g. `gitops-harness-test/git:local`) from host files,
-/// labelled as the harness's (kind `test-image`), with the given entrypoint.
+/// labelled as the harness's (kind `test-image`), with the given entrypoint. When the image
+/// already there was built from the same content it is used as it is: importing again would
+/// leave the previous one behind as a dangling image on every run.
 pub async fn import(docker: &Docker, reference: &str, files: &[PathBuf], entrypoint: &[&str]) -> Result<String, DockerError> {
     let err = |message: String| DockerError::LocalImage { image: reference.to_string(), message };
     let tar = rootfs_tar(files).map_err(err)?;
+    let mut content = ring::digest::Context::new(&ring::digest::SHA256);
+    content.update(&tar);
+    content.update(entrypoint.join("\0").as_bytes());
+    let content: String = content.finish().as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect();
+    if let Ok(existing) = docker.inspect_image(reference).await
+        && existing.config.and_then(|c| c.labels).and_then(|l| l.get(CONTENT_LABEL).cloned()).as_deref() == Some(content.as_str())
+    {
+        return Ok(reference.to_string());
+    }
     let (repo, tag) = reference.rsplit_once(':').unwrap_or((reference, "latest"));
     let mut changes: Vec<String> = labels::labels("test", "test-image").into_iter().map(|(k, v)| format!("LABEL {k}={v}")).collect();
+    changes.push(format!("LABEL {CONTENT_LABEL}={content}"));
     changes.push("ENV PATH=/usr/local/bin:/usr/bin:/bin".to_string());
     if !entrypoint.is_empty() {
         let quoted: Vec<String> = entrypoint.iter().map(|c| format!("{c:?}")).collect();

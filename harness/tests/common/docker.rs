@@ -46,3 +46,91 @@ impl Drop for Reaper {
         .join();
     }
 }
+
+/// Run `f` on a fresh runtime with a connected client (for preconditions checked while listing).
+fn with_engine<T>(f: impl AsyncFnOnce(Docker) -> Result<T, String>) -> Result<T, String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let d = docker::connect().await.map_err(|e| e.to_string())?;
+        f(d).await
+    })
+}
+
+/// The engine's bridge networks: `(network name, bridge interface, gateway)`.
+pub async fn bridges(d: &Docker) -> Result<Vec<(String, String, String)>, String> {
+    let nets = d.list_networks(None::<bollard::query_parameters::ListNetworksOptions>).await.map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for n in nets.into_iter().filter(|n| n.driver.as_deref() == Some("bridge")) {
+        let (Some(name), Some(id)) = (n.name, n.id) else { continue };
+        let iface = n
+            .options
+            .and_then(|o| o.get("com.docker.network.bridge.name").cloned())
+            .unwrap_or_else(|| format!("br-{}", id.get(..12).unwrap_or(&id)));
+        let gateway = docker::gateway_of(d, &name).await.map_err(|e| e.to_string())?;
+        out.push((name, iface, gateway));
+    }
+    Ok(out)
+}
+
+/// The default bridge's gateway is an address of this network namespace: a server here can
+/// listen on it and containers reach it there (the path a cluster node takes to the git server).
+/// Not so when the tests run in a namespace of their own and the engine in the host's.
+pub fn gateway_is_local() -> Result<(), String> {
+    let gateway = with_engine(async |d| docker::gateway_of(&d, "bridge").await.map_err(|e| e.to_string()))?;
+    let ip: std::net::IpAddr = gateway.parse().map_err(|e| format!("bridge gateway {gateway}: {e}"))?;
+    std::net::TcpListener::bind((ip, 0)).map(|_| ()).map_err(|e| {
+        format!(
+            "its bridge gateway {gateway} is not an address of this network namespace ({e}): the engine runs in another one; run the tests where the engine runs (`.ci/run` starts one in the tests' namespace)"
+        )
+    })
+}
+
+/// The interfaces this network namespace routes through (IPv4 and IPv6 routing tables).
+pub fn routed_interfaces() -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    if let Ok(t) = std::fs::read_to_string("/proc/net/route") {
+        out.extend(t.lines().skip(1).filter_map(|l| l.split_whitespace().next()).map(str::to_string));
+    }
+    if let Ok(t) = std::fs::read_to_string("/proc/net/ipv6_route") {
+        out.extend(t.lines().filter_map(|l| l.split_whitespace().last()).map(str::to_string));
+    }
+    out
+}
+
+/// The interfaces this namespace routes through that are not the engine's: not loopback, not one
+/// of its bridges, not a port of one (a container's veth). Routes are read before the bridges are
+/// listed, and an interface gone meanwhile is skipped, so containers coming and going in tests
+/// running beside this one do not count.
+pub async fn interfaces_beyond_the_engine(d: &Docker) -> Result<Vec<String>, String> {
+    let routed = routed_interfaces();
+    let own: Vec<String> = bridges(d).await?.into_iter().map(|(_, iface, _)| iface).collect();
+    let mut out = Vec::new();
+    for iface in routed.into_iter().filter(|i| i != "lo" && !own.contains(i)) {
+        // `ip` asks this namespace over netlink (/sys would show the namespace that mounted it).
+        let link = std::process::Command::new("ip").args(["-o", "link", "show", "dev", &iface]).output().map_err(|e| format!("ip: {e}"))?;
+        if !link.status.success() {
+            continue; // gone since the routes were read
+        }
+        let text = String::from_utf8_lossy(&link.stdout);
+        let master = text.split_whitespace().skip_while(|w| *w != "master").nth(1).unwrap_or_default().to_string();
+        if !own.contains(&master) {
+            out.push(iface);
+        }
+    }
+    Ok(out)
+}
+
+/// The engine shares this network namespace and that namespace routes only through loopback and
+/// the engine's own bridges: its containers can reach nothing but the engine's networks.
+pub fn engine_confined() -> Result<(), String> {
+    gateway_is_local()?;
+    let other = with_engine(async |d| interfaces_beyond_the_engine(&d).await)?;
+    if other.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "this network namespace also routes through {} (not the engine's bridges): its containers could reach beyond the engine's networks; `.ci/run` confines its engine to a namespace with only loopback",
+            other.join(", ")
+        ))
+    }
+}

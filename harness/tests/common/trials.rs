@@ -6,6 +6,8 @@
 //! (`--ignored`, `--include-ignored`, `--run-ignored all`) fails with that reason: it never passes
 //! without an engine. With `GITOPS_HARNESS_REQUIRE_DOCKER=1` (CI on a machine with Docker) the
 //! Docker trials are not ignored and a missing engine fails them and the availability trial.
+//! A Docker trial with a precondition ([`Trials::docker_if`]) that does not hold is ignored the
+//! same way, and the availability trial names it with the reason.
 #![allow(dead_code)]
 
 use std::future::Future;
@@ -83,12 +85,19 @@ pub struct Trials {
     engine: Engine,
     docker: Vec<Trial>,
     plain: Vec<Trial>,
+    /// Docker trials ignored although an engine answers: `(name, why)`.
+    unmet: Vec<(String, String)>,
 }
 
 impl Trials {
     /// Probe the engine (once) and start an empty list.
     pub fn probe() -> Self {
-        Trials { engine: Engine::probe(), docker: Vec::new(), plain: Vec::new() }
+        Trials { engine: Engine::probe(), docker: Vec::new(), plain: Vec::new(), unmet: Vec::new() }
+    }
+
+    /// Whether an engine answered the probe (for preconditions that ask it more).
+    pub fn engine_answers(&self) -> bool {
+        self.engine.absent.is_none()
     }
 
     /// A trial that needs the Docker Engine: `body` runs on its own tokio runtime of `flavor`
@@ -98,10 +107,30 @@ impl Trials {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = ()>,
     {
+        self.docker_if(name, Ok(()), flavor, body)
+    }
+
+    /// A Docker trial that also needs `precondition` (checked by the caller against the engine,
+    /// e.g. that its network is reachable from this network namespace). When it does not hold,
+    /// the trial is ignored and the availability trial says why; when the run demands the engine
+    /// ([`REQUIRE_ENV`]), it fails with that reason instead.
+    pub fn docker_if<F, Fut>(&mut self, name: &str, precondition: Result<(), String>, flavor: Flavor, body: F) -> &mut Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
         let absent = self.engine.absent.clone();
+        let unmet = if absent.is_none() { precondition.err() } else { None };
+        if let Some(why) = &unmet {
+            self.unmet.push((name.to_string(), why.clone()));
+        }
+        let ignored = self.engine.ignore_docker_trials() || (unmet.is_some() && !self.engine.required);
         let trial = Trial::test(name, move || {
             if let Some(reason) = absent {
                 return Err(format!("needs the Docker Engine, but {reason}; install/start Docker to run it").into());
+            }
+            if let Some(why) = unmet {
+                return Err(format!("the Docker Engine answers, but {why}").into());
             }
             let mut builder = match flavor {
                 Flavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
@@ -115,7 +144,7 @@ impl Trials {
             rt.block_on(body());
             Ok(())
         })
-        .with_ignored_flag(self.engine.ignore_docker_trials());
+        .with_ignored_flag(ignored);
         self.docker.push(trial);
         self
     }
@@ -134,9 +163,18 @@ impl Trials {
     fn availability_trial(&self) -> Trial {
         let engine = self.engine.clone();
         let count = self.docker.len();
+        let unmet = self.unmet.clone();
         Trial::test(AVAILABILITY_TRIAL, move || match &engine.absent {
-            None => {
+            None if unmet.is_empty() => {
                 println!("Docker Engine answers at {}: {} run", engine.endpoint, tests(count));
+                Ok(())
+            }
+            None => {
+                let verb = if engine.required { "fail" } else { "are ignored" };
+                println!("Docker Engine answers at {}: {} run; these {verb}:", engine.endpoint, tests(count - unmet.len()));
+                for (name, why) in &unmet {
+                    println!("  {name}: {why}");
+                }
                 Ok(())
             }
             Some(reason) if engine.required => {

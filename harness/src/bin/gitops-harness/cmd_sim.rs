@@ -1,7 +1,7 @@
 //! `gitops-harness sim …`: the sim tier's tools.
 use gitops_harness::exit::Exit;
 
-use gitops_harness::cluster::sim::toolset::{self, Component, Toolset};
+use gitops_harness::cluster::sim::toolset::{self, Component, EntryRecord, Toolset};
 
 /// Arguments of `sim`.
 #[derive(Debug, clap::Args)]
@@ -67,22 +67,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<Exit> {
                     }
                 });
             }
-            println!("cache: {}", toolset::cache_dir().display());
-            for c in Component::ALL {
-                let entry = toolset::cache_dir().join(c.entry());
-                let built = entry.join(".complete").is_file();
-                let secs = std::fs::read_to_string(entry.join("build-seconds")).ok().and_then(|s| s.trim().parse::<u64>().ok());
-                println!(
-                    "  {:<22} {:<9} {}",
-                    c.name(),
-                    c.version(),
-                    match (built, secs) {
-                        (true, Some(s)) => format!("built ({s}s)"),
-                        (true, None) => "built".to_string(),
-                        (false, _) => "missing".to_string(),
-                    }
-                );
-            }
+            print_tools(found.as_ref().ok());
             Ok(match found {
                 Ok(_) => Exit::Success,
                 Err(e) => {
@@ -91,5 +76,36 @@ pub fn run(args: SimArgs) -> anyhow::Result<Exit> {
                 }
             })
         }
+    }
+}
+
+/// The pinned versions, each component's cache entry and what it was built with (recorded in the
+/// entry, so a cache hit says it too), and where the programs differ from the released ones.
+fn print_tools(found: Option<&Toolset>) {
+    let cache = toolset::cache_dir();
+    println!("cache: {}", cache.display());
+    match toolset::go_version() {
+        Some(go) => println!("go:    {go}"),
+        None => println!("go:    not installed"),
+    }
+    for c in Component::ALL {
+        let dir = found.map(|t| t.dir(c)).unwrap_or_else(|| cache.join(c.entry()));
+        let built = dir.join(".complete").is_file();
+        let record = if built { EntryRecord::read(&dir) } else { EntryRecord::default() };
+        let state = match (built, record.build_seconds) {
+            (true, Some(s)) => format!("built ({s}s{})", record.go.as_deref().map(|g| format!(", {g}")).unwrap_or_default()),
+            (true, None) => "built".to_string(),
+            (false, _) => "missing".to_string(),
+        };
+        let entry = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        println!("  {:<22} {:<9} {:<22} {entry}", c.name(), c.version(), state);
+        // What the entry recorded; for a missing entry, what the pins will build it with.
+        let subs: Vec<String> = if built { record.substitutions } else { c.substitutions().iter().map(ToString::to_string).collect() };
+        for s in subs {
+            println!("  {:<22} substitution: {s}", "");
+        }
+    }
+    for note in toolset::release_differences() {
+        println!("note: {note}");
     }
 }

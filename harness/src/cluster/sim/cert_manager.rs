@@ -29,35 +29,6 @@ pub const PROGRAM: &str = "cert-manager-controller";
 /// The process name (its log is `logs/cert-manager.log`).
 pub const PROCESS: &str = "cert-manager";
 
-/// The launcher's source files, sorted by name, as `scripts/sim-tools.sh` hashes them into the
-/// cache entry's key.
-const LAUNCHER_SOURCES: &[(&str, &[u8])] = &[
-    ("go.mod", include_bytes!("../../../sim-go/cert-manager/go.mod")),
-    ("go.sum", include_bytes!("../../../sim-go/cert-manager/go.sum")),
-    ("main.go", include_bytes!("../../../sim-go/cert-manager/main.go")),
-    ("options.go", include_bytes!("../../../sim-go/cert-manager/options.go")),
-    ("run.go", include_bytes!("../../../sim-go/cert-manager/run.go")),
-];
-
-/// 64-bit FNV-1a over each file's name, a NUL, its bytes and a NUL (the same in
-/// `scripts/sim-tools.sh`): not a security measure, only a cache key.
-fn fnv_key<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |b: u8| {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    };
-    for (name, bytes) in files {
-        name.bytes().chain([0]).chain(bytes.iter().copied()).chain([0]).for_each(&mut eat);
-    }
-    format!("{:012x}", h >> 16)
-}
-
-/// Key of the launcher's source: part of its cache entry, so an edited launcher is rebuilt.
-pub fn launcher_key() -> String {
-    fnv_key(LAUNCHER_SOURCES.iter().copied())
-}
-
 /// Loopback ports of the controller's servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ports {
@@ -463,38 +434,6 @@ fn missing(kind: &'static str, v: &VolumeFiles) -> CertManagerError {
 mod tests {
     use super::*;
 
-    fn launcher_dir() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sim-go/cert-manager")
-    }
-
-    /// Every file of the launcher is part of its key (a new file must be added to the list),
-    /// and the key compiled in is the key of the files on disk.
-    #[test]
-    fn the_launcher_key_covers_every_source_file() {
-        let mut on_disk: Vec<(String, Vec<u8>)> = std::fs::read_dir(launcher_dir())
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.is_file())
-            .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
-            .collect();
-        on_disk.sort();
-        let names: Vec<&str> = on_disk.iter().map(|(n, _)| n.as_str()).collect();
-        let compiled: Vec<&str> = LAUNCHER_SOURCES.iter().map(|(n, _)| *n).collect();
-        assert_eq!(names, compiled, "LAUNCHER_SOURCES must list the launcher's files, sorted");
-        assert_eq!(fnv_key(on_disk.iter().map(|(n, b)| (n.as_str(), b.as_slice()))), launcher_key());
-        assert_eq!(launcher_key().len(), 12);
-        assert!(Component::CertManager.entry().ends_with(&format!("-launcher-{}", launcher_key())));
-    }
-
-    /// The key is the one `scripts/sim-tools.sh` computes (the same FNV-1a, in Python there).
-    #[test]
-    fn fnv_key_is_stable() {
-        assert_eq!(fnv_key([("a", b"b".as_slice())]), fnv_key([("a", b"b".as_slice())]));
-        assert_ne!(fnv_key([("a", b"b".as_slice())]), fnv_key([("ab", b"".as_slice())]));
-        // FNV-1a 64 of "" is the offset basis: the key is its top 48 bits.
-        assert_eq!(fnv_key([]), "cbf29ce48422");
-    }
-
     #[test]
     fn expansion_follows_the_kubelet() {
         let env = vec![("POD_NAMESPACE".to_string(), "cert-manager".to_string())];
@@ -569,7 +508,7 @@ mod tests {
             assert!(a.iter().any(|x| x == want), "{want} missing from {a:?}");
         }
         assert!(a.contains(&format!("--kubeconfig={}", layout.kubeconfig().display())));
-        assert!(launch.spec.program.ends_with(format!("{}/bin/cert-manager-controller", Component::CertManager.entry())));
+        assert_eq!(launch.spec.program, tools.bin(Component::CertManager, PROGRAM));
         assert_eq!(
             launch.volumes,
             vec![VolumeFiles {

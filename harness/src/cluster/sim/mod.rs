@@ -35,7 +35,7 @@ use crate::live;
 use crate::preflight::PreflightFailure;
 
 /// What `up --backend sim` prints about itself.
-pub const WHAT_IS_SIMULATED: &str = "sim: real etcd, kube-apiserver, controller-manager, scheduler and Flux controllers run as host processes; \
+pub const WHAT_IS_SIMULATED: &str = "sim: real etcd, kube-apiserver, controller-manager, scheduler, Flux controllers and Flagger run as host processes; \
 nodes and pods are simulated by kwok (no container runs, no image is pulled), and there is no traffic on the wire";
 
 /// How long a stopped process may take to exit before it is killed.
@@ -621,10 +621,14 @@ impl ClusterBackend for Sim {
             flux: Provider::Backend,
             data_plane: false,
             simulated: Some(WHAT_IS_SIMULATED),
-            flux_notes: vec![format!(
+            // Where the programs differ from the released ones (helm-controller without Flux's
+            // helm fork), said with the settings that differ from a default install.
+            flux_notes: std::iter::once(format!(
                 "flux: kustomize- and helm-controller re-check unready dependencies every {} (Flux's default is 30s)",
                 components::REQUEUE_DEPENDENCY
-            )],
+            ))
+            .chain(toolset::release_differences().into_iter().map(|d| format!("sim: {d}")))
+            .collect(),
             controllers: [Component::SourceController, Component::KustomizeController, Component::HelmController, Component::Flagger]
                 .into_iter()
                 .map(|c| (c.name().to_string(), c.version().to_string()))
