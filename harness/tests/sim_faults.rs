@@ -363,13 +363,21 @@ fn health_check_never_passes_fails_fast() -> TestResult {
 }
 
 /// A Canary Flagger cannot initialize (its target does not exist) ends `up` with Flagger's own
-/// words after a few of its analysis ticks: exit 1, artifacts saved, cluster kept.
+/// words after a few of its analysis ticks: exit 1, artifacts saved, cluster kept. The repo
+/// installs no Flagger, so Flagger runs with its chart's defaults, and `up` says which mesh
+/// provider that is and why (the Canary names none).
 fn canary_flagger_cannot_initialize_fails_fast() -> TestResult {
     fails_fast(
         "canaryghost",
         &fixture("faults/canary-no-target"),
         &["--allow-check-errors"],
-        &["Canary ghost/ghost", "deployments.apps \"ghost\" not found", "apps/ghost/canary.yaml"],
+        &[
+            "Canary ghost/ghost",
+            "deployments.apps \"ghost\" not found",
+            "apps/ghost/canary.yaml",
+            "mesh provider istio (Flagger's default: no -mesh-provider is passed, as with the Flagger chart's defaults",
+            "Canary ghost/ghost set no spec.provider, so Flagger uses istio",
+        ],
         Duration::from_secs(150),
     )
 }

@@ -8,58 +8,207 @@ use serde_json::{Value, json};
 use super::components::{Layout, NO_PROXY};
 use super::process::ProcessSpec;
 use super::toolset::{Component, Toolset};
-use crate::repo::Repo;
+use crate::repo::helm_values::release_values;
+use crate::repo::{HelmRelease, Repo};
 
-/// How Flagger runs: what its chart's values say.
+/// Flagger's own default for `-mesh-provider` (v1.44 `cmd/flagger`), which applies when nothing
+/// passes the flag: the Flagger chart passes none while `meshProvider` is empty (its default).
+pub const FLAGGER_DEFAULT_MESH_PROVIDER: &str = "istio";
+/// The Flagger chart's `metricsServer` default (also Flagger's own `-metrics-server` default).
+pub const CHART_DEFAULT_METRICS_SERVER: &str = "http://prometheus:9090";
+
+/// How Flagger runs: the flags its chart (or the repo's own Flagger Deployment) passes, so sim
+/// starts it the way the repo would on a real cluster. `None`: the flag is not passed and
+/// Flagger's own default applies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlaggerSettings {
-    /// `meshProvider` (default `kubernetes`).
-    pub mesh_provider: String,
-    /// `metricsServer` (default `http://prometheus:9090`); reached through the stand-ins.
+    /// `-mesh-provider`.
+    pub mesh_provider: Option<String>,
+    /// `-metrics-server` (the chart always passes one); reached through the stand-ins.
     pub metrics_server: String,
-    /// `selectorLabels` (default `app,name,app.kubernetes.io/name`).
-    pub selector_labels: String,
+    /// `-selector-labels`.
+    pub selector_labels: Option<String>,
+    /// `-namespace`: the one namespace Flagger watches.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// `-include-label-prefix`.
+    #[serde(default)]
+    pub include_label_prefix: Option<String>,
+    /// `-ingress-annotations-prefix`.
+    #[serde(default)]
+    pub ingress_annotations_prefix: Option<String>,
+    /// Where these come from, for `up` to say (a HelmRelease or Deployment and its file:line, or
+    /// the chart's defaults).
+    #[serde(default)]
+    pub from: String,
 }
 
 impl FlaggerSettings {
-    /// The settings the repo declares for Flagger (its HelmRelease's values), when it uses
-    /// Flagger at all (a Flagger HelmRelease or any Canary); `None` otherwise.
+    /// The settings the repo gives Flagger, when it uses Flagger at all (a Flagger HelmRelease,
+    /// a Flagger Deployment, or any Canary); `None` otherwise. A HelmRelease of the `flagger`
+    /// chart decides as the chart's templates do with its merged values (`valuesFrom` and
+    /// `spec.values`); else a Deployment running Flagger's image, by its args; else the chart's
+    /// defaults, as a plain `helm install flagger` would run it.
     pub fn from_repo(repo: &Repo) -> Option<FlaggerSettings> {
-        let release = repo.helm_releases().iter().find(|h| h.chart == "flagger");
-        if release.is_none() && repo.canaries().is_empty() {
+        if let Some(hr) = repo.helm_releases().iter().find(|h| h.chart == "flagger") {
+            return Some(Self::from_release(repo, hr));
+        }
+        if let Some((d, args)) = repo.deployments().iter().find_map(|d| flagger_container_args(d).map(|a| (d, a))) {
+            return Some(Self::from_args(&args, format!("the args of {} ({}:{})", d.key, d.doc.file.display(), d.doc.line)));
+        }
+        if repo.canaries().is_empty() {
             return None;
         }
-        let values = release.map(|h| h.values.clone()).unwrap_or(Value::Null);
-        let get = |k: &str, default: &str| values.get(k).and_then(Value::as_str).unwrap_or(default).to_string();
-        Some(FlaggerSettings {
-            mesh_provider: get("meshProvider", "kubernetes"),
-            metrics_server: get("metricsServer", "http://prometheus:9090"),
-            selector_labels: crate::check::flagger_selector_labels(repo).join(","),
-        })
+        Some(Self::from_values(
+            &Value::Null,
+            "flagger",
+            "the Flagger chart's defaults (the repo has Canaries but installs no Flagger: no HelmRelease of the flagger chart, no Flagger Deployment)".to_string(),
+        ))
     }
+
+    /// As the chart's `templates/deployment.yaml` renders its args from a release's values.
+    fn from_release(repo: &Repo, hr: &HelmRelease) -> FlaggerSettings {
+        let values = release_values(repo, hr);
+        let at = |pointer: &str| values.origin_of(pointer).map(|o| format!("{}:{}", o.file.display(), o.line));
+        let mesh = match at("/meshProvider").filter(|_| values.merged.get("meshProvider").is_some()) {
+            Some(o) => format!("meshProvider at {o}"),
+            None => format!("{}:{}, which sets no meshProvider", hr.doc.file.display(), hr.doc.line),
+        };
+        Self::from_values(&values.merged, &hr.release_name(), format!("{} ({mesh})", hr.key))
+    }
+
+    fn from_values(values: &Value, release_name: &str, from: String) -> FlaggerSettings {
+        let non_empty = |k: &str| values.get(k).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_string);
+        let prometheus_install = values.pointer("/prometheus/install").and_then(Value::as_bool).unwrap_or(false);
+        let metrics_server = if prometheus_install {
+            format!("http://{}-prometheus:9090", chart_fullname(values, release_name))
+        } else {
+            values.get("metricsServer").and_then(Value::as_str).unwrap_or(CHART_DEFAULT_METRICS_SERVER).to_string()
+        };
+        FlaggerSettings {
+            mesh_provider: non_empty("meshProvider"),
+            metrics_server,
+            selector_labels: non_empty("selectorLabels"),
+            namespace: non_empty("namespace"),
+            include_label_prefix: non_empty("includeLabelPrefix"),
+            ingress_annotations_prefix: non_empty("ingressAnnotationsPrefix"),
+            from,
+        }
+    }
+
+    /// From a Flagger container's args (`-flag=value` or `--flag value`), as Flagger parses them.
+    fn from_args(args: &[String], from: String) -> FlaggerSettings {
+        let flag = |name: &str| -> Option<String> {
+            let mut it = args.iter();
+            let mut found = None;
+            while let Some(a) = it.next() {
+                let bare = a.trim_start_matches('-');
+                if !a.starts_with('-') {
+                    continue;
+                }
+                if let Some(v) = bare.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+                    found = Some(v.to_string());
+                } else if bare == name {
+                    found = it.next().cloned();
+                }
+            }
+            found
+        };
+        FlaggerSettings {
+            mesh_provider: flag("mesh-provider"),
+            metrics_server: flag("metrics-server").unwrap_or_else(|| CHART_DEFAULT_METRICS_SERVER.to_string()),
+            selector_labels: flag("selector-labels"),
+            namespace: flag("namespace"),
+            include_label_prefix: flag("include-label-prefix"),
+            ingress_annotations_prefix: flag("ingress-annotations-prefix"),
+            from,
+        }
+    }
+
+    /// The mesh provider Flagger uses: the flag's, else its default.
+    pub fn effective_mesh_provider(&self) -> &str {
+        self.mesh_provider.as_deref().unwrap_or(FLAGGER_DEFAULT_MESH_PROVIDER)
+    }
+
+    /// What `up` says: the mesh provider and why, and what else differs from Flagger's defaults.
+    pub fn describe(&self) -> String {
+        let mesh = match &self.mesh_provider {
+            Some(m) => format!("mesh provider {m}, from {}", self.from),
+            None => format!(
+                "mesh provider {FLAGGER_DEFAULT_MESH_PROVIDER} (Flagger's default: no -mesh-provider is passed, as with {})",
+                self.from
+            ),
+        };
+        let mut extra = vec![format!("metrics server {}", self.metrics_server)];
+        if let Some(l) = &self.selector_labels {
+            extra.push(format!("selector labels {l}"));
+        }
+        if let Some(n) = &self.namespace {
+            extra.push(format!("watching namespace {n} only"));
+        }
+        format!("{mesh}; {}", extra.join(", "))
+    }
+}
+
+/// The chart's `flagger.fullname`: `fullnameOverride`, else the release name when it contains
+/// the chart name (or `nameOverride`), else `<release>-<name>`; at most 63 characters.
+fn chart_fullname(values: &Value, release_name: &str) -> String {
+    let s = |k: &str| values.get(k).and_then(Value::as_str).filter(|v| !v.is_empty());
+    let full = match s("fullnameOverride") {
+        Some(f) => f.to_string(),
+        None => {
+            let name = s("nameOverride").unwrap_or("flagger");
+            if release_name.contains(name) { release_name.to_string() } else { format!("{release_name}-{name}") }
+        }
+    };
+    full.chars().take(63).collect::<String>().trim_end_matches('-').to_string()
+}
+
+/// The args of a Deployment's Flagger container (image `…/flagger:<tag>`, not the load tester),
+/// with its `command` after the program when args are given there.
+fn flagger_container_args(d: &crate::repo::Deployment) -> Option<Vec<String>> {
+    let containers = d.doc.value.pointer("/spec/template/spec/containers")?.as_array()?;
+    let c = containers.iter().find(|c| {
+        c.get("image").and_then(Value::as_str).is_some_and(|i| {
+            let repo = i.split('@').next().unwrap_or(i);
+            let repo = repo.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map_or(repo, |(r, _)| r);
+            repo.rsplit('/').next() == Some("flagger")
+        })
+    })?;
+    let strings = |k: &str| -> Vec<String> {
+        c.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
+    };
+    let mut args: Vec<String> = strings("command").into_iter().skip(1).collect();
+    args.extend(strings("args"));
+    Some(args)
 }
 
 /// The Flagger process: its HTTP clients (metrics, webhooks) go through the stand-ins on
 /// `standins_port`; the API server on loopback is never proxied.
 pub fn process(tools: &Toolset, layout: &Layout, settings: &FlaggerSettings, port: u16, standins_port: u16) -> ProcessSpec {
     let proxy = format!("http://127.0.0.1:{standins_port}");
-    ProcessSpec::new(
-        "flagger",
-        tools.bin(Component::Flagger, "flagger"),
-        vec![
-            format!("-kubeconfig={}", layout.kubeconfig().display()),
-            format!("-mesh-provider={}", settings.mesh_provider),
-            format!("-metrics-server={}", settings.metrics_server),
-            format!("-selector-labels={}", settings.selector_labels),
-            format!("-port={port}"),
-            "-log-level=info".to_string(),
-            "-enable-leader-election=false".to_string(),
-        ],
-        &layout.root,
-    )
-    .env("HTTP_PROXY", proxy.clone())
-    .env("HTTPS_PROXY", proxy)
-    .env("NO_PROXY", NO_PROXY)
+    let mut args = vec![format!("-kubeconfig={}", layout.kubeconfig().display())];
+    for (flag, value) in [
+        ("mesh-provider", &settings.mesh_provider),
+        ("selector-labels", &settings.selector_labels),
+        ("namespace", &settings.namespace),
+        ("include-label-prefix", &settings.include_label_prefix),
+        ("ingress-annotations-prefix", &settings.ingress_annotations_prefix),
+    ] {
+        if let Some(v) = value {
+            args.push(format!("-{flag}={v}"));
+        }
+    }
+    args.extend([
+        format!("-metrics-server={}", settings.metrics_server),
+        format!("-port={port}"),
+        "-log-level=info".to_string(),
+        "-enable-leader-election=false".to_string(),
+    ]);
+    ProcessSpec::new("flagger", tools.bin(Component::Flagger, "flagger"), args, &layout.root)
+        .env("HTTP_PROXY", proxy.clone())
+        .env("HTTPS_PROXY", proxy)
+        .env("NO_PROXY", NO_PROXY)
 }
 
 /// The SMI TrafficSplit CRD that Flagger's Linkerd provider writes (the linkerd-smi chart
@@ -104,8 +253,106 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/gitops-linkerd");
         let repo = Repo::load(&root, Some(std::path::Path::new("clusters/sim"))).unwrap();
         let s = FlaggerSettings::from_repo(&repo).unwrap();
-        assert_eq!(s.mesh_provider, "linkerd");
-        assert!(s.selector_labels.split(',').any(|l| l == "service"), "{s:?}");
+        assert_eq!(s.mesh_provider.as_deref(), Some("linkerd"));
+        assert!(s.selector_labels.as_deref().unwrap_or_default().split(',').any(|l| l == "service"), "{s:?}");
         assert_eq!(s.metrics_server, "http://prometheus.linkerd-viz:9090");
+    }
+
+    fn repo_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Repo) {
+        let dir = tempfile::tempdir().unwrap();
+        let ks = "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  path: ./apps\n  sourceRef:\n    kind: GitRepository\n    name: flux-system\n";
+        let mut all = vec![("clusters/c1/apps.yaml", ks)];
+        all.extend_from_slice(files);
+        for (rel, text) in all {
+            let p = dir.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let repo = Repo::load(dir.path(), None).unwrap();
+        (dir, repo)
+    }
+
+    const CANARY: &str = "apiVersion: flagger.app/v1beta1\nkind: Canary\nmetadata:\n  name: web\n  namespace: web\nspec:\n  targetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: web\n  service:\n    port: 80\n";
+
+    fn release(values: &str) -> String {
+        format!(
+            "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: flagger\n  namespace: flagger-system\nspec:\n  chart:\n    spec:\n      chart: flagger\n      sourceRef:\n        kind: HelmRepository\n        name: flagger\n{values}"
+        )
+    }
+
+    /// Without a Flagger release, Flagger runs as the chart's defaults run it: no
+    /// -mesh-provider (so Flagger's own default, istio), no -selector-labels, the chart's
+    /// metrics server. (sim used to pass -mesh-provider=kubernetes.)
+    #[test]
+    fn without_a_release_the_charts_defaults_apply() {
+        let (_d, repo) = repo_with(&[("apps/kustomization.yaml", "resources:\n  - canary.yaml\n"), ("apps/canary.yaml", CANARY)]);
+        let s = FlaggerSettings::from_repo(&repo).unwrap();
+        assert_eq!(s.mesh_provider, None);
+        assert_eq!(s.effective_mesh_provider(), "istio");
+        assert_eq!(s.selector_labels, None);
+        assert_eq!(s.metrics_server, "http://prometheus:9090");
+        assert!(s.describe().starts_with("mesh provider istio (Flagger's default"), "{}", s.describe());
+        assert!(s.describe().contains("the repo has Canaries but installs no Flagger"), "{}", s.describe());
+        let tools = Toolset::for_tests(std::path::Path::new("/nonexistent"));
+        let layout = Layout { root: "/state".into() };
+        let args = process(&tools, &layout, &s, 1, 2).args;
+        assert!(!args.iter().any(|a| a.starts_with("-mesh-provider") || a.starts_with("-selector-labels")), "{args:?}");
+        assert!(args.contains(&"-metrics-server=http://prometheus:9090".to_string()), "{args:?}");
+    }
+
+    #[test]
+    fn no_flagger_and_no_canary_runs_no_flagger() {
+        let (_d, repo) = repo_with(&[("apps/kustomization.yaml", "resources: []\n")]);
+        assert_eq!(FlaggerSettings::from_repo(&repo), None);
+    }
+
+    /// The chart's templates: an empty meshProvider passes no flag; prometheus.install points
+    /// Flagger at the chart's own Prometheus (`<fullname>-prometheus`); valuesFrom counts.
+    #[test]
+    fn a_release_decides_as_the_charts_templates_do() {
+        let (_d, repo) = repo_with(&[
+            ("apps/kustomization.yaml", "resources:\n  - release.yaml\n"),
+            ("apps/release.yaml", &release("  values:\n    meshProvider: \"\"\n    prometheus:\n      install: true\n")),
+        ]);
+        let s = FlaggerSettings::from_repo(&repo).unwrap();
+        assert_eq!(s.mesh_provider, None);
+        assert_eq!(s.metrics_server, "http://flagger-prometheus:9090");
+        assert!(s.describe().contains("HelmRelease flagger-system/flagger"), "{}", s.describe());
+
+        let (_d, repo) = repo_with(&[
+            ("apps/kustomization.yaml", "resources:\n  - release.yaml\n"),
+            (
+                "apps/release.yaml",
+                &release("  targetNamespace: mesh\n  values:\n    meshProvider: linkerd\n    selectorLabels: app,service\n    prometheus:\n      install: true\n"),
+            ),
+        ]);
+        let s = FlaggerSettings::from_repo(&repo).unwrap();
+        assert_eq!(s.mesh_provider.as_deref(), Some("linkerd"));
+        assert_eq!(s.selector_labels.as_deref(), Some("app,service"));
+        // Release name `mesh-flagger` contains the chart name: fullname is the release name.
+        assert_eq!(s.metrics_server, "http://mesh-flagger-prometheus:9090");
+        assert!(s.describe().starts_with("mesh provider linkerd, from HelmRelease flagger-system/flagger (meshProvider at apps/release.yaml:"), "{}", s.describe());
+    }
+
+    #[test]
+    fn a_flagger_deployment_decides_by_its_args() {
+        let dep = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: flagger\n  namespace: linkerd\nspec:\n  selector:\n    matchLabels:\n      app: flagger\n  template:\n    metadata:\n      labels:\n        app: flagger\n    spec:\n      containers:\n        - name: flagger\n          image: ghcr.io/fluxcd/flagger:1.44.0\n          command:\n            - ./flagger\n            - -log-level=info\n            - -mesh-provider=linkerd\n            - -metrics-server=http://prometheus.linkerd-viz:9090\n";
+        let (_d, repo) = repo_with(&[
+            ("apps/kustomization.yaml", "resources:\n  - flagger.yaml\n  - canary.yaml\n"),
+            ("apps/flagger.yaml", dep),
+            ("apps/canary.yaml", CANARY),
+        ]);
+        let s = FlaggerSettings::from_repo(&repo).unwrap();
+        assert_eq!(s.mesh_provider.as_deref(), Some("linkerd"));
+        assert_eq!(s.metrics_server, "http://prometheus.linkerd-viz:9090");
+        assert_eq!(s.from, "the args of Deployment linkerd/flagger (apps/flagger.yaml:1)");
+    }
+
+    #[test]
+    fn chart_fullname_follows_the_helper() {
+        assert_eq!(chart_fullname(&Value::Null, "flagger"), "flagger");
+        assert_eq!(chart_fullname(&Value::Null, "canaries"), "canaries-flagger");
+        assert_eq!(chart_fullname(&json!({"nameOverride": "fl"}), "canaries"), "canaries-fl");
+        assert_eq!(chart_fullname(&json!({"fullnameOverride": "x-"}), "canaries"), "x");
     }
 }

@@ -638,15 +638,22 @@ impl ClusterBackend for Sim {
 
     fn configure(&mut self, repo: &crate::repo::Repo) -> Vec<String> {
         self.flagger = flagger::FlaggerSettings::from_repo(repo);
-        self.flagger
-            .iter()
-            .map(|f| {
-                format!(
-                    "sim: Flagger runs on the host (mesh provider {}, selector labels {}); its metrics and webhooks are answered by the harness stand-ins",
-                    f.mesh_provider, f.selector_labels
-                )
-            })
-            .collect()
+        let Some(f) = &self.flagger else { return Vec::new() };
+        let mut lines = vec![format!(
+            "sim: Flagger runs on the host with {}; its metrics and webhooks are answered by the harness stand-ins",
+            f.describe()
+        )];
+        // Canaries that name no provider use Flagger's: say so when that is not what the
+        // repo's routing objects need on sim (only Linkerd's SMI TrafficSplit CRD is installed).
+        let provider = f.effective_mesh_provider();
+        let unnamed: Vec<String> = repo.canaries().iter().filter(|c| c.provider.is_none()).map(|c| c.key.to_string()).collect();
+        if !unnamed.is_empty() && !matches!(provider, "linkerd" | "kubernetes" | "smi:v1alpha1" | "smi:v1alpha2") {
+            lines.push(format!(
+                "sim: warning: {} set no spec.provider, so Flagger uses {provider} for them, whose routing objects sim does not install (only Linkerd's TrafficSplit): they will fail to initialize; set spec.provider or Flagger's meshProvider",
+                unnamed.join(", ")
+            ));
+        }
+        lines
     }
 
     async fn preflight(&self, _spec: &ClusterSpec) -> Vec<PreflightFailure> {
