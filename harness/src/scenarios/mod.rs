@@ -3,4 +3,5 @@
 
 pub mod drift;
 pub mod gitops_change;
+pub mod workload_edit;
 pub mod yaml_edit;
