@@ -42,6 +42,7 @@ pub async fn start_git_server(name: &str, served: &Path, port: u16) -> Result<St
         vec!["serve-git".into(), served.display().to_string(), "--addr".into(), format!("127.0.0.1:{port}")],
         &layout.root,
     );
+    let spec = spec.env(process::OWNER_ENV, record.owner.clone());
     let rec = process::spawn(&spec, &layout.log("git-server"))?;
     record.processes.push(rec.clone());
     record.ports.git = port;

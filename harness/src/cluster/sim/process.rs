@@ -43,6 +43,38 @@ impl ProcessSpec {
     }
 }
 
+/// Environment variable every process of a sim cluster is started with, holding its cluster's
+/// owner token (`SimRecord::owner`): a process spawned but not yet recorded when `up` was
+/// killed outright still carries it, so `down`, `reap` and the test sandboxes find it by that
+/// recorded token (never by program name).
+pub const OWNER_ENV: &str = "GITOPS_HARNESS_SIM_OWNER";
+
+/// Running processes (not zombies) started with `OWNER_ENV=<token>`, except this one.
+pub fn carrying_owner(token: &str) -> Vec<ProcessRecord> {
+    if token.is_empty() {
+        return Vec::new();
+    }
+    let want = format!("{OWNER_ENV}={token}");
+    let me = std::process::id();
+    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
+    rd.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter_map(|pid| {
+            let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+            if !env.split(|b| *b == 0).any(|kv| kv == want.as_bytes()) {
+                return None;
+            }
+            // Group leaders only: each sim process leads its own group, and stopping a group
+            // stops what its leader started.
+            let st = stat(pid).filter(|s| !matches!(s.state, 'Z' | 'X') && s.pgrp == pid)?;
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_string();
+            let program = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+            Some(ProcessRecord { name: comm, pid, start_ticks: st.start_ticks, program, args: Vec::new(), log: PathBuf::new() })
+        })
+        .collect()
+}
+
 /// A started process, as recorded in the cluster's state directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessRecord {
@@ -117,6 +149,7 @@ pub fn spawn(spec: &ProcessSpec, log: &Path) -> Result<ProcessRecord, ProcessErr
 
 struct Stat {
     state: char,
+    pgrp: u32,
     start_ticks: u64,
 }
 
@@ -126,8 +159,9 @@ fn stat(pid: u32) -> Option<Stat> {
     let rest = &text[text.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let state = fields.first()?.chars().next()?;
+    let pgrp = fields.get(2)?.parse().ok()?;
     let start_ticks = fields.get(19)?.parse().ok()?;
-    Some(Stat { state, start_ticks })
+    Some(Stat { state, pgrp, start_ticks })
 }
 
 /// Whether process `pid` started at `start_ticks` (its identity) is still running: a reused pid

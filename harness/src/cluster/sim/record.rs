@@ -19,6 +19,10 @@ pub struct SimRecord {
     /// Flagger's settings, when it runs.
     #[serde(default)]
     pub flagger: Option<flagger::FlaggerSettings>,
+    /// Token every process of the cluster is started with (`process::OWNER_ENV`), written here
+    /// before the first one starts: what finds a process spawned but not yet recorded.
+    #[serde(default)]
+    pub owner: String,
 }
 
 impl SimRecord {
@@ -69,7 +73,23 @@ impl SimRecord {
                 .collect();
             out.extend(handles.into_iter().filter_map(|h| h.join().ok()));
         }
+        // Started but never recorded (`up` killed between spawn and save): found by the token.
+        for p in process::carrying_owner(&self.owner) {
+            let killed = p.stop(STOP_GRACE);
+            out.push(format!(
+                "unrecorded process {} (pid {}){}",
+                p.name,
+                p.pid,
+                if killed { ", killed after the grace period" } else { "" }
+            ));
+        }
         out
+    }
+
+    /// A new owner token: the cluster's name, this run and the time, so no two clusters share one.
+    pub fn new_owner_token(name: &str) -> String {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        format!("{name}.{}.{}.{nanos}", crate::labels::run_id(), std::process::id())
     }
 }
 
@@ -129,4 +149,35 @@ pub fn records_under(clusters: &Path) -> Vec<SimRecord> {
         .unwrap_or_default();
     out.sort_by(|a: &SimRecord, b| a.name.cmp(&b.name));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process started with the cluster's owner token but never recorded (`up` killed between
+    /// spawn and save) is stopped with the cluster, and only it: one with another token stays.
+    #[test]
+    fn stop_all_stops_an_unrecorded_process_by_its_owner_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let spawn = |token: &str| {
+            let spec = ProcessSpec::new("sleeper", PathBuf::from("/bin/sleep"), vec!["30".into()], dir.path()).env(process::OWNER_ENV, token);
+            process::spawn(&spec, &dir.path().join("sleep.log")).unwrap()
+        };
+        let mine = SimRecord::new_owner_token("t1");
+        let other = SimRecord::new_owner_token("t2");
+        assert_ne!(mine, other);
+        let lost = spawn(&mine);
+        let kept = spawn(&other);
+        let found: Vec<u32> = process::carrying_owner(&mine).iter().map(|p| p.pid).collect();
+        assert_eq!(found, vec![lost.pid]);
+        let record = SimRecord { name: "t1".into(), owner: mine.clone(), ..SimRecord::default() };
+        let stopped = record.stop_all();
+        assert_eq!(stopped.len(), 1, "{stopped:?}");
+        assert!(stopped[0].starts_with("unrecorded process sleep (pid "), "{stopped:?}");
+        assert!(!lost.is_alive());
+        assert!(kept.is_alive(), "another cluster's process is not touched");
+        assert!(process::carrying_owner("").is_empty(), "an old record without a token finds nothing");
+        kept.stop(Duration::from_secs(5));
+    }
 }

@@ -41,6 +41,11 @@ pub(crate) struct Starter {
 
 impl Starter {
     pub(crate) fn start(&mut self, spec: ProcessSpec) -> Result<(), SimError> {
+        // The record (with the owner token) is on disk before the process exists.
+        if self.record.processes.is_empty() {
+            self.record.save()?;
+        }
+        let spec = spec.env(process::OWNER_ENV, self.record.owner.clone());
         let rec = process::spawn(&spec, &self.layout.log(&spec.name))?;
         self.record.processes.push(rec);
         self.record.save()
@@ -187,6 +192,7 @@ impl Sim {
                 processes: vec![],
                 nodes: self.nodes,
                 flagger: self.flagger.clone(),
+                owner: SimRecord::new_owner_token(&spec.name),
             };
             let mut st = Starter { record, layout: layout.clone() };
             match self.start_processes(&tools, &mut st, spec).await {
