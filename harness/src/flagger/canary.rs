@@ -14,9 +14,9 @@ pub mod replay;
 mod routing;
 mod timeline;
 
+use routing::*;
 pub use routing::{Routed, RoutingKind, nginx_routed, read_routing, routing_for};
 pub use timeline::{PrimarySpec, Role, Row, Timeline, TimelineBuilder, object_time, primary_spec};
-use routing::*;
 
 use std::fmt;
 

@@ -6,8 +6,8 @@
 
 use yaml_rust2::scanner::TScalarStyle;
 
-use super::yaml_edit::{ContainerSel, DocSelector, EditError, ScalarValue, YamlEditor, parse_path};
 use super::yaml_edit::internals::*;
+use super::yaml_edit::{ContainerSel, DocSelector, EditError, ScalarValue, YamlEditor, parse_path};
 
 impl YamlEditor {
     /// Paths of the pod template's container lists in a workload document.
@@ -39,7 +39,11 @@ impl YamlEditor {
     }
 
     /// Path of the selected container (e.g. `spec.template.spec.containers[name=face]`).
-    pub(crate) fn container_path(&self, doc: &DocSelector, sel: &ContainerSel) -> Result<(String, Vec<Segment>, Option<String>), EditError> {
+    pub(crate) fn container_path(
+        &self,
+        doc: &DocSelector,
+        sel: &ContainerSel,
+    ) -> Result<(String, Vec<Segment>, Option<String>), EditError> {
         let docs = parse_docs(&self.file, &self.text)?;
         let (idx, d) = select_doc(&self.file, &docs, doc)?;
         let ctx = self.ctx(idx, d, "spec.template.spec.containers");
@@ -163,7 +167,6 @@ impl YamlEditor {
     pub fn set_helm_value(&mut self, doc: &DocSelector, values_path: &str, value: impl Into<ScalarValue>) -> Result<bool, EditError> {
         self.upsert(doc, &format!("spec.values.{values_path}"), value)
     }
-
 }
 
 /// Split `registry:5000/repo/name:tag@sha256:...` into (repository, tag-or-digest suffix).

@@ -323,7 +323,9 @@ mod tests {
             ("apps/kustomization.yaml", "resources:\n  - release.yaml\n"),
             (
                 "apps/release.yaml",
-                &release("  targetNamespace: mesh\n  values:\n    meshProvider: linkerd\n    selectorLabels: app,service\n    prometheus:\n      install: true\n"),
+                &release(
+                    "  targetNamespace: mesh\n  values:\n    meshProvider: linkerd\n    selectorLabels: app,service\n    prometheus:\n      install: true\n",
+                ),
             ),
         ]);
         let s = FlaggerSettings::from_repo(&repo).unwrap();
@@ -331,7 +333,11 @@ mod tests {
         assert_eq!(s.selector_labels.as_deref(), Some("app,service"));
         // Release name `mesh-flagger` contains the chart name: fullname is the release name.
         assert_eq!(s.metrics_server, "http://mesh-flagger-prometheus:9090");
-        assert!(s.describe().starts_with("mesh provider linkerd, from HelmRelease flagger-system/flagger (meshProvider at apps/release.yaml:"), "{}", s.describe());
+        assert!(
+            s.describe().starts_with("mesh provider linkerd, from HelmRelease flagger-system/flagger (meshProvider at apps/release.yaml:"),
+            "{}",
+            s.describe()
+        );
     }
 
     #[test]

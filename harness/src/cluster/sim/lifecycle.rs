@@ -2,7 +2,6 @@
 
 use super::*;
 
-
 /// Resolve when a process of sim cluster `name` exits (polled every second), with its name and
 /// log tail. For racing against long waits in `up`.
 pub async fn watch_processes(name: &str) -> SimError {

@@ -22,9 +22,9 @@ mod start;
 
 pub use git_server::{harness_exe, start_git_server, stop_git_server};
 pub use lifecycle::{stop_and_forget, watch_processes};
+use record::*;
 pub use record::{SimRecord, copy_logs, layout, leftover_reason, recorded_clusters, records_under};
 pub use start::apply_crds;
-use record::*;
 use start::*;
 
 use std::path::{Path, PathBuf};
@@ -140,7 +140,6 @@ impl Default for Sim {
         Sim { nodes: 1, flagger: None }
     }
 }
-
 
 impl ClusterBackend for Sim {
     fn kind(&self) -> BackendKind {

@@ -107,7 +107,6 @@ pub fn layout(name: &str) -> Layout {
     Layout { root: crate::state::ClusterPaths::of(name).dir }
 }
 
-
 /// Copy the process logs of sim cluster `name` into `dest` (for artifacts); best effort.
 pub fn copy_logs(name: &str, dest: &Path) {
     let src = layout(name).logs();
@@ -161,7 +160,8 @@ mod tests {
     fn stop_all_stops_an_unrecorded_process_by_its_owner_token() {
         let dir = tempfile::tempdir().unwrap();
         let spawn = |token: &str| {
-            let spec = ProcessSpec::new("sleeper", PathBuf::from("/bin/sleep"), vec!["30".into()], dir.path()).env(process::OWNER_ENV, token);
+            let spec =
+                ProcessSpec::new("sleeper", PathBuf::from("/bin/sleep"), vec!["30".into()], dir.path()).env(process::OWNER_ENV, token);
             process::spawn(&spec, &dir.path().join("sleep.log")).unwrap()
         };
         let mine = SimRecord::new_owner_token("t1");

@@ -215,7 +215,8 @@ impl Sim {
         let pki = pki::generate(&layout.pki())?;
         let kubeconfig = pki::kubeconfig(&spec.name, ports.apiserver, &pki.ca_pem, &pki.admin_token);
         // It carries the admin token: owner-only, like the other backends' kubeconfigs.
-        crate::cluster::write_private(&layout.kubeconfig(), &kubeconfig).map_err(|source| SimError::Io { path: layout.kubeconfig(), source })?;
+        crate::cluster::write_private(&layout.kubeconfig(), &kubeconfig)
+            .map_err(|source| SimError::Io { path: layout.kubeconfig(), source })?;
 
         st.start(components::etcd(tools, &layout, &ports))?;
         st.wait("etcd", &format!("client port {}", ports.etcd), Duration::from_secs(30), || tcp_open(ports.etcd)).await?;

@@ -8,7 +8,6 @@ use serde_json::Value;
 use super::*;
 use crate::flagger::quantity;
 
-
 /// Which routing object a canary's provider uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoutingKind {

@@ -8,7 +8,6 @@ use serde_json::Value;
 
 use super::*;
 
-
 /// The primary Deployment's pod spec essentials.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PrimarySpec {

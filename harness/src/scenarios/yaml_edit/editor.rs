@@ -108,7 +108,14 @@ impl YamlEditor {
         Ok(true)
     }
 
-    pub(crate) fn verify(&self, new_text: &str, idx: usize, ctx: &Ctx<'_>, segs: &[Segment], expected: &serde_json::Value) -> Result<(), EditError> {
+    pub(crate) fn verify(
+        &self,
+        new_text: &str,
+        idx: usize,
+        ctx: &Ctx<'_>,
+        segs: &[Segment],
+        expected: &serde_json::Value,
+    ) -> Result<(), EditError> {
         let values = parse_all(&self.file, new_text)?;
         let found = values.get(idx).and_then(|v| json_at(v, segs)).map(|c| c.into_owned());
         if found.as_ref() != Some(expected) {

@@ -109,7 +109,6 @@ pub enum EditError {
     },
 }
 
-
 mod diff;
 mod editor;
 mod path;
@@ -117,12 +116,12 @@ mod span;
 mod text;
 mod tree;
 
+pub use super::workload_edit::split_image;
 pub use diff::{changed_lines, unified_diff};
 pub use editor::YamlEditor;
 pub use path::{ContainerSel, Segment, parse_path, path_to_string};
-pub use span::{parse_all, plain_is_safe};
-pub use super::workload_edit::split_image;
 use span::*;
+pub use span::{parse_all, plain_is_safe};
 use text::*;
 use tree::*;
 

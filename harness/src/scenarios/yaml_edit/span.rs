@@ -373,7 +373,8 @@ mod tests {
 
     #[test]
     fn scalar_span_covers_exactly_the_scalar_in_every_style() {
-        let text = "a: plain value # comment\nb: \"dq \\\" esc\"  \nc: 'sq ''x'''\nd: [one, \"two\", three]\ne: {k: v}\nf: -x\ng: |\n  block\n";
+        let text =
+            "a: plain value # comment\nb: \"dq \\\" esc\"  \nc: 'sq ''x'''\nd: [one, \"two\", three]\ne: {k: v}\nf: -x\ng: |\n  block\n";
         assert_eq!(span_of(text, "a"), ("plain value", TScalarStyle::Plain, false));
         assert_eq!(span_of(text, "b"), ("\"dq \\\" esc\"", TScalarStyle::DoubleQuoted, false));
         assert_eq!(span_of(text, "c"), ("'sq ''x'''", TScalarStyle::SingleQuoted, false));
