@@ -32,23 +32,6 @@ impl ClusterBackend for Existing {
         }]
     }
 
-    async fn serve_git(
-        &self,
-        handle: &ClusterHandle,
-        served: &crate::git::ServedRepo,
-        port: u16,
-    ) -> Result<super::GitEndpoint, ClusterError> {
-        super::serve_git_in_process(handle, served, port).await
-    }
-
-    async fn lost(&self, _name: &str) -> ClusterError {
-        std::future::pending().await
-    }
-
-    fn unusable(&self, _name: &str) -> Option<String> {
-        None
-    }
-
     /// "Create" = check the kubeconfig/context answers and record it.
     async fn create(&self, spec: &ClusterSpec) -> Result<ClusterHandle, ClusterError> {
         let path = spec.kubeconfig.clone().unwrap_or_else(kubeconfig::user_kubeconfig_path);

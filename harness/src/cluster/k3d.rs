@@ -56,28 +56,6 @@ impl ClusterBackend for K3d {
         super::docker_capabilities(vec![Tool::K3d])
     }
 
-    async fn preflight(&self, _spec: &ClusterSpec) -> Vec<crate::preflight::PreflightFailure> {
-        super::docker_preflight().await
-    }
-
-    async fn serve_git(
-        &self,
-        handle: &ClusterHandle,
-        served: &crate::git::ServedRepo,
-        port: u16,
-    ) -> Result<super::GitEndpoint, ClusterError> {
-        super::serve_git_in_process(handle, served, port).await
-    }
-
-    async fn lost(&self, _name: &str) -> ClusterError {
-        // Nothing to watch from outside: the API server's answers say the rest.
-        std::future::pending().await
-    }
-
-    fn unusable(&self, _name: &str) -> Option<String> {
-        None
-    }
-
     async fn create(&self, spec: &ClusterSpec) -> Result<ClusterHandle, ClusterError> {
         let k3d = tools::find(Tool::K3d)?;
         if self.exists(&spec.name).await? {

@@ -219,28 +219,6 @@ impl ClusterBackend for K3s {
         super::docker_capabilities(vec![])
     }
 
-    async fn preflight(&self, _spec: &ClusterSpec) -> Vec<crate::preflight::PreflightFailure> {
-        super::docker_preflight().await
-    }
-
-    async fn serve_git(
-        &self,
-        handle: &ClusterHandle,
-        served: &crate::git::ServedRepo,
-        port: u16,
-    ) -> Result<super::GitEndpoint, ClusterError> {
-        super::serve_git_in_process(handle, served, port).await
-    }
-
-    async fn lost(&self, _name: &str) -> ClusterError {
-        // Nothing to watch from outside: the API server's answers say the rest.
-        std::future::pending().await
-    }
-
-    fn unusable(&self, _name: &str) -> Option<String> {
-        None
-    }
-
     /// Docker objects with the harness owner label (those of k3s nodes, and of the test images
     /// and networks the harness made): nothing without the label is touched.
     async fn reap(&self, sel: &Selector, dry_run: bool) -> Result<DeleteReport, ClusterError> {

@@ -305,22 +305,33 @@ pub trait ClusterBackend {
         Vec::new()
     }
     /// Checks of what it needs that cannot be seen from [`Capabilities::tools`] (a Docker Engine,
-    /// the sim tools, a kubeconfig), each failure with its fix.
-    fn preflight(&self, spec: &ClusterSpec) -> impl Future<Output = Vec<PreflightFailure>> + Send;
+    /// the sim tools, a kubeconfig), each failure with its fix. By default: a Docker Engine
+    /// that answers (the Docker tier's container backends).
+    fn preflight(&self, _spec: &ClusterSpec) -> impl Future<Output = Vec<PreflightFailure>> + Send {
+        docker_preflight()
+    }
     /// Create the cluster and write its kubeconfig into the harness state directory.
     fn create(&self, spec: &ClusterSpec) -> impl Future<Output = Result<ClusterHandle, ClusterError>> + Send;
-    /// Serve `served` to the cluster on `port` (0: any free port).
+    /// Serve `served` to the cluster on `port` (0: any free port). By default from this process,
+    /// at an address the cluster's nodes reach.
     fn serve_git(
         &self,
         handle: &ClusterHandle,
         served: &ServedRepo,
         port: u16,
-    ) -> impl Future<Output = Result<GitEndpoint, ClusterError>> + Send;
+    ) -> impl Future<Output = Result<GitEndpoint, ClusterError>> + Send {
+        serve_git_in_process(handle, served, port)
+    }
     /// Resolves when the cluster stops working underneath a wait (a sim process exits), with
-    /// what happened; never, for backends that cannot tell.
-    fn lost(&self, name: &str) -> impl Future<Output = ClusterError> + Send;
+    /// what happened. By default never: nothing to watch from outside, the API server's
+    /// answers say the rest.
+    fn lost(&self, _name: &str) -> impl Future<Output = ClusterError> + Send {
+        std::future::pending()
+    }
     /// Why a recorded cluster cannot be reused (`None`: it can).
-    fn unusable(&self, name: &str) -> Option<String>;
+    fn unusable(&self, _name: &str) -> Option<String> {
+        None
+    }
     /// Copy what explains a failure beyond the API server's objects (controller logs that are
     /// files on this machine) into `dest`.
     fn collect_logs(&self, _name: &str, _dest: &Path) {}
