@@ -274,10 +274,115 @@ fn source_controller_fetches_through_the_gateway() -> TestResult {
     })
 }
 
+/// A repository whose only source is a GitRepository on the internet, applied by a Kustomization.
+const INTERNET_REPO: &str = r#"apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata:
+  name: other
+  namespace: flux-system
+spec:
+  interval: 1m
+  url: https://github.com/org/other
+  ref:
+    branch: main
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: other
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: other
+"#;
+
+/// `up --backend sim --cassette` gives every sim process the one egress gateway: the real
+/// source-controller clones `https://github.com/org/other` from the cassette (the URL in the
+/// cluster is the one in git) and the Kustomization becomes Ready; without `--cassette` the same
+/// repository fails fast naming the GitRepository, and the gateway's log names who asked for what.
+fn up_replays_the_cassette_through_the_gateway() -> TestResult {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| fail(e.to_string()))?;
+    let work = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let cassette = work.path().join("cassette");
+    rt.block_on(record(&cassette))?;
+    let repo = work.path().join("repo");
+    std::fs::create_dir_all(repo.join("clusters/sim")).map_err(|e| fail(e.to_string()))?;
+    std::fs::write(repo.join("clusters/sim/other.yaml"), INTERNET_REPO).map_err(|e| fail(e.to_string()))?;
+    let repo = repo.display().to_string();
+    let cassette = cassette.display().to_string();
+    let up = |sb: &common::sim::Sandbox, extra: &[&str]| {
+        let mut args = vec![
+            "up",
+            "--backend",
+            "sim",
+            "--name",
+            sb.name.as_str(),
+            "--repo",
+            &repo,
+            "--cluster-dir",
+            "clusters/sim",
+            "--timeout",
+            "240",
+        ];
+        args.extend(extra);
+        let out = sb.run(&args);
+        let log = std::fs::read_to_string(sb.state().join("logs/gateway.log")).unwrap_or_default();
+        let down = sb.run(&["down", "--name", &sb.name]);
+        (out, log, down)
+    };
+
+    let sb = common::sim::Sandbox::new("replay");
+    let (out, log, down) = up(&sb, &["--cassette", &cassette]);
+    let t = common::sim::text(&out);
+    if !out.status.success() {
+        return Err(fail(format!("up --cassette must reach Ready, got {:?}:\n{t}\ngateway log:\n{log}", out.status.code())));
+    }
+    if !t.contains("one egress gateway") {
+        return Err(fail(format!("up must say how the sim reaches sources:\n{t}")));
+    }
+    let served = log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).any(|l| {
+        l["process"] == "source-controller"
+            && l["gateway"] == "cassette"
+            && l["outcome"] == "served"
+            && l["url"].as_str().is_some_and(|u| u.contains("github.com/org/other"))
+    });
+    if !served {
+        return Err(fail(format!("the gateway log does not show source-controller's clone served from the cassette:\n{log}")));
+    }
+    if !down.status.success() {
+        return Err(fail(format!("down failed:\n{}", common::sim::text(&down))));
+    }
+
+    let sb = common::sim::Sandbox::new("noreplay");
+    let started = Instant::now();
+    let (out, log, _down) = up(&sb, &[]);
+    let t = common::sim::text(&out);
+    if out.status.code() != Some(1) || !t.contains("GitRepository flux-system/other") || started.elapsed() > Duration::from_secs(150) {
+        return Err(fail(format!(
+            "without a cassette up must fail fast (exit 1) naming the GitRepository, got {:?} after {:?}:\n{t}",
+            out.status.code(),
+            started.elapsed()
+        )));
+    }
+    let refused = log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).any(|l| {
+        l["process"] == "source-controller" && l["gateway"] == "refused" && l["host"].as_str().is_some_and(|h| h.starts_with("github.com"))
+    });
+    if !refused {
+        return Err(fail(format!("the gateway must log the refused clone by process and host:\n{log}")));
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
-    let needs_tools: Vec<common::sim::NamedTest> =
-        vec![("sim::source_controller_fetches_through_the_gateway", source_controller_fetches_through_the_gateway)];
+    let needs_tools: Vec<common::sim::NamedTest> = vec![
+        ("sim::source_controller_fetches_through_the_gateway", source_controller_fetches_through_the_gateway),
+        ("sim::up_replays_the_cassette_through_the_gateway", up_replays_the_cassette_through_the_gateway),
+    ];
     let trials = common::sim::trials("sim", vec![], needs_tools);
     libtest_mimic::run(&args, trials).exit_code()
 }

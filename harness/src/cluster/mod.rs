@@ -83,6 +83,9 @@ pub struct ClusterSpec {
     pub kubeconfig: Option<PathBuf>,
     /// Context of an existing cluster.
     pub context: Option<String>,
+    /// Recorded sources (`sources record`) for a cluster without internet: sim's egress gateway
+    /// replays them; backends whose nodes fetch for themselves ignore it.
+    pub cassette: Option<PathBuf>,
 }
 
 impl ClusterSpec {
@@ -96,6 +99,7 @@ impl ClusterSpec {
             config_file: None,
             kubeconfig: None,
             context: None,
+            cassette: None,
         }
     }
 }

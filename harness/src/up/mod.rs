@@ -57,6 +57,8 @@ pub struct UpRequest {
     pub kubeconfig: Option<PathBuf>,
     /// Context (existing backend).
     pub context: Option<String>,
+    /// Recorded sources, for a backend whose cluster has no internet (sim's egress gateway).
+    pub cassette: Option<PathBuf>,
     /// Merge the cluster's credentials into the user's kubeconfig.
     pub write_kubeconfig: bool,
     /// Readiness deadline.
@@ -356,6 +358,7 @@ fn spec(req: &UpRequest) -> ClusterSpec {
     spec.image = req.image.clone();
     spec.kubeconfig = req.kubeconfig.clone();
     spec.context = req.context.clone();
+    spec.cassette = req.cassette.clone();
     spec
 }
 

@@ -38,6 +38,11 @@ pub struct UpArgs {
     /// Also merge the cluster's credentials into ~/.kube/config.
     #[arg(long)]
     pub write_kubeconfig: bool,
+    /// Source cassette for `--backend sim` (`gitops-harness sources record`): its egress gateway
+    /// answers chart and artifact fetches from it; without one, every fetch off this machine is
+    /// refused (and named).
+    #[arg(long)]
+    pub cassette: Option<PathBuf>,
     /// Overall readiness timeout in seconds.
     #[arg(long, default_value_t = 900)]
     pub timeout: u64,
@@ -134,6 +139,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<Exit> {
             git_port: args.git_port,
             image: args.image.clone(),
             allow_check_errors: args.allow_check_errors,
+            cassette: args.cassette.clone(),
         };
         // A stop signal wins over a step that finishes in the same poll.
         let result = tokio::select! {

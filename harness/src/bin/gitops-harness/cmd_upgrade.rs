@@ -60,6 +60,9 @@ pub struct UpgradeArgs {
     /// Host port for the harness git server (0: any free port).
     #[arg(long, default_value_t = 0)]
     pub git_port: u16,
+    /// Source cassette for `--backend sim` (as for `up`).
+    #[arg(long)]
+    pub cassette: Option<PathBuf>,
 }
 
 /// Run `upgrade`: 0 no regression, 1 regression (the report says which), 2 could not run.
@@ -80,6 +83,7 @@ pub fn run(args: UpgradeArgs) -> anyhow::Result<Exit> {
             git_port: args.git_port,
             image: None,
             allow_check_errors: false,
+            cassette: args.cassette.clone(),
         },
         from: args.from.clone(),
         to: args.to.clone(),

@@ -40,9 +40,10 @@ pub struct Ports {
     pub helm: [u16; 2],
     /// The harness git server.
     pub git: u16,
-    /// The stand-ins (Flagger's proxy: metrics and webhooks); 0 when Flagger does not run.
-    #[serde(default)]
-    pub standins: u16,
+    /// The egress gateway: the one way out of the sim for every process that may dial out (chart
+    /// and artifact fetches from the cassette, Flagger's metrics and webhooks from the stand-ins).
+    #[serde(default, alias = "standins")]
+    pub gateway: u16,
     /// Flagger's own HTTP port; 0 when Flagger does not run.
     #[serde(default)]
     pub flagger: u16,
@@ -56,7 +57,7 @@ impl Ports {
         v.extend(self.kustomize.iter().map(|p| (*p, "kustomize-controller")));
         v.extend(self.helm.iter().map(|p| (*p, "helm-controller")));
         v.push((self.git, "git server"));
-        v.push((self.standins, "stand-ins"));
+        v.push((self.gateway, "egress gateway"));
         v.push((self.flagger, "flagger"));
         v
     }
@@ -310,7 +311,7 @@ mod tests {
             kustomize: [7, 8],
             helm: [9, 10],
             git: 11,
-            standins: 12,
+            gateway: 12,
             flagger: 13,
         };
         let specs = [

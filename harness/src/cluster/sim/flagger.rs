@@ -183,10 +183,9 @@ fn flagger_container_args(d: &crate::repo::Deployment) -> Option<Vec<String>> {
     Some(args)
 }
 
-/// The Flagger process: its HTTP clients (metrics, webhooks) go through the stand-ins on
-/// `standins_port`; the API server on loopback is never proxied.
-pub fn process(tools: &Toolset, layout: &Layout, settings: &FlaggerSettings, port: u16, standins_port: u16) -> ProcessSpec {
-    let proxy = format!("http://127.0.0.1:{standins_port}");
+/// The Flagger process; the backend sends its HTTP clients (metrics, webhooks) through the
+/// egress gateway (`gateway::process_env`), and the API server on loopback is never proxied.
+pub fn process(tools: &Toolset, layout: &Layout, settings: &FlaggerSettings, port: u16) -> ProcessSpec {
     let mut args = vec![format!("-kubeconfig={}", layout.kubeconfig().display())];
     for (flag, value) in [
         ("mesh-provider", &settings.mesh_provider),
@@ -205,10 +204,7 @@ pub fn process(tools: &Toolset, layout: &Layout, settings: &FlaggerSettings, por
         "-log-level=info".to_string(),
         "-enable-leader-election=false".to_string(),
     ]);
-    ProcessSpec::new("flagger", tools.bin(Component::Flagger, "flagger"), args, &layout.root)
-        .env("HTTP_PROXY", proxy.clone())
-        .env("HTTPS_PROXY", proxy)
-        .env("NO_PROXY", NO_PROXY)
+    ProcessSpec::new("flagger", tools.bin(Component::Flagger, "flagger"), args, &layout.root).env("NO_PROXY", NO_PROXY)
 }
 
 /// The SMI TrafficSplit CRD that Flagger's Linkerd provider writes (the linkerd-smi chart
@@ -295,7 +291,7 @@ mod tests {
         assert!(s.describe().contains("the repo has Canaries but installs no Flagger"), "{}", s.describe());
         let tools = Toolset::for_tests(std::path::Path::new("/nonexistent"));
         let layout = Layout { root: "/state".into() };
-        let args = process(&tools, &layout, &s, 1, 2).args;
+        let args = process(&tools, &layout, &s, 1).args;
         assert!(!args.iter().any(|a| a.starts_with("-mesh-provider") || a.starts_with("-selector-labels")), "{args:?}");
         assert!(args.contains(&"-metrics-server=http://prometheus:9090".to_string()), "{args:?}");
     }

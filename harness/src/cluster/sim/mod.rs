@@ -160,6 +160,9 @@ impl ClusterBackend for Sim {
                 "flux: kustomize- and helm-controller re-check unready dependencies every {} (Flux's default is 30s)",
                 components::REQUEUE_DEPENDENCY
             ))
+            .chain(std::iter::once(
+                "sim: every fetch off this machine goes through one egress gateway (logs/gateway.log): charts and artifacts from the source cassette with --cassette, anything else refused and named there".to_string(),
+            ))
             .chain(toolset::release_differences().into_iter().map(|d| format!("sim: {d}")))
             .collect(),
             controllers: [Component::SourceController, Component::KustomizeController, Component::HelmController, Component::Flagger]
@@ -189,11 +192,20 @@ impl ClusterBackend for Sim {
         lines
     }
 
-    async fn preflight(&self, _spec: &ClusterSpec) -> Vec<PreflightFailure> {
-        match Toolset::locate() {
-            Ok(_) => Vec::new(),
-            Err(e) => vec![PreflightFailure { check: "sim-tools", message: e.to_string() }],
+    async fn preflight(&self, spec: &ClusterSpec) -> Vec<PreflightFailure> {
+        let mut out = Vec::new();
+        if let Err(e) = Toolset::locate() {
+            out.push(PreflightFailure { check: "sim-tools", message: e.to_string() });
         }
+        if let Some(dir) = &spec.cassette
+            && let Err(e) = crate::sources::Cassette::open(dir)
+        {
+            out.push(PreflightFailure {
+                check: "cassette",
+                message: format!("--cassette {}: {e}; record one with `gitops-harness sources record`", dir.display()),
+            });
+        }
+        out
     }
 
     async fn create(&self, spec: &ClusterSpec) -> Result<ClusterHandle, ClusterError> {

@@ -3,6 +3,10 @@
 
 use super::*;
 
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
 pub(crate) fn free_ports(api_port: Option<u16>) -> Result<Ports, SimError> {
     let mut taken = std::collections::BTreeSet::new();
     let mut next = || -> Result<u16, SimError> {
@@ -27,7 +31,7 @@ pub(crate) fn free_ports(api_port: Option<u16>) -> Result<Ports, SimError> {
         kustomize: [next()?, next()?],
         helm: [next()?, next()?],
         git: 0,
-        standins: next()?,
+        gateway: next()?,
         flagger: next()?,
     })
 }
@@ -249,9 +253,29 @@ impl Sim {
             crds.extend(tools.crds(c));
         }
         apply_crds(&client, &crds).await?;
-        st.start(components::source_controller(tools, &layout, &ports))?;
-        st.start(components::kustomize_controller(tools, &layout, &ports))?;
-        st.start(components::helm_controller(tools, &layout, &ports))?;
+        // One egress gateway before anything that may dial out: every such process gets it as
+        // its proxy (named, so its log says who asked) and trusts its CA.
+        let gateway_addr = std::net::SocketAddr::from(([127, 0, 0, 1], ports.gateway));
+        let ca_dir = layout.root.join("gateway");
+        let mut args: Vec<String> =
+            vec!["sources".into(), "gateway".into(), "--addr".into(), gateway_addr.to_string(), "--ca-dir".into(), p(&ca_dir)];
+        if let Some(c) = &spec.cassette {
+            // The gateway runs in the state directory: a relative path is the caller's.
+            args.extend(["--cassette".into(), p(&std::path::absolute(c).unwrap_or_else(|_| c.clone()))]);
+        }
+        if let Some(settings) = &self.flagger {
+            args.extend(["--kubeconfig".into(), p(&layout.kubeconfig()), "--metrics-server".into(), settings.metrics_server.clone()]);
+        }
+        st.start(ProcessSpec::new("gateway", harness_exe()?, args, &layout.root))?;
+        st.wait("gateway", &format!("port {}", ports.gateway), Duration::from_secs(20), || tcp_open(ports.gateway)).await?;
+        let ca_file = gateway::GatewayCa::cert_file(&ca_dir);
+        let via_gateway = |spec: ProcessSpec| {
+            gateway::process_env(gateway_addr, &spec.name.clone(), &ca_file).into_iter().fold(spec, |s, (k, v)| s.env(&k, v))
+        };
+
+        st.start(via_gateway(components::source_controller(tools, &layout, &ports)))?;
+        st.start(via_gateway(components::kustomize_controller(tools, &layout, &ports)))?;
+        st.start(via_gateway(components::helm_controller(tools, &layout, &ports)))?;
         for (name, port) in
             [("source-controller", ports.source[1]), ("kustomize-controller", ports.kustomize[1]), ("helm-controller", ports.helm[1])]
         {
@@ -259,32 +283,14 @@ impl Sim {
         }
 
         if let Some(settings) = &self.flagger {
-            // The stand-ins first (Flagger's metrics and webhooks go through them), then the
-            // TrafficSplit CRD its Linkerd provider writes, then Flagger.
-            let exe = harness_exe()?;
-            let standins = ProcessSpec::new(
-                "stand-ins",
-                exe,
-                vec![
-                    "sim".into(),
-                    "standins".into(),
-                    "--kubeconfig".into(),
-                    layout.kubeconfig().display().to_string(),
-                    "--addr".into(),
-                    format!("127.0.0.1:{}", ports.standins),
-                    "--metrics-server".into(),
-                    settings.metrics_server.clone(),
-                ],
-                &layout.root,
-            );
-            st.start(standins)?;
-            st.wait("stand-ins", &format!("port {}", ports.standins), Duration::from_secs(20), || tcp_open(ports.standins)).await?;
+            // The TrafficSplit CRD its Linkerd provider writes, then Flagger (its metrics and
+            // webhooks go through the gateway to the stand-ins).
             let api: Api<CustomResourceDefinition> = Api::all(client.clone());
             let ts = flagger::traffic_split_crd();
             api.patch("trafficsplits.split.smi-spec.io", &PatchParams::apply(crate::bootstrap::FIELD_MANAGER).force(), &Patch::Apply(&ts))
                 .await
                 .map_err(|source| SimError::Kube { what: "applying the TrafficSplit CRD".into(), source })?;
-            st.start(flagger::process(tools, &layout, settings, ports.flagger, ports.standins))?;
+            st.start(via_gateway(flagger::process(tools, &layout, settings, ports.flagger)))?;
             st.wait("flagger", &format!("port {}", ports.flagger), Duration::from_secs(60), || tcp_open(ports.flagger)).await?;
         }
 
