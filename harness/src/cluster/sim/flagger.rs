@@ -210,7 +210,7 @@ pub fn process(tools: &Toolset, layout: &Layout, settings: &FlaggerSettings, por
 /// The SMI TrafficSplit CRD that Flagger's Linkerd provider writes (the linkerd-smi chart
 /// installs it on a real cluster), with the upstream shapes: v1alpha1 stored with int-or-string
 /// weights, v1alpha2 served with numeric weights, `service` and `backends` required, no
-/// `matches` (unknown fields are pruned), no conversion webhook. `harness/tests/crds_reference.rs`
+/// `matches` (unknown fields are pruned), no conversion webhook. `harness/tests/integration/crds_reference.rs`
 /// compares it with the chart's CRD.
 pub fn traffic_split_crd() -> Value {
     let version = |name: &str, storage: bool, weight: Value| {

@@ -2,7 +2,7 @@
 //! (../shared/reference/crds): each Canary / TrafficSplit / HTTPRoute line validates against its
 //! version's openAPIV3Schema, and carries no field the API server would prune.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! Minimal-diff YAML edits on realistic files: the diff must be exactly the changed line(s).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 //! few times with 404 NotFound, as before Flux's CRDs are established) does not end the wait, and that an API
 //! that keeps failing is reported as the watch's error at the deadline, not as stale states.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! and the Flux Operator's generated root. Needs kubectl and helm (`make tools`): these tests
 //! fail with the install hint when they are missing rather than pass without building anything.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! the Go version, that the harness finds the same entries, and that a cache hit names the
 //! substitutions too.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! Drift computation on real rendered manifests (kubectl kustomize of the fixture repo's
 //! apps/faces) vs recorded live objects (fixtures/recorded/drift/<scenario>).
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! version, ResourceSets), Flux from the `flux-manifests` artifact, CRDs installed by bootstraps
 //! outside the Flux tree, explicit `wait: false`, and charts read as data.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

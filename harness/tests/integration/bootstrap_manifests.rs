@@ -1,7 +1,7 @@
 //! Bootstrap manifests: generated objects against the real CRDs, Flux components from the
 //! upstream repo, the gotk-sync rewrite in the served copy; the live apply needs a cluster.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! The readiness tracker replayed on recorded watch events (fixtures/recorded/readiness).
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The CRD catalog against the real upstream CRDs, and the Flux API table against them.
 
-mod common;
+use crate::common;
 
 use gitops_harness::crds::CrdCatalog;
 use gitops_harness::flux_versions::{self, ApiStatus};

@@ -1,6 +1,6 @@
 //! `check` on the project's fixtures: the clean repo passes, each broken variant gives exactly its finding.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

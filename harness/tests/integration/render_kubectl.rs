@@ -1,7 +1,7 @@
 //! Rendering with the real `kubectl kustomize` (installed by `make tools`; these tests fail with
 //! the install hint when it is missing rather than pass without building anything).
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

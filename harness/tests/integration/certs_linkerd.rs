@@ -1,6 +1,6 @@
 //! Linkerd certificates: generated, parsed back and verified; placed only in the served copy.
 
-mod common;
+use crate::common;
 
 use gitops_harness::certs::{self, TrustAnchor};
 use gitops_harness::git::ServedRepo;

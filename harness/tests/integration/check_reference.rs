@@ -1,6 +1,6 @@
 //! `check` on the real upstream gitops-linkerd repository (shared/reference).
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -1,6 +1,6 @@
 //! The harness git server against the real `git` client.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::Path;

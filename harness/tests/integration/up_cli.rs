@@ -2,7 +2,7 @@
 //! and leave nothing behind. (The missing-node-image case, which checks the Docker Engine by
 //! label, is in `docker_engine.rs`, where it is ignored with the reason when no engine answers.)
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
