@@ -10,7 +10,7 @@
 //! Needs the sim tools (`scripts/sim-tools.sh`) and helm (`make tools`); without them the test is
 //! listed as ignored and an always-run trial says why.
 
-mod common;
+use gitops_harness_testkit as common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

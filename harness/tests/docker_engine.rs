@@ -4,11 +4,9 @@
 //! libtest-mimic trials (`harness = false`): when no Docker Engine answers, the Docker trials are
 //! reported as ignored and `docker::engine_availability` says why (see `common/trials.rs`).
 
-mod common;
-#[path = "common/docker.rs"]
-mod dockerutil;
-#[path = "common/trials.rs"]
-mod trials;
+use gitops_harness_testkit as common;
+use gitops_harness_testkit::docker as dockerutil;
+use gitops_harness_testkit::trials;
 
 use std::collections::HashMap;
 use std::process::Command;

@@ -5,11 +5,9 @@
 //! A libtest-mimic trial (`harness = false`): when no Docker Engine answers it is reported as
 //! ignored and `docker::engine_availability` says why (see `common/trials.rs`).
 
-mod common;
-#[path = "common/docker.rs"]
-mod dockerutil;
-#[path = "common/trials.rs"]
-mod trials;
+use gitops_harness_testkit as common;
+use gitops_harness_testkit::docker as dockerutil;
+use gitops_harness_testkit::trials;
 
 use std::net::SocketAddr;
 

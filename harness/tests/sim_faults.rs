@@ -6,7 +6,7 @@
 //! Tests that need the sim tools report themselves ignored, with the reason, when they are not
 //! built (`scripts/sim-tools.sh`); the always-run trial `sim::tools_availability` prints it.
 
-mod common;
+use gitops_harness_testkit as common;
 
 use common::sim::{Sandbox, TestResult, fail, text, wait_child};
 

@@ -14,12 +14,9 @@
 //! Needs `helm` (`make tools`); without it the trials are ignored and
 //! `sources::helm_availability` says why.
 
-#[path = "common/mod.rs"]
-mod common;
-#[path = "sources/gw.rs"]
-mod gw;
-#[path = "sources/upstream.rs"]
-mod upstream;
+use gitops_harness_testkit as common;
+use gitops_harness_testkit::gw;
+use gitops_harness_testkit::upstream;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

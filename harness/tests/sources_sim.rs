@@ -12,9 +12,8 @@
 //!
 //! Ignored with the reason when the sim tools are not built (`sim::tools_availability`).
 
-mod common;
-#[path = "sources/upstream.rs"]
-mod upstream;
+use gitops_harness_testkit as common;
+use gitops_harness_testkit::upstream;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -7,7 +7,7 @@
 //! Tests that need the sim tools report themselves ignored with the reason when they are not
 //! built; the always-run trials prove what needs no cluster (exit 2 before anything exists).
 
-mod common;
+use gitops_harness_testkit as common;
 
 use std::path::Path;
 

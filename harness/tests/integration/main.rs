@@ -3,8 +3,7 @@
 //! The tests that start their own sim cluster or Docker Engine objects, and report themselves
 //! ignored with a reason when those are missing, are libtest-mimic binaries beside this one.
 
-#[path = "../common/mod.rs"]
-mod common;
+use gitops_harness_testkit as common;
 
 mod abtest_local_ingress;
 mod bootstrap_manifests;

@@ -1,5 +1,4 @@
 //! A gateway in the test process with its log lines collected, and helm run through it.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -11,7 +10,7 @@ use gitops_harness::sources::replay::Replay;
 use libtest_mimic::Failed;
 use serde_json::Value;
 
-use super::upstream::helm_cmd;
+use crate::upstream::helm_cmd;
 
 fn fail(m: impl Into<String>) -> Failed {
     Failed::from(m.into())

@@ -1,13 +1,18 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code)]
+//! Helpers shared by gitops-harness's integration tests: the workspace's paths, the CLI binary,
+//! sim sandboxes ([`sim`]), Docker Engine helpers ([`docker`]), availability trials ([`trials`]),
+//! and loopback stand-ins for upstream chart and artifact hosts ([`upstream`], [`gw`]).
 
+pub mod docker;
+pub mod gw;
 pub mod sim;
+pub mod trials;
+pub mod upstream;
 
 use std::path::PathBuf;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// `shared/reference`: `$GITOPS_HARNESS_SHARED`, else beside the workspace (as CI lays it out),
@@ -36,9 +41,18 @@ pub fn fixtures() -> PathBuf {
     workspace().join("fixtures")
 }
 
-/// The CLI binary built for these tests.
+/// The CLI binary built for these tests: cargo builds it beside the test binaries
+/// (`target/<profile>/`, the tests in `target/<profile>/deps/`); `$NEXTEST_BIN_EXE_gitops-harness`
+/// (nextest) or `$GITOPS_HARNESS_BIN` name it when set.
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_gitops-harness"))
+    for var in ["NEXTEST_BIN_EXE_gitops-harness", "NEXTEST_BIN_EXE_gitops_harness", "GITOPS_HARNESS_BIN"] {
+        if let Some(p) = std::env::var_os(var) {
+            return PathBuf::from(p);
+        }
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe.parent().and_then(|d| d.parent()).expect("a test binary in target/<profile>/deps");
+    profile_dir.join("gitops-harness")
 }
 
 /// A chart directory packed as Helm packages it (`<name>/…`, gzip'd tar).

@@ -2,7 +2,6 @@
 //! from the real upstream charts in `shared/reference/charts/` (packaged with the real `helm`),
 //! served by a stand-in on loopback. The recorder reaches it through `--upstream FROM=TO`
 //! overrides; the cassette keeps the real URLs.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -256,15 +255,10 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
     }
 }
 
-/// The project's fixtures directory.
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
-}
-
 /// A copy of the workshop repository with text replacements in one file.
 pub fn variant(file: &str, from: &str, to: &str) -> Result<tempfile::TempDir, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    gitops_harness::git::working_copy::copy_tree(&fixtures().join("gitops-linkerd"), dir.path()).map_err(|e| e.to_string())?;
+    gitops_harness::git::working_copy::copy_tree(&crate::fixtures().join("gitops-linkerd"), dir.path()).map_err(|e| e.to_string())?;
     let path = dir.path().join(file);
     let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
     if !text.contains(from) {

@@ -1,5 +1,4 @@
 //! Docker helpers for tests: a locally built image (nothing can be pulled) and cleanup guards.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 

@@ -8,7 +8,6 @@
 //! Docker trials are not ignored and a missing engine fails them and the availability trial.
 //! A Docker trial with a precondition ([`Trials::docker_if`]) that does not hold is ignored the
 //! same way, and the availability trial names it with the reason.
-#![allow(dead_code)]
 
 use std::future::Future;
 use std::process::ExitCode;

@@ -36,7 +36,7 @@ impl Sandbox {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(super::bin());
+        let mut c = Command::new(crate::bin());
         // Temporary files too (the embedded repo's extraction): one that a killed run leaves
         // goes with the sandbox.
         let tmp = self.home.path().join("tmp");
