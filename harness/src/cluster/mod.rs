@@ -281,6 +281,9 @@ pub struct Capabilities {
     pub data_plane: bool,
     /// What is real and what is simulated, said when `up` starts (`None`: all real).
     pub simulated: Option<&'static str>,
+    /// The cluster directory of the embedded repository this backend can run (`up` without
+    /// `--repo` or `--cluster-dir`).
+    pub embedded_cluster_dir: &'static str,
     /// Lines `up` prints once Flux is installed (settings that differ from a default install).
     pub flux_notes: Vec<String>,
     /// Flux controllers (and Flagger) the backend runs, with their versions (for reports).
@@ -512,6 +515,7 @@ pub(crate) fn docker_capabilities(tools: Vec<Tool>) -> Capabilities {
         flux: Provider::Repository,
         data_plane: true,
         simulated: None,
+        embedded_cluster_dir: crate::embedded::DEFAULT_CLUSTER_DIR,
         flux_notes: Vec::new(),
         controllers: Vec::new(),
     }

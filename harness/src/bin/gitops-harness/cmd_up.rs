@@ -115,11 +115,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<Exit> {
                 (
                     embedded.path().to_path_buf(),
                     Some(args.cluster_dir.clone().unwrap_or_else(|| {
-                        if args.backend == crate::BackendArg::Sim {
-                            gitops_harness::embedded::SIM_CLUSTER_DIR.into()
-                        } else {
-                            gitops_harness::embedded::DEFAULT_CLUSTER_DIR.into()
-                        }
+                        cluster::AnyBackend::new(backend(args.backend)).capabilities().embedded_cluster_dir.into()
                     })),
                 )
             }

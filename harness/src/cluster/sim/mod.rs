@@ -154,6 +154,8 @@ impl ClusterBackend for Sim {
             flux: Provider::Backend,
             data_plane: false,
             simulated: Some(WHAT_IS_SIMULATED),
+            // The embedded repo's sim directory: the same apps on infrastructure sim provides.
+            embedded_cluster_dir: crate::embedded::SIM_CLUSTER_DIR,
             // Where the programs differ from the released ones (helm-controller without Flux's
             // helm fork), said with the settings that differ from a default install.
             flux_notes: std::iter::once(format!(
