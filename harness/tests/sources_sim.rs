@@ -376,11 +376,161 @@ fn up_replays_the_cassette_through_the_gateway() -> TestResult {
     Ok(())
 }
 
+/// The cert-manager chart from `https://charts.jetstack.io` (in the cassette), then a
+/// self-signed ClusterIssuer and a Certificate that must become Ready (`wait: true`).
+const CERT_MANAGER_REPO: &[(&str, &str)] = &[
+    (
+        "clusters/sim/layers.yaml",
+        r#"apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: infra
+  namespace: flux-system
+spec:
+  interval: 10m
+  path: ./infra
+  prune: true
+  wait: true
+  timeout: 3m
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: certs
+  namespace: flux-system
+spec:
+  dependsOn:
+    - name: infra
+  interval: 10m
+  path: ./certs
+  prune: true
+  wait: true
+  timeout: 3m
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+"#,
+    ),
+    (
+        "infra/cert-manager.yaml",
+        r#"apiVersion: source.toolkit.fluxcd.io/v1
+kind: HelmRepository
+metadata:
+  name: jetstack
+  namespace: flux-system
+spec:
+  interval: 10m
+  url: https://charts.jetstack.io
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: cert-manager
+  namespace: flux-system
+spec:
+  interval: 10m
+  targetNamespace: cert-manager
+  releaseName: cert-manager
+  install:
+    createNamespace: true
+  chart:
+    spec:
+      chart: cert-manager
+      version: "1.x"
+      sourceRef:
+        kind: HelmRepository
+        name: jetstack
+  values:
+    crds:
+      enabled: true
+"#,
+    ),
+    (
+        "certs/certs.yaml",
+        r#"apiVersion: cert-manager.io/v1
+kind: ClusterIssuer
+metadata:
+  name: selfsigned
+spec:
+  selfSigned: {}
+---
+apiVersion: cert-manager.io/v1
+kind: Certificate
+metadata:
+  name: demo
+  namespace: cert-manager
+spec:
+  isCA: true
+  commonName: demo.example
+  secretName: demo-tls
+  issuerRef:
+    kind: ClusterIssuer
+    name: selfsigned
+"#,
+    ),
+];
+
+/// `up` on a repository that installs cert-manager from its chart: once helm-controller has
+/// applied the chart's controller Deployment, sim starts cert-manager's own controllers from it
+/// (its args and env), and a Certificate the next layer applies becomes Ready through them.
+fn cert_manager_runs_from_its_live_deployment() -> TestResult {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| fail(e.to_string()))?;
+    let work = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let cassette = work.path().join("cassette");
+    rt.block_on(record(&cassette))?;
+    let repo = work.path().join("repo");
+    for (rel, text) in CERT_MANAGER_REPO {
+        let p = repo.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap_or(&repo)).map_err(|e| fail(e.to_string()))?;
+        std::fs::write(&p, text).map_err(|e| fail(e.to_string()))?;
+    }
+    let sb = common::sim::Sandbox::new("certmgr");
+    let (repo, cassette) = (repo.display().to_string(), cassette.display().to_string());
+    let out = sb.run(&[
+        "up",
+        "--backend",
+        "sim",
+        "--name",
+        "certmgr",
+        "--repo",
+        &repo,
+        "--cluster-dir",
+        "clusters/sim",
+        "--timeout",
+        "300",
+        "--cassette",
+        &cassette,
+    ]);
+    let t = common::sim::text(&out);
+    let log = std::fs::read_to_string(sb.state().join("logs/cert-manager.log")).unwrap_or_default();
+    let recorded = sb.record().is_some_and(|r| r.processes.iter().any(|p| p.name == "cert-manager"));
+    let down = sb.run(&["down", "--name", "certmgr"]);
+    if !out.status.success() {
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        return Err(fail(format!(
+            "up must reach Ready (the Certificate issued), got {:?}:\n{t}\ncert-manager log (last lines, newest first):\n{}",
+            out.status.code(),
+            tail.join("\n")
+        )));
+    }
+    if !t.contains("cert-manager's controllers run on the host from Deployment cert-manager/cert-manager") || !recorded {
+        return Err(fail(format!("up must say it started cert-manager from its Deployment, and record it:\n{t}")));
+    }
+    if !down.status.success() {
+        return Err(fail(format!("down failed:\n{}", common::sim::text(&down))));
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let needs_tools: Vec<common::sim::NamedTest> = vec![
         ("sim::source_controller_fetches_through_the_gateway", source_controller_fetches_through_the_gateway),
         ("sim::up_replays_the_cassette_through_the_gateway", up_replays_the_cassette_through_the_gateway),
+        ("sim::cert_manager_runs_from_its_live_deployment", cert_manager_runs_from_its_live_deployment),
     ];
     let trials = common::sim::trials("sim", vec![], needs_tools);
     libtest_mimic::run(&args, trials).exit_code()

@@ -17,6 +17,7 @@ pub mod toolset;
 
 mod git_server;
 mod lifecycle;
+pub mod operators;
 mod record;
 mod start;
 
@@ -65,6 +66,14 @@ pub enum SimError {
     /// The PKI could not be generated.
     #[error(transparent)]
     Pki(#[from] pki::PkiError),
+    /// An operator the cluster declares could not be started on the host.
+    #[error("starting the operator of {what} on the host: {message}")]
+    Operator {
+        /// The Deployment.
+        what: String,
+        /// Why.
+        message: String,
+    },
     /// A process exited.
     #[error("{name} exited ({status}); last lines of {log}:\n{tail}")]
     Died {
@@ -223,8 +232,28 @@ impl ClusterBackend for Sim {
         Ok(GitEndpoint { url, server: None })
     }
 
+    /// Resolves when a process exits; meanwhile starts the operators the cluster declares
+    /// ([`operators`]) as their Deployments appear, and says so.
     async fn lost(&self, name: &str) -> ClusterError {
-        ClusterError::Sim(watch_processes(name).await)
+        let kubeconfig = layout(name).kubeconfig();
+        let client = live::connect(&live::Target { kubeconfig: Some(kubeconfig), context: None }).await.ok();
+        let operators = async {
+            let Some(client) = client else { return std::future::pending::<SimError>().await };
+            loop {
+                match operators::start_declared(name, &client).await {
+                    Ok(lines) => lines.iter().for_each(|l| eprintln!("{l}")),
+                    // A Deployment sim cannot run ends the wait with why, as a dead process does.
+                    Err(e @ SimError::Operator { .. }) => return e,
+                    // The API server not answering is what the waits themselves report.
+                    Err(_) => {}
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        };
+        tokio::select! {
+            e = watch_processes(name) => ClusterError::Sim(e),
+            e = operators => ClusterError::Sim(e),
+        }
     }
 
     fn unusable(&self, name: &str) -> Option<String> {
