@@ -525,12 +525,125 @@ fn cert_manager_runs_from_its_live_deployment() -> TestResult {
     Ok(())
 }
 
+/// Record cert-manager from `https://charts.jetstack.io` at each of `asks`.
+async fn record_cert_manager(cassette: &Path, asks: &[&str]) -> Result<(), libtest_mimic::Failed> {
+    let helm = gitops_harness::tools::find(gitops_harness::tools::Tool::Helm).map_err(|e| fail(e.to_string()))?;
+    let packaged = upstream::package(&helm, &common::shared_reference().join("charts")).map_err(fail)?;
+    let site = upstream::site(&packaged).map_err(fail)?;
+    let up = upstream::Upstream::start(site).await;
+    let overrides: Vec<UrlOverride> = up.overrides().iter().map(|o| o.parse()).collect::<Result<_, _>>().map_err(fail)?;
+    let plan = Plan {
+        wanted: vec![Wanted::HelmRepo {
+            url: "https://charts.jetstack.io".into(),
+            objects: vec!["HelmRepository flux-system/jetstack".into()],
+            charts: asks.iter().map(|v| ask("cert-manager", v)).collect(),
+        }],
+        skipped: vec![],
+    };
+    let mut c = Cassette::open_or_create(cassette).map_err(|e| fail(e.to_string()))?;
+    let out = Recorder::new(overrides).map_err(|e| fail(e.to_string()))?.record(&plan, &mut c).await.map_err(|e| fail(e.to_string()))?;
+    up.stop();
+    if !out.failed.is_empty() {
+        return Err(fail(format!("recording failed: {:?}", out.failed)));
+    }
+    Ok(())
+}
+
+fn git(dir: &Path, args: &[&str]) -> TestResult {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .map_err(|e| fail(e.to_string()))?;
+    if !out.status.success() {
+        return Err(fail(format!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr))));
+    }
+    Ok(())
+}
+
+/// Infrastructure upgrade rehearsals on the real chart from the cassette: cert-manager 1.20 to
+/// 1.21 passes (its controller rolled on purpose, the Certificate still Ready); a values change
+/// the chart's `values.schema.json` rejects fails naming the HelmRelease with helm-controller's
+/// message.
+fn cert_manager_chart_upgrade_rehearsals() -> TestResult {
+    let rt = tokio::runtime::Runtime::new().map_err(|e| fail(e.to_string()))?;
+    let work = tempfile::tempdir().map_err(|e| fail(e.to_string()))?;
+    let cassette = work.path().join("cassette");
+    rt.block_on(record_cert_manager(&cassette, &["1.20.x", "1.21.x"]))?;
+    let repo = work.path().join("repo");
+    for (rel, text) in CERT_MANAGER_REPO {
+        let p = repo.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap_or(&repo)).map_err(|e| fail(e.to_string()))?;
+        std::fs::write(&p, text.replace("version: \"1.x\"", "version: \"1.20.x\"")).map_err(|e| fail(e.to_string()))?;
+    }
+    let release = repo.join("infra/cert-manager.yaml");
+    git(&repo, &["init", "-q", "-b", "main"])?;
+    git(&repo, &["add", "-A"])?;
+    git(&repo, &["commit", "-q", "-m", "base: cert-manager 1.20"])?;
+    git(&repo, &["tag", "base"])?;
+    let text = std::fs::read_to_string(&release).map_err(|e| fail(e.to_string()))?;
+    std::fs::write(&release, text.replace("version: \"1.20.x\"", "version: \"1.21.x\"")).map_err(|e| fail(e.to_string()))?;
+    git(&repo, &["commit", "-q", "-am", "cert-manager 1.21"])?;
+    git(&repo, &["tag", "bump"])?;
+    let text = std::fs::read_to_string(&release).map_err(|e| fail(e.to_string()))?;
+    std::fs::write(&release, text.replace("    crds:\n", "    replicaCount: two\n    crds:\n")).map_err(|e| fail(e.to_string()))?;
+    git(&repo, &["commit", "-q", "-am", "cert-manager: a value its schema rejects"])?;
+    git(&repo, &["tag", "rejected"])?;
+
+    let (repo, cassette) = (repo.display().to_string(), cassette.display().to_string());
+    let upgrade = |sb: &common::sim::Sandbox, to: &str| {
+        sb.run(&[
+            "upgrade",
+            "--backend",
+            "sim",
+            "--repo",
+            &repo,
+            "--cluster-dir",
+            "clusters/sim",
+            "--from",
+            "base",
+            "--to",
+            to,
+            "--name",
+            &sb.name,
+            "--cassette",
+            &cassette,
+        ])
+    };
+    let sb = common::sim::Sandbox::new("cm-bump");
+    let out = upgrade(&sb, "bump");
+    let t = common::sim::text(&out);
+    if out.status.code() != Some(0) {
+        return Err(fail(format!("cert-manager 1.20 -> 1.21 must pass (exit 0), got {:?}:\n{t}", out.status.code())));
+    }
+    let sb = common::sim::Sandbox::new("cm-rejected");
+    let out = upgrade(&sb, "rejected");
+    let t = common::sim::text(&out);
+    // helm-controller's own words: the chart's values.schema.json decides, on the cluster.
+    if out.status.code() != Some(1)
+        || !t.contains("HelmRelease flux-system/cert-manager")
+        || !t.contains("values don't meet the specifications of the schema")
+        || !t.contains("/replicaCount")
+    {
+        return Err(fail(format!(
+            "a value the chart's schema rejects must fail (exit 1) naming the HelmRelease with helm-controller's message, got {:?}:\n{t}",
+            out.status.code()
+        )));
+    }
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
     let args = Arguments::from_args();
     let needs_tools: Vec<common::sim::NamedTest> = vec![
         ("sim::source_controller_fetches_through_the_gateway", source_controller_fetches_through_the_gateway),
         ("sim::up_replays_the_cassette_through_the_gateway", up_replays_the_cassette_through_the_gateway),
         ("sim::cert_manager_runs_from_its_live_deployment", cert_manager_runs_from_its_live_deployment),
+        ("sim::cert_manager_chart_upgrade_rehearsals", cert_manager_chart_upgrade_rehearsals),
     ];
     let trials = common::sim::trials("sim", vec![], needs_tools);
     libtest_mimic::run(&args, trials).exit_code()
