@@ -48,7 +48,8 @@ use crate::live;
 use crate::preflight::PreflightFailure;
 
 /// What `up --backend sim` prints about itself.
-pub const WHAT_IS_SIMULATED: &str = "sim: real etcd, kube-apiserver, controller-manager, scheduler, Flux controllers and Flagger run as host processes; \
+pub const WHAT_IS_SIMULATED: &str = "sim: real etcd, kube-apiserver, controller-manager, scheduler and Flux controllers run as host processes, \
+with the real Flagger when the repo uses it and cert-manager's controllers when the cluster runs its chart; \
 nodes and pods are simulated by kwok (no container runs, no image is pulled), and there is no traffic on the wire";
 
 /// How long a stopped process may take to exit before it is killed.
