@@ -309,8 +309,7 @@ fn up_replays_the_cassette_through_the_gateway() -> TestResult {
     let cassette = work.path().join("cassette");
     rt.block_on(record(&cassette))?;
     let repo = work.path().join("repo");
-    std::fs::create_dir_all(repo.join("clusters/sim")).map_err(|e| fail(e.to_string()))?;
-    std::fs::write(repo.join("clusters/sim/other.yaml"), INTERNET_REPO).map_err(|e| fail(e.to_string()))?;
+    common::write_files(&repo, &[("clusters/sim/other.yaml", INTERNET_REPO)])?;
     let repo = repo.display().to_string();
     let cassette = cassette.display().to_string();
     let up = |sb: &common::sim::Sandbox, extra: &[&str]| {
@@ -482,11 +481,7 @@ fn cert_manager_runs_from_its_live_deployment() -> TestResult {
     let cassette = work.path().join("cassette");
     rt.block_on(record(&cassette))?;
     let repo = work.path().join("repo");
-    for (rel, text) in CERT_MANAGER_REPO {
-        let p = repo.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap_or(&repo)).map_err(|e| fail(e.to_string()))?;
-        std::fs::write(&p, text).map_err(|e| fail(e.to_string()))?;
-    }
+    common::write_files(&repo, CERT_MANAGER_REPO)?;
     let sb = common::sim::Sandbox::new("certmgr");
     let (repo, cassette) = (repo.display().to_string(), cassette.display().to_string());
     let out = sb.run(&[
@@ -549,22 +544,6 @@ async fn record_cert_manager(cassette: &Path, asks: &[&str]) -> Result<(), libte
     Ok(())
 }
 
-fn git(dir: &Path, args: &[&str]) -> TestResult {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .map_err(|e| fail(e.to_string()))?;
-    if !out.status.success() {
-        return Err(fail(format!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr))));
-    }
-    Ok(())
-}
-
 /// Infrastructure upgrade rehearsals on the real chart from the cassette: cert-manager 1.20 to
 /// 1.21 passes (its controller rolled on purpose, the Certificate still Ready); a values change
 /// the chart's `values.schema.json` rejects fails naming the HelmRelease with helm-controller's
@@ -575,24 +554,22 @@ fn cert_manager_chart_upgrade_rehearsals() -> TestResult {
     let cassette = work.path().join("cassette");
     rt.block_on(record_cert_manager(&cassette, &["1.20.x", "1.21.x"]))?;
     let repo = work.path().join("repo");
-    for (rel, text) in CERT_MANAGER_REPO {
-        let p = repo.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap_or(&repo)).map_err(|e| fail(e.to_string()))?;
-        std::fs::write(&p, text.replace("version: \"1.x\"", "version: \"1.20.x\"")).map_err(|e| fail(e.to_string()))?;
-    }
+    let at_1_20: Vec<(&str, String)> =
+        CERT_MANAGER_REPO.iter().map(|(p, t)| (*p, t.replace("version: \"1.x\"", "version: \"1.20.x\""))).collect();
+    common::write_files(&repo, &at_1_20.iter().map(|(p, t)| (*p, t.as_str())).collect::<Vec<_>>())?;
     let release = repo.join("infra/cert-manager.yaml");
-    git(&repo, &["init", "-q", "-b", "main"])?;
-    git(&repo, &["add", "-A"])?;
-    git(&repo, &["commit", "-q", "-m", "base: cert-manager 1.20"])?;
-    git(&repo, &["tag", "base"])?;
+    common::git(&repo, &["init", "-q", "-b", "main"])?;
+    common::git(&repo, &["add", "-A"])?;
+    common::git(&repo, &["commit", "-q", "-m", "base: cert-manager 1.20"])?;
+    common::git(&repo, &["tag", "base"])?;
     let text = std::fs::read_to_string(&release).map_err(|e| fail(e.to_string()))?;
     std::fs::write(&release, text.replace("version: \"1.20.x\"", "version: \"1.21.x\"")).map_err(|e| fail(e.to_string()))?;
-    git(&repo, &["commit", "-q", "-am", "cert-manager 1.21"])?;
-    git(&repo, &["tag", "bump"])?;
+    common::git(&repo, &["commit", "-q", "-am", "cert-manager 1.21"])?;
+    common::git(&repo, &["tag", "bump"])?;
     let text = std::fs::read_to_string(&release).map_err(|e| fail(e.to_string()))?;
     std::fs::write(&release, text.replace("    crds:\n", "    replicaCount: two\n    crds:\n")).map_err(|e| fail(e.to_string()))?;
-    git(&repo, &["commit", "-q", "-am", "cert-manager: a value its schema rejects"])?;
-    git(&repo, &["tag", "rejected"])?;
+    common::git(&repo, &["commit", "-q", "-am", "cert-manager: a value its schema rejects"])?;
+    common::git(&repo, &["tag", "rejected"])?;
 
     let (repo, cassette) = (repo.display().to_string(), cassette.display().to_string());
     let upgrade = |sb: &common::sim::Sandbox, to: &str| {

@@ -15,18 +15,7 @@ use common::sim::{Sandbox, TestResult, fail, text};
 use libtest_mimic::{Arguments, Trial};
 use serde_json::Value;
 
-fn git(dir: &Path, args: &[&str]) -> Result<(), libtest_mimic::Failed> {
-    let out = std::process::Command::new("git")
-        .args(["-c", "user.name=fixture", "-c", "user.email=fixture@localhost"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .map_err(|e| fail(format!("git: {e}")))?;
-    if !out.status.success() {
-        return Err(fail(format!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr))));
-    }
-    Ok(())
-}
+use common::git;
 
 fn edit(path: &Path, from: &str, to: &str, nth: usize) -> TestResult {
     let text = std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;

@@ -96,3 +96,27 @@ pub fn chart_cassette(dir: &std::path::Path) {
     cassette.put_source(locked(SourceKind::Oci, "oci://ghcr.io/fluxcd/charts/flagger", "", "tag:1.44.0", "1.44.0", mdigest));
     cassette.save().unwrap();
 }
+
+/// Run `git` in `dir` with a fixed identity; its stderr in the error.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> Result<(), libtest_mimic::Failed> {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=fixture", "-c", "user.email=fixture@localhost"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| sim::fail(format!("git: {e}")))?;
+    if !out.status.success() {
+        return Err(sim::fail(format!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr))));
+    }
+    Ok(())
+}
+
+/// Write `files` (`(relative path, contents)`) under `root`, creating directories.
+pub fn write_files(root: &std::path::Path, files: &[(&str, &str)]) -> Result<(), libtest_mimic::Failed> {
+    for (rel, text) in files {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap_or(root)).map_err(|e| sim::fail(format!("{}: {e}", p.display())))?;
+        std::fs::write(&p, text).map_err(|e| sim::fail(format!("{}: {e}", p.display())))?;
+    }
+    Ok(())
+}
