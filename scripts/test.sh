@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `make test`: every test this machine can run.
+# `make test`: every test this machine can run (arguments go to `cargo nextest run`, e.g. a filter).
 #   1. build every test binary (the only step that needs crates.io);
 #   2. when the sim tools are built (scripts/sim-tools.sh), bring up one shared sim cluster for
-#      the scenario suites with `gitops-harness up --backend sim`;
+#      the scenario suites: the workshop repository's clusters/my-cluster, unchanged, with its
+#      real charts replayed from a cassette recorded here (upstream-cassette);
 #   3. run nextest; 4. stop the cluster (`down`), whatever happened.
 # Steps 2-4 run inside a network namespace that has only loopback when this user may create one
 # (root: `unshare --net`): no process of the sim tier can reach anything off this machine, and a
@@ -54,7 +55,17 @@ if sim_missing="$("$bin" sim tools --check 2>&1)"; then
   # of ignoring them.
   export GITOPS_HARNESS_E2E_CLUSTER="$sim_name" GITOPS_HARNESS_E2E=1 GITOPS_HARNESS_REQUIRE_SIM=1
   start=$(date +%s)
-  if ! "$bin" up --backend sim --name "$sim_name" --timeout 300 --artifacts "$root/artifacts"; then
+  # The workshop repository as it is, with the real upstream charts: recorded into a cassette
+  # from a loopback stand-in that serves the charts of shared/reference/charts (packaged now).
+  cassette="$state/cassette"
+  if ! "$(dirname "$bin")/upstream-cassette" fixtures/gitops-linkerd clusters/my-cluster "$cassette" >"$state/record.log" 2>&1; then
+    cat "$state/record.log" >&2
+    echo "error: recording the workshop cassette failed; the scenario suites will fail" >&2
+    up_status=1
+  fi
+  echo "workshop cassette: $(du -sh "$cassette" 2>/dev/null | cut -f1) recorded in $(( $(date +%s) - start ))s"
+  if [ "$up_status" = 0 ] && ! "$bin" up --backend sim --name "$sim_name" --repo fixtures/gitops-linkerd \
+      --cluster-dir clusters/my-cluster --cassette "$cassette" --timeout 600 --artifacts "$root/artifacts"; then
     up_status=1
     echo "error: gitops-harness up --backend sim failed; the scenario suites will fail with its reason" >&2
   fi
@@ -65,7 +76,7 @@ fi
 
 echo "== tests"
 set +e
-cargo nextest run --workspace --no-fail-fast --profile "$profile"
+cargo nextest run --workspace --no-fail-fast --profile "$profile" "$@"
 status=$?
 set -e
 if [ "$status" = 0 ] && [ "$up_status" != 0 ]; then status=1; fi

@@ -51,6 +51,11 @@ pub fn bin() -> PathBuf {
         }
     }
     let exe = std::env::current_exe().expect("the test binary's path");
+    // A testkit program sits beside it; a test binary one level down.
+    let beside = exe.with_file_name("gitops-harness");
+    if beside.is_file() {
+        return beside;
+    }
     let profile_dir = exe.parent().and_then(|d| d.parent()).expect("a test binary in target/<profile>/deps");
     profile_dir.join("gitops-harness")
 }

@@ -156,31 +156,8 @@ pub fn from_deployment(tools: &Toolset, layout: &Layout, deployment: &Deployment
         warnings.push(w);
     }
 
-    let service_account = pod.and_then(|p| p.service_account_name.clone()).unwrap_or_else(|| "default".to_string());
-    let fields = BTreeMap::from([
-        ("metadata.namespace", namespace.clone()),
-        ("metadata.name", format!("{name}-sim")),
-        ("spec.serviceAccountName", service_account),
-        ("spec.nodeName", "sim-node-0".to_string()),
-        ("status.podIP", "127.0.0.1".to_string()),
-        ("status.hostIP", "127.0.0.1".to_string()),
-    ]);
-    let mut env: Vec<(String, String)> = Vec::new();
-    for var in container.env.iter().flatten() {
-        match env_value(var, &fields, &env) {
-            Ok(v) => env.push((var.name.clone(), v)),
-            Err(why) => warnings.push(format!("{id}: env {} is not set in sim ({why})", var.name)),
-        }
-    }
-    if container.env_from.as_ref().is_some_and(|e| !e.is_empty()) {
-        warnings.push(format!("{id}: envFrom is not carried over to sim"));
-    }
-
-    // As the kubelet: `command` replaces the image's entrypoint (the controller itself), `args`
-    // follow it.
-    let raw: Vec<&String> = container.command.iter().flatten().skip(1).chain(container.args.iter().flatten()).collect();
-    let mut args: Vec<String> = raw.into_iter().map(|a| expand(a, &env)).collect();
-    args = drop_owned_flags(&args);
+    let (env, mut args) = container_env_and_args(deployment, container, &mut warnings);
+    args = drop_flags(&args, OWNED_FLAGS);
 
     let volumes_dir = layout.root.join("cert-manager");
     let mut volumes = Vec::new();
@@ -229,6 +206,43 @@ pub fn from_deployment(tools: &Toolset, layout: &Layout, deployment: &Deployment
     Ok(Launch { spec, volumes, warnings })
 }
 
+/// A container's env as the kubelet resolves it for a pod of `deployment` (field references
+/// answered for a pod on the sim node at 127.0.0.1) and its args after the program (`command`
+/// replaces the image's entrypoint, the program itself, and `args` follow it), `$(VAR)`
+/// expanded; what cannot be carried over is added to `warnings`.
+pub(crate) fn container_env_and_args(
+    deployment: &Deployment,
+    container: &Container,
+    warnings: &mut Vec<String>,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let namespace = deployment.metadata.namespace.clone().unwrap_or_else(|| "default".to_string());
+    let name = deployment.metadata.name.clone().unwrap_or_default();
+    let id = format!("{namespace}/{name}");
+    let pod = deployment.spec.as_ref().and_then(|s| s.template.spec.as_ref());
+    let service_account = pod.and_then(|p| p.service_account_name.clone()).unwrap_or_else(|| "default".to_string());
+    let fields = BTreeMap::from([
+        ("metadata.namespace", namespace),
+        ("metadata.name", format!("{name}-sim")),
+        ("spec.serviceAccountName", service_account),
+        ("spec.nodeName", "sim-node-0".to_string()),
+        ("status.podIP", "127.0.0.1".to_string()),
+        ("status.hostIP", "127.0.0.1".to_string()),
+    ]);
+    let mut env: Vec<(String, String)> = Vec::new();
+    for var in container.env.iter().flatten() {
+        match env_value(var, &fields, &env) {
+            Ok(v) => env.push((var.name.clone(), v)),
+            Err(why) => warnings.push(format!("{id}: env {} is not set in sim ({why})", var.name)),
+        }
+    }
+    if container.env_from.as_ref().is_some_and(|e| !e.is_empty()) {
+        warnings.push(format!("{id}: envFrom is not carried over to sim"));
+    }
+    let raw: Vec<&String> = container.command.iter().flatten().skip(1).chain(container.args.iter().flatten()).collect();
+    let args = raw.into_iter().map(|a| expand(a, &env)).collect();
+    (env, args)
+}
+
 fn controller_container(containers: &[Container]) -> Option<&Container> {
     containers.iter().find(|c| c.name == CONTAINER).or_else(|| {
         containers.iter().find(|c| c.image.as_deref().map(image_repository).is_some_and(|r| r.ends_with("/cert-manager-controller")))
@@ -244,7 +258,7 @@ fn image_repository(image: &str) -> &str {
     }
 }
 
-fn image_tag(image: &str) -> Option<&str> {
+pub(crate) fn image_tag(image: &str) -> Option<&str> {
     let no_digest = image.split('@').next().unwrap_or(image);
     let i = no_digest.rfind(':')?;
     (!no_digest[i..].contains('/')).then(|| &no_digest[i + 1..])
@@ -324,15 +338,16 @@ fn flag_name(arg: &str) -> Option<&str> {
     Some(a.split_once('=').map(|(n, _)| n).unwrap_or(a))
 }
 
-/// Remove the flags the sim sets itself (`--flag=v`, `--flag v`, and bare booleans).
-fn drop_owned_flags(args: &[String]) -> Vec<String> {
+/// Remove the flags the sim sets itself (`--flag=v`, `--flag v`, and bare booleans); `owned`
+/// names them, `true` when the flag takes a value.
+pub(crate) fn drop_flags(args: &[String], owned: &[(&str, bool)]) -> Vec<String> {
     let mut out = Vec::new();
     let mut skip_next = false;
     for a in args {
         if std::mem::take(&mut skip_next) {
             continue;
         }
-        match flag_name(a).and_then(|n| OWNED_FLAGS.iter().find(|(f, _)| *f == n)) {
+        match flag_name(a).and_then(|n| owned.iter().find(|(f, _)| *f == n)) {
             Some((_, takes_value)) => skip_next = *takes_value && !a.contains('='),
             None => out.push(a.clone()),
         }
@@ -456,7 +471,7 @@ mod tests {
         ]
         .map(String::from)
         .to_vec();
-        assert_eq!(drop_owned_flags(&args), vec!["--v=2", "--namespace=a"]);
+        assert_eq!(drop_flags(&args, OWNED_FLAGS), vec!["--v=2", "--namespace=a"]);
     }
 
     fn chart_like_deployment(image: &str) -> Deployment {

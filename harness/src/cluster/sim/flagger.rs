@@ -2,6 +2,8 @@
 //! repo's Flagger HelmRelease (as the chart would run it), with its HTTP traffic (metrics and
 //! webhooks) sent to the harness stand-ins through its proxy settings.
 
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Container;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -41,6 +43,11 @@ pub struct FlaggerSettings {
     /// the chart's defaults).
     #[serde(default)]
     pub from: String,
+    /// The repository installs Flagger (its chart or a Deployment): sim starts it from the live
+    /// Deployment when the cluster has it ([`from_deployment`]), these settings only say what to
+    /// expect. `false`: nothing installs Flagger, sim starts it with these at `up`.
+    #[serde(default)]
+    pub deployed: bool,
 }
 
 impl FlaggerSettings {
@@ -54,7 +61,9 @@ impl FlaggerSettings {
             return Some(Self::from_release(repo, hr));
         }
         if let Some((d, args)) = repo.deployments().iter().find_map(|d| flagger_container_args(d).map(|a| (d, a))) {
-            return Some(Self::from_args(&args, format!("the args of {} ({}:{})", d.key, d.doc.file.display(), d.doc.line)));
+            let mut s = Self::from_args(&args, format!("the args of {} ({}:{})", d.key, d.doc.file.display(), d.doc.line));
+            s.deployed = true;
+            return Some(s);
         }
         if repo.canaries().is_empty() {
             return None;
@@ -74,7 +83,9 @@ impl FlaggerSettings {
             Some(o) => format!("meshProvider at {o}"),
             None => format!("{}:{}, which sets no meshProvider", hr.doc.file.display(), hr.doc.line),
         };
-        Self::from_values(&values.merged, &hr.release_name(), format!("{} ({mesh})", hr.key))
+        let mut s = Self::from_values(&values.merged, &hr.release_name(), format!("{} ({mesh})", hr.key));
+        s.deployed = true;
+        s
     }
 
     fn from_values(values: &Value, release_name: &str, from: String) -> FlaggerSettings {
@@ -93,6 +104,7 @@ impl FlaggerSettings {
             include_label_prefix: non_empty("includeLabelPrefix"),
             ingress_annotations_prefix: non_empty("ingressAnnotationsPrefix"),
             from,
+            deployed: false,
         }
     }
 
@@ -122,6 +134,7 @@ impl FlaggerSettings {
             include_label_prefix: flag("include-label-prefix"),
             ingress_annotations_prefix: flag("ingress-annotations-prefix"),
             from,
+            deployed: false,
         }
     }
 
@@ -168,19 +181,98 @@ fn chart_fullname(values: &Value, release_name: &str) -> String {
 /// with its `command` after the program when args are given there.
 fn flagger_container_args(d: &crate::repo::Deployment) -> Option<Vec<String>> {
     let containers = d.doc.value.pointer("/spec/template/spec/containers")?.as_array()?;
-    let c = containers.iter().find(|c| {
-        c.get("image").and_then(Value::as_str).is_some_and(|i| {
-            let repo = i.split('@').next().unwrap_or(i);
-            let repo = repo.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map_or(repo, |(r, _)| r);
-            repo.rsplit('/').next() == Some("flagger")
-        })
-    })?;
+    let c = containers.iter().find(|c| c.get("image").and_then(Value::as_str).is_some_and(is_flagger_image))?;
     let strings = |k: &str| -> Vec<String> {
         c.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect()).unwrap_or_default()
     };
     let mut args: Vec<String> = strings("command").into_iter().skip(1).collect();
     args.extend(strings("args"));
     Some(args)
+}
+
+/// Whether an image is Flagger's (`…/flagger:<tag>`; not the load tester).
+fn is_flagger_image(image: &str) -> bool {
+    let repo = image.split('@').next().unwrap_or(image);
+    let repo = repo.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map_or(repo, |(r, _)| r);
+    repo.rsplit('/').next() == Some("flagger")
+}
+
+/// The process name (its log is `logs/flagger.log`).
+pub const PROCESS: &str = "flagger";
+
+/// Flags sim sets itself for Flagger on the host (out of cluster, one instance, loopback), and
+/// the mesh kubeconfig, a file in the pod (sim has one API server); `true`: takes a value.
+const OWNED_FLAGS: &[(&str, bool)] = &[
+    ("kubeconfig", true),
+    ("port", true),
+    ("enable-leader-election", false),
+    ("leader-election-namespace", true),
+    ("kubeconfig-service-mesh", true),
+];
+
+/// Flagger for a live Deployment that runs it.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// The process (the egress gateway's env is added by the caller).
+    pub spec: ProcessSpec,
+    /// What its args say, for the record and `up`.
+    pub settings: FlaggerSettings,
+    /// What sim does differently from the Deployment.
+    pub warnings: Vec<String>,
+}
+
+/// The Flagger container of a live Deployment, if it runs one.
+pub fn container_of(d: &Deployment) -> Option<&Container> {
+    d.spec.as_ref()?.template.spec.as_ref()?.containers.iter().find(|c| c.image.as_deref().is_some_and(is_flagger_image))
+}
+
+/// Flagger as a live Deployment runs it: that container's args and env (resolved as the kubelet
+/// does), with the sim kubeconfig, its HTTP port on loopback and leader election off; `None`
+/// when the Deployment runs no Flagger.
+pub fn from_deployment(tools: &Toolset, layout: &Layout, d: &Deployment, port: u16) -> Option<Launch> {
+    let c = container_of(d)?;
+    let id = format!("{}/{}", d.metadata.namespace.as_deref().unwrap_or("default"), d.metadata.name.as_deref().unwrap_or_default());
+    let mut warnings = Vec::new();
+    let built = Component::Flagger.version().trim_start_matches('v');
+    match c.image.as_deref().and_then(super::cert_manager::image_tag) {
+        Some(tag) if tag.trim_start_matches('v') == built => {}
+        tag => warnings.push(format!(
+            "Deployment {id} runs {}; sim runs Flagger {built} (the version the sim tools built)",
+            match tag {
+                Some(t) => format!("Flagger {t}"),
+                None => c.image.clone().unwrap_or_default(),
+            }
+        )),
+    }
+    let (env, args) = super::cert_manager::container_env_and_args(d, c, &mut warnings);
+    if args.iter().any(|a| a.trim_start_matches('-').starts_with("kubeconfig-service-mesh")) {
+        warnings.push(format!("Deployment {id}: -kubeconfig-service-mesh names a file in the pod; sim's Flagger uses its one API server for the mesh too"));
+    }
+    let mut args = super::cert_manager::drop_flags(&args, OWNED_FLAGS);
+    let mut settings = FlaggerSettings::from_args(&args, format!("the args of Deployment {id} (live)"));
+    settings.deployed = true;
+    args.extend([
+        format!("-kubeconfig={}", layout.kubeconfig().display()),
+        format!("-port={port}"),
+        "-enable-leader-election=false".to_string(),
+    ]);
+    let mut spec = ProcessSpec::new(PROCESS, tools.bin(Component::Flagger, "flagger"), args, &layout.root);
+    for (k, v) in env {
+        if k.eq_ignore_ascii_case("http_proxy") || k.eq_ignore_ascii_case("https_proxy") || k.eq_ignore_ascii_case("no_proxy") {
+            warnings.push(format!("Deployment {id}: env {k} is replaced by sim's egress gateway"));
+        } else {
+            spec = spec.env(&k, v);
+        }
+    }
+    Some(Launch { spec: spec.env("NO_PROXY", NO_PROXY), settings, warnings })
+}
+
+/// The `-metrics-server` of a live Flagger Deployment (as JSON), Flagger's default when unset.
+pub fn metrics_server_of(deployment: &Value) -> Option<String> {
+    let d: Deployment = serde_json::from_value(deployment.clone()).ok()?;
+    let c = container_of(&d)?;
+    let args: Vec<String> = c.command.iter().flatten().skip(1).chain(c.args.iter().flatten()).cloned().collect();
+    Some(FlaggerSettings::from_args(&args, String::new()).metrics_server)
 }
 
 /// The Flagger process; the backend sends its HTTP clients (metrics, webhooks) through the
@@ -204,7 +296,7 @@ pub fn process(tools: &Toolset, layout: &Layout, settings: &FlaggerSettings, por
         "-log-level=info".to_string(),
         "-enable-leader-election=false".to_string(),
     ]);
-    ProcessSpec::new("flagger", tools.bin(Component::Flagger, "flagger"), args, &layout.root).env("NO_PROXY", NO_PROXY)
+    ProcessSpec::new(PROCESS, tools.bin(Component::Flagger, "flagger"), args, &layout.root).env("NO_PROXY", NO_PROXY)
 }
 
 /// The SMI TrafficSplit CRD that Flagger's Linkerd provider writes (the linkerd-smi chart

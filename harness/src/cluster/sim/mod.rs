@@ -49,8 +49,9 @@ use crate::preflight::PreflightFailure;
 
 /// What `up --backend sim` prints about itself.
 pub const WHAT_IS_SIMULATED: &str = "sim: real etcd, kube-apiserver, controller-manager, scheduler and Flux controllers run as host processes, \
-with the real Flagger when the repo uses it and cert-manager's controllers when the cluster runs its chart; \
-nodes and pods are simulated by kwok (no container runs, no image is pulled), and there is no traffic on the wire";
+with the real Flagger and cert-manager's controllers started from the Deployments the cluster gets (Flagger with its chart's defaults when nothing installs it); \
+nodes and every pod (Linkerd, ingress-nginx, the apps, the operators' own pods) are simulated by kwok \
+(no container runs, no image is pulled), and there is no traffic on the wire";
 
 /// How long a stopped process may take to exit before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -187,10 +188,14 @@ impl ClusterBackend for Sim {
     fn configure(&mut self, repo: &crate::repo::Repo) -> Vec<String> {
         self.flagger = flagger::FlaggerSettings::from_repo(repo);
         let Some(f) = &self.flagger else { return Vec::new() };
-        let mut lines = vec![format!(
-            "sim: Flagger runs on the host with {}; its metrics and webhooks are answered by the harness stand-ins",
-            f.describe()
-        )];
+        let mut lines = vec![if f.deployed {
+            format!(
+                "sim: Flagger will run on the host from the Deployment the cluster gets (its args and env); the repo gives it {}; its metrics and webhooks are answered by the harness stand-ins",
+                f.describe()
+            )
+        } else {
+            format!("sim: Flagger runs on the host with {}; its metrics and webhooks are answered by the harness stand-ins", f.describe())
+        }];
         // Canaries that name no provider use Flagger's: say so when that is not what the
         // repo's routing objects need on sim (only Linkerd's SMI TrafficSplit CRD is installed).
         let provider = f.effective_mesh_provider();

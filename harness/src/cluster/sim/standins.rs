@@ -236,6 +236,17 @@ impl StandIns {
         if let Some(e) = self.metrics_server.as_deref().and_then(Endpoint::parse) {
             out.push((e, "Flagger's -metrics-server".to_string()));
         }
+        // Flagger started from its live Deployment: that Deployment's -metrics-server.
+        for d in self.cluster.list(DEPLOYMENT, None).await.unwrap_or_default() {
+            if let Some(e) = super::flagger::metrics_server_of(&d).as_deref().and_then(Endpoint::parse) {
+                let id = format!(
+                    "-metrics-server of Deployment {}/{}",
+                    d.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(""),
+                    d.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+                );
+                out.push((e, id));
+            }
+        }
         for t in self.cluster.list(METRIC_TEMPLATE, None).await.unwrap_or_default() {
             if t.pointer("/spec/provider/type").and_then(Value::as_str) != Some("prometheus") {
                 continue;

@@ -263,8 +263,11 @@ impl Sim {
             // The gateway runs in the state directory: a relative path is the caller's.
             args.extend(["--cassette".into(), p(&std::path::absolute(c).unwrap_or_else(|_| c.clone()))]);
         }
-        if let Some(settings) = &self.flagger {
-            args.extend(["--kubeconfig".into(), p(&layout.kubeconfig()), "--metrics-server".into(), settings.metrics_server.clone()]);
+        // The stand-ins read the cluster (Canaries, MetricTemplates, a live Flagger Deployment's
+        // -metrics-server); Flagger's address is only passed when sim starts Flagger itself.
+        args.extend(["--kubeconfig".into(), p(&layout.kubeconfig())]);
+        if let Some(settings) = self.flagger.as_ref().filter(|f| !f.deployed) {
+            args.extend(["--metrics-server".into(), settings.metrics_server.clone()]);
         }
         st.start(ProcessSpec::new("gateway", harness_exe()?, args, &layout.root))?;
         st.wait("gateway", &format!("port {}", ports.gateway), Duration::from_secs(20), || tcp_open(ports.gateway)).await?;
@@ -290,8 +293,12 @@ impl Sim {
             api.patch("trafficsplits.split.smi-spec.io", &PatchParams::apply(crate::bootstrap::FIELD_MANAGER).force(), &Patch::Apply(&ts))
                 .await
                 .map_err(|source| SimError::Kube { what: "applying the TrafficSplit CRD".into(), source })?;
-            st.start(via_gateway(flagger::process(tools, &layout, settings, ports.flagger)))?;
-            st.wait("flagger", &format!("port {}", ports.flagger), Duration::from_secs(60), || tcp_open(ports.flagger)).await?;
+            // A Flagger the repository installs starts from its live Deployment
+            // (`operators`); one it does not install, with the chart's defaults, now.
+            if !settings.deployed {
+                st.start(via_gateway(flagger::process(tools, &layout, settings, ports.flagger)))?;
+                st.wait("flagger", &format!("port {}", ports.flagger), Duration::from_secs(60), || tcp_open(ports.flagger)).await?;
+            }
         }
 
         let handle = ClusterHandle::created_now(
