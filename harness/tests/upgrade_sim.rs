@@ -1,8 +1,12 @@
 //! `gitops-harness upgrade` on the sim backend, through the CLI (libtest-mimic, `harness =
-//! false`), on a fixture history built at run time from `fixtures/gitops-linkerd`: a base
-//! revision, a commit that bumps an app image (the face canary must be promoted) and one that
-//! changes infrastructure (the ingress-nginx chart values), and a broken target (a Deployment
-//! the API server rejects) that must give exit 1 naming the failing Kustomization.
+//! false`), on a fixture history built at run time from `fixtures/gitops-linkerd`. On the
+//! workshop's `clusters/my-cluster` with the real upstream charts (recorded into a cassette from
+//! `shared/reference/charts`, replayed through the sim's gateway): a revision that bumps an app
+//! image (the face canary must be promoted) and the ingress-nginx chart 4.15.0 -> 4.15.1 (its
+//! controller rolls, every other workload keeps its pods), and one whose ingress-nginx value the
+//! API server rejects (exit 1 naming the HelmRelease). On `clusters/sim` (nothing to fetch): a
+//! broken target (a Deployment the API server rejects) that must give exit 1 naming the failing
+//! Kustomization, and an added Canary Flagger cannot initialize.
 //!
 //! Tests that need the sim tools report themselves ignored with the reason when they are not
 //! built; the always-run trials prove what needs no cluster (exit 2 before anything exists).
@@ -10,12 +14,14 @@
 use gitops_harness_testkit as common;
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use common::sim::{Sandbox, TestResult, fail, text};
 use libtest_mimic::{Arguments, Trial};
 use serde_json::Value;
 
 use common::git;
+use gitops_harness_testkit::upstream;
 
 fn edit(path: &Path, from: &str, to: &str, nth: usize) -> TestResult {
     let text = std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?;
@@ -24,12 +30,15 @@ fn edit(path: &Path, from: &str, to: &str, nth: usize) -> TestResult {
     std::fs::write(path, new).map_err(|e| fail(e.to_string()))
 }
 
-/// The fixture history: tags `base`, `good` (image bump + infrastructure change), `broken` and
-/// `ghost` (adds a Canary Flagger cannot initialize).
+/// The fixture history: tags `base` (ingress-nginx's chart pinned at 4.15.0), `good` (face image
+/// bump + ingress-nginx chart 4.15.1), `rejected` (an ingress-nginx value the API server rejects),
+/// `broken` and `ghost` (adds a Canary Flagger cannot initialize).
 fn history() -> Result<tempfile::TempDir, libtest_mimic::Failed> {
     let dir = tempfile::Builder::new().prefix("gh-upgrade-repo-").tempdir().map_err(|e| fail(e.to_string()))?;
     let repo = dir.path();
     gitops_harness::git::working_copy::copy_tree(&common::fixtures().join("gitops-linkerd"), repo).map_err(|e| fail(e.to_string()))?;
+    let release = repo.join("infrastructure/ingress-nginx/release.yaml");
+    edit(&release, "version: \"4.x\"", "version: \"4.15.0\"", 0)?;
     git(repo, &["init", "-q", "-b", "main"])?;
     git(repo, &["add", "-A"])?;
     git(repo, &["commit", "-q", "-m", "base"])?;
@@ -37,12 +46,13 @@ fn history() -> Result<tempfile::TempDir, libtest_mimic::Failed> {
     // The face Deployment is the first of three with this image.
     edit(&repo.join("apps/faces/faces.yaml"), "faces-service:0.8.0", "faces-service:0.8.1", 0)?;
     git(repo, &["commit", "-q", "-am", "faces: face 0.8.1"])?;
-    let release = repo.join("infrastructure/sim/ingress-nginx/release.yaml");
-    let mut text = std::fs::read_to_string(&release).map_err(|e| fail(e.to_string()))?;
-    text.push_str("  values:\n    controller:\n      image: registry.k8s.io/ingress-nginx/controller:v1.12.2\n");
-    std::fs::write(&release, text).map_err(|e| fail(e.to_string()))?;
-    git(repo, &["commit", "-q", "-am", "ingress-nginx: controller v1.12.2"])?;
+    edit(&release, "version: \"4.15.0\"", "version: \"4.15.1\"", 0)?;
+    git(repo, &["commit", "-q", "-am", "ingress-nginx: chart 4.15.1"])?;
     git(repo, &["tag", "good"])?;
+    git(repo, &["checkout", "-q", "-b", "rejected-branch", "base"])?;
+    edit(&release, "    controller:\n", "    controller:\n      replicaCount: -1\n", 0)?;
+    git(repo, &["commit", "-q", "-am", "ingress-nginx: a replica count the API server rejects"])?;
+    git(repo, &["tag", "rejected"])?;
     git(repo, &["checkout", "-q", "-b", "broken-branch", "base"])?;
     std::fs::write(
         repo.join("apps/faces/extra.yaml"),
@@ -81,28 +91,40 @@ fn assertion<'a>(report: &'a Value, id: &str) -> Result<&'a Value, libtest_mimic
 }
 
 /// `upgrade --from base --to <to>` on sim in the sandbox (environment named after it).
-fn upgrade_on_sim(sb: &Sandbox, repo: &Path, to: &str) -> (std::process::Output, String) {
+/// The workshop cassette: the real charts of every revision of [`history`] (ingress-nginx at
+/// 4.15.0 and 4.15.1), recorded once for the trials of this binary.
+fn cassette() -> Result<&'static Path, libtest_mimic::Failed> {
+    static CASSETTE: OnceLock<Result<tempfile::TempDir, String>> = OnceLock::new();
+    let dir = CASSETTE.get_or_init(|| {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let pinned = upstream::variant("infrastructure/ingress-nginx/release.yaml", "\"4.x\"", "\"4.15.0\"")?;
+        let workshop = common::fixtures().join("gitops-linkerd");
+        upstream::record_cassettes(&[(&workshop, "clusters/my-cluster"), (pinned.path(), "clusters/my-cluster")], dir.path())?;
+        Ok(dir)
+    });
+    dir.as_ref().map(|d| d.path()).map_err(|e| fail(e.clone()))
+}
+
+/// `upgrade` of `clusters/my-cluster` with its real charts replayed from [`cassette`].
+fn upgrade_workshop(sb: &Sandbox, repo: &Path, to: &str) -> Result<(std::process::Output, String), libtest_mimic::Failed> {
+    let cassette = cassette()?.display().to_string();
+    Ok(upgrade_on_sim(sb, repo, to, &["--cluster-dir", "clusters/my-cluster", "--cassette", &cassette]))
+}
+
+/// `upgrade` base -> `to` on the sim backend, with `extra` arguments (default cluster directory:
+/// `clusters/sim`, which needs nothing fetched).
+fn upgrade_on_sim(sb: &Sandbox, repo: &Path, to: &str, extra: &[&str]) -> (std::process::Output, String) {
     let r = repo.display().to_string();
-    let out = sb.run(&[
-        "upgrade",
-        "--backend",
-        "sim",
-        "--repo",
-        &r,
-        "--cluster-dir",
-        "clusters/sim",
-        "--from",
-        "base",
-        "--to",
-        to,
-        "--name",
-        &sb.name,
-    ]);
+    let mut args = vec!["upgrade", "--backend", "sim", "--repo", &r, "--from", "base", "--to", to, "--name", &sb.name];
+    if extra.is_empty() {
+        args.extend(["--cluster-dir", "clusters/sim"]);
+    }
+    args.extend(extra);
+    let out = sb.run(&args);
     let t = text(&out);
     (out, t)
 }
 
-/// After the run, nothing of the environment it created is left: no state, no process.
 fn environment_removed(sb: &Sandbox, out: &str) -> TestResult {
     if sb.state().exists() {
         return Err(fail(format!("the environment's state is left in {}:\n{out}", sb.state().display())));
@@ -119,7 +141,7 @@ fn environment_removed(sb: &Sandbox, out: &str) -> TestResult {
 fn image_and_infrastructure_bump_passes() -> TestResult {
     let repo = history()?;
     let sb = Sandbox::new("upgrade-pass");
-    let (out, t) = upgrade_on_sim(&sb, repo.path(), "good");
+    let (out, t) = upgrade_workshop(&sb, repo.path(), "good")?;
     if out.status.code() != Some(0) {
         return Err(fail(format!("expected exit 0 (no regression), got {:?}:\n{t}", out.status.code())));
     }
@@ -146,7 +168,7 @@ fn image_and_infrastructure_bump_passes() -> TestResult {
         }
     }
     let versions = rep["versions"].to_string();
-    if !versions.contains("faces-service:0.8.1") || !versions.contains("controller:v1.12.2") {
+    if !versions.contains("faces-service:0.8.1") || !versions.contains("4.15.1") {
         return Err(fail(format!("the versions table must show the new images: {versions}")));
     }
     let dir = sb.home.path().join("artifacts/upgrade-upgrade-pass");
@@ -167,7 +189,7 @@ fn image_and_infrastructure_bump_passes() -> TestResult {
 fn broken_target_fails_naming_the_component() -> TestResult {
     let repo = history()?;
     let sb = Sandbox::new("upgrade-broken");
-    let (out, t) = upgrade_on_sim(&sb, repo.path(), "broken");
+    let (out, t) = upgrade_on_sim(&sb, repo.path(), "broken", &[]);
     if out.status.code() != Some(1) {
         return Err(fail(format!("expected exit 1 (regression), got {:?}:\n{t}", out.status.code())));
     }
@@ -184,6 +206,25 @@ fn broken_target_fails_naming_the_component() -> TestResult {
     if !evidence.is_dir() {
         return Err(fail(format!("no cluster artifacts in {}", evidence.display())));
     }
+    environment_removed(&sb, &t)
+}
+
+/// base -> rejected: an ingress-nginx value the real chart renders into a Deployment the API
+/// server rejects (`replicas: -1`). The upgrade fails (exit 1) naming the HelmRelease with
+/// helm-controller's message, which carries the API server's words.
+fn infrastructure_value_the_api_rejects_fails_naming_the_release() -> TestResult {
+    let repo = history()?;
+    let sb = Sandbox::new("upgrade-rejected");
+    let started = std::time::Instant::now();
+    let (out, t) = upgrade_workshop(&sb, repo.path(), "rejected")?;
+    let secs = started.elapsed().as_secs();
+    if out.status.code() != Some(1) || !t.contains("HelmRelease ingress-nginx/ingress-nginx") || !t.contains("spec.replicas") {
+        return Err(fail(format!(
+            "a value the API server rejects must fail (exit 1) naming the HelmRelease with helm-controller's message, got {:?}:\n{t}",
+            out.status.code()
+        )));
+    }
+    println!("upgrade to an ingress-nginx value the API server rejects: verdict in {secs}s");
     environment_removed(&sb, &t)
 }
 
@@ -215,7 +256,7 @@ fn added_canary_flagger_cannot_initialize_is_a_regression() -> TestResult {
     let repo = history()?;
     let sb = Sandbox::new("upgrade-ghost");
     let started = std::time::Instant::now();
-    let (out, t) = upgrade_on_sim(&sb, repo.path(), "ghost");
+    let (out, t) = upgrade_on_sim(&sb, repo.path(), "ghost", &[]);
     let secs = started.elapsed().as_secs();
     if out.status.code() != Some(1) {
         return Err(fail(format!("expected exit 1 (regression), got {:?}:\n{t}", out.status.code())));
@@ -241,6 +282,10 @@ fn main() -> std::process::ExitCode {
     let needs_tools: Vec<common::sim::NamedTest> = vec![
         ("upgrade::image_and_infrastructure_bump_passes", image_and_infrastructure_bump_passes),
         ("upgrade::broken_target_fails_naming_the_component", broken_target_fails_naming_the_component),
+        (
+            "upgrade::infrastructure_value_the_api_rejects_fails_naming_the_release",
+            infrastructure_value_the_api_rejects_fails_naming_the_release,
+        ),
         ("upgrade::added_canary_flagger_cannot_initialize_is_a_regression", added_canary_flagger_cannot_initialize_is_a_regression),
     ];
     libtest_mimic::run(&args, common::sim::trials("upgrade", always, needs_tools)).exit_code()

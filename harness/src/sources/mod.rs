@@ -43,6 +43,15 @@ pub fn default_cassette_dir() -> PathBuf {
     crate::cluster::sim::toolset::cache_dir().parent().map(|p| p.join("cassette")).unwrap_or_else(|| PathBuf::from("cassette"))
 }
 
+/// The cassette to replay: `given`, else the default one ([`default_cassette_dir`]) when
+/// `sources record` has written it; `None`: no cassette, every fetch is refused.
+pub fn cassette_or_default(given: Option<&std::path::Path>) -> Option<PathBuf> {
+    match given {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(default_cassette_dir()).filter(|d| d.join(cassette::LOCK_FILE).is_file()),
+    }
+}
+
 /// The command that records a repository's sources into a cassette (for messages).
 pub fn record_command(repo: &str, cluster_dir: &str, cassette: &std::path::Path) -> String {
     format!("gitops-harness sources record --repo {repo} --cluster-dir {cluster_dir} --cassette {}", cassette.display())

@@ -42,6 +42,8 @@ impl Sandbox {
         let tmp = self.home.path().join("tmp");
         let _ = std::fs::create_dir_all(&tmp);
         c.args(args).env("GITOPS_HARNESS_HOME", self.home.path()).env("TMPDIR", &tmp).stdin(Stdio::null());
+        // No default cassette from this machine's cache: a test names the one it replays.
+        c.env("GITOPS_HARNESS_CASSETTE", self.home.path().join("no-default-cassette"));
         // Failure artifacts go to the sandbox, not into the working directory.
         if matches!(args.first(), Some(&"up" | &"upgrade")) {
             c.arg("--artifacts").arg(self.home.path().join("artifacts"));

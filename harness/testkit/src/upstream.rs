@@ -360,23 +360,34 @@ impl Upstream {
 /// `gitops-harness sources record` of a repository's cluster directory into `cassette`, from a
 /// stand-in serving every chart version [`package`] makes (the URLs recorded are the real ones).
 pub fn record_cassette(repo: &Path, cluster_dir: &str, cassette: &Path) -> Result<String, String> {
+    record_cassettes(&[(repo, cluster_dir)], cassette)
+}
+
+/// [`record_cassette`] of several (repository, cluster directory) into one cassette, the charts
+/// packaged once.
+pub fn record_cassettes(repos: &[(&Path, &str)], cassette: &Path) -> Result<String, String> {
     let helm = gitops_harness::tools::find(gitops_harness::tools::Tool::Helm).map_err(|e| e.to_string())?;
     let packaged = package(&helm, &crate::shared_reference().join("charts"))?;
     let site = site(&packaged)?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     rt.block_on(async {
         let up = Upstream::start(site).await;
-        let mut cmd = tokio::process::Command::new(crate::bin());
-        cmd.args(["sources", "record", "--repo"]).arg(repo).args(["--cluster-dir", cluster_dir, "--cassette"]).arg(cassette);
-        for o in up.overrides() {
-            cmd.arg("--upstream").arg(o);
+        let mut all = String::new();
+        for (repo, cluster_dir) in repos {
+            let mut cmd = tokio::process::Command::new(crate::bin());
+            cmd.args(["sources", "record", "--repo"]).arg(repo).args(["--cluster-dir", cluster_dir, "--cassette"]).arg(cassette);
+            for o in up.overrides() {
+                cmd.arg("--upstream").arg(o);
+            }
+            let out = cmd.output().await.map_err(|e| format!("{}: {e}", crate::bin().display()))?;
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            if !out.status.success() {
+                up.stop();
+                return Err(format!("recording {} ({cluster_dir}) failed:\n{text}", repo.display()));
+            }
+            all.push_str(&text);
         }
-        let out = cmd.output().await.map_err(|e| format!("{}: {e}", crate::bin().display()))?;
         up.stop();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        if !out.status.success() {
-            return Err(format!("recording {} ({cluster_dir}) failed:\n{text}", repo.display()));
-        }
-        Ok(text)
+        Ok(all)
     })
 }

@@ -39,8 +39,9 @@ pub struct UpArgs {
     #[arg(long)]
     pub write_kubeconfig: bool,
     /// Source cassette for `--backend sim` (`gitops-harness sources record`): its egress gateway
-    /// answers chart and artifact fetches from it; without one, every fetch off this machine is
-    /// refused (and named).
+    /// answers chart and artifact fetches from it (default: the one `sources record` writes,
+    /// $GITOPS_HARNESS_CASSETTE or ~/.cache/gitops-harness/cassette, when it exists); without
+    /// one, every fetch off this machine is refused (and named).
     #[arg(long)]
     pub cassette: Option<PathBuf>,
     /// Overall readiness timeout in seconds.
@@ -135,7 +136,7 @@ pub fn run(args: UpArgs) -> anyhow::Result<Exit> {
             git_port: args.git_port,
             image: args.image.clone(),
             allow_check_errors: args.allow_check_errors,
-            cassette: args.cassette.clone(),
+            cassette: gitops_harness::sources::cassette_or_default(args.cassette.as_deref()),
         };
         // A stop signal wins over a step that finishes in the same poll.
         let result = tokio::select! {

@@ -83,7 +83,7 @@ pub fn run(args: UpgradeArgs) -> anyhow::Result<Exit> {
             git_port: args.git_port,
             image: None,
             allow_check_errors: false,
-            cassette: args.cassette.clone(),
+            cassette: gitops_harness::sources::cassette_or_default(args.cassette.as_deref()),
         },
         from: args.from.clone(),
         to: args.to.clone(),

@@ -246,7 +246,9 @@ pub fn from_deployment(tools: &Toolset, layout: &Layout, d: &Deployment, port: u
     }
     let (env, args) = super::cert_manager::container_env_and_args(d, c, &mut warnings);
     if args.iter().any(|a| a.trim_start_matches('-').starts_with("kubeconfig-service-mesh")) {
-        warnings.push(format!("Deployment {id}: -kubeconfig-service-mesh names a file in the pod; sim's Flagger uses its one API server for the mesh too"));
+        warnings.push(format!(
+            "Deployment {id}: -kubeconfig-service-mesh names a file in the pod; sim's Flagger uses its one API server for the mesh too"
+        ));
     }
     let mut args = super::cert_manager::drop_flags(&args, OWNED_FLAGS);
     let mut settings = FlaggerSettings::from_args(&args, format!("the args of Deployment {id} (live)"));
@@ -335,6 +337,63 @@ pub fn traffic_split_crd() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn live_flagger(image: &str, command: &[&str]) -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {"name": "flagger", "namespace": "flagger-system"},
+            "spec": {"selector": {}, "template": {"spec": {"containers": [
+                {"name": "flagger", "image": image, "command": command,
+                 "env": [{"name": "POD_NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}, {"name": "HTTPS_PROXY", "value": "http://corp:3128"}]}
+            ]}}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_live_flagger_deployment_runs_with_its_own_args_on_loopback() {
+        let dir = tempfile::tempdir().unwrap();
+        let tools = Toolset::for_tests(dir.path());
+        let layout = Layout { root: dir.path().join("state") };
+        let built = Component::Flagger.version().trim_start_matches('v');
+        let d = live_flagger(
+            &format!("ghcr.io/fluxcd/flagger:{built}"),
+            &[
+                "./flagger",
+                "-log-level=info",
+                "-mesh-provider=linkerd",
+                "-metrics-server=http://prometheus.linkerd-viz:9090",
+                "-enable-leader-election=true",
+                "-leader-election-namespace=flagger-system",
+                "-port",
+                "8080",
+            ],
+        );
+        let launch = from_deployment(&tools, &layout, &d, 4100).unwrap();
+        let a = &launch.spec.args;
+        for want in [
+            "-log-level=info",
+            "-mesh-provider=linkerd",
+            "-metrics-server=http://prometheus.linkerd-viz:9090",
+            "-port=4100",
+            "-enable-leader-election=false",
+        ] {
+            assert!(a.iter().any(|x| x == want), "{want} missing: {a:?}");
+        }
+        for gone in ["-enable-leader-election=true", "-leader-election-namespace=flagger-system", "8080"] {
+            assert!(!a.iter().any(|x| x == gone), "{gone} must be dropped: {a:?}");
+        }
+        assert_eq!(launch.settings.mesh_provider.as_deref(), Some("linkerd"));
+        assert!(launch.settings.deployed);
+        assert!(launch.spec.env.iter().any(|(k, v)| k == "POD_NS" && v == "flagger-system"), "{:?}", launch.spec.env);
+        assert!(!launch.spec.env.iter().any(|(k, _)| k == "HTTPS_PROXY"), "the pod's proxy is replaced by the gateway's");
+        assert!(launch.warnings.iter().any(|w| w.contains("HTTPS_PROXY")), "{:?}", launch.warnings);
+        assert!(!launch.warnings.iter().any(|w| w.contains("sim runs Flagger")), "same version: no warning {:?}", launch.warnings);
+        let other = live_flagger("ghcr.io/fluxcd/flagger:1.40.0", &["./flagger"]);
+        let w = from_deployment(&tools, &layout, &other, 4100).unwrap().warnings;
+        assert!(w.iter().any(|w| w.contains("Flagger 1.40.0") && w.contains(built)), "{w:?}");
+        assert!(from_deployment(&tools, &layout, &live_flagger("ghcr.io/fluxcd/flagger-loadtester:0.35.0", &[]), 1).is_none());
+        assert_eq!(metrics_server_of(&serde_json::to_value(&other).unwrap()).as_deref(), Some(CHART_DEFAULT_METRICS_SERVER));
+    }
 
     #[test]
     fn settings_come_from_the_fixture_release() {

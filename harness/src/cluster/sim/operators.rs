@@ -60,8 +60,10 @@ async fn start_cert_manager(
         .await
         .map_err(|e| SimError::Operator { what: what.clone(), message: e.to_string() })?;
     spawn_recorded(name, layout, launch.spec, |_| {})?;
-    let mut out =
-        vec![format!("sim: cert-manager's controllers run on the host from {what} (its args and env; log: logs/{}.log)", cert_manager::PROCESS)];
+    let mut out = vec![format!(
+        "sim: cert-manager's controllers run on the host from {what} (its args and env; log: logs/{}.log)",
+        cert_manager::PROCESS
+    )];
     out.extend(launch.warnings.into_iter().map(|w| format!("sim: {w}")));
     Ok(out)
 }
@@ -81,7 +83,7 @@ fn start_flagger(name: &str, tools: &Toolset, layout: &Layout, d: &Deployment) -
         r.ports.flagger = port;
         r.flagger = Some(settings);
     })?;
-    let mut out = vec![format!("sim: Flagger runs on the host from {} with {described} (log: logs/{}.log)", id(d), flagger::PROCESS)];
+    let mut out = vec![format!("sim: Flagger runs on the host from its live Deployment: {described} (log: logs/{}.log)", flagger::PROCESS)];
     out.extend(launch.warnings.into_iter().map(|w| format!("sim: {w}")));
     Ok(out)
 }
