@@ -2,9 +2,9 @@
 //! false`), on a fixture history built at run time from `fixtures/gitops-linkerd`. On the
 //! workshop's `clusters/my-cluster` with the real upstream charts (recorded into a cassette from
 //! `shared/reference/charts`, replayed through the sim's gateway): a revision that bumps an app
-//! image (the face canary must be promoted) and the ingress-nginx chart 4.15.0 -> 4.15.1 (its
-//! controller rolls, every other workload keeps its pods), and one whose ingress-nginx value the
-//! API server rejects (exit 1 naming the HelmRelease). On `clusters/sim` (nothing to fetch): a
+//! image (the face canary must be promoted) and Flagger's chart 1.43.0 -> 1.44.0 from the OCI
+//! repository (Flagger's Deployment rolls, every other workload keeps its pods), and one whose
+//! ingress-nginx value the API server rejects (exit 1 naming the HelmRelease). On `clusters/sim` (nothing to fetch): a
 //! broken target (a Deployment the API server rejects) that must give exit 1 naming the failing
 //! Kustomization, and an added Canary Flagger cannot initialize.
 //!
@@ -30,15 +30,15 @@ fn edit(path: &Path, from: &str, to: &str, nth: usize) -> TestResult {
     std::fs::write(path, new).map_err(|e| fail(e.to_string()))
 }
 
-/// The fixture history: tags `base` (ingress-nginx's chart pinned at 4.15.0), `good` (face image
-/// bump + ingress-nginx chart 4.15.1), `rejected` (an ingress-nginx value the API server rejects),
-/// `broken` and `ghost` (adds a Canary Flagger cannot initialize).
+/// The fixture history: tags `base` (Flagger's chart pinned at 1.43.0), `good` (face image bump +
+/// Flagger chart 1.44.0), `rejected` (an ingress-nginx value the API server rejects), `broken`
+/// and `ghost` (adds a Canary Flagger cannot initialize).
 fn history() -> Result<tempfile::TempDir, libtest_mimic::Failed> {
     let dir = tempfile::Builder::new().prefix("gh-upgrade-repo-").tempdir().map_err(|e| fail(e.to_string()))?;
     let repo = dir.path();
     gitops_harness::git::working_copy::copy_tree(&common::fixtures().join("gitops-linkerd"), repo).map_err(|e| fail(e.to_string()))?;
-    let release = repo.join("infrastructure/ingress-nginx/release.yaml");
-    edit(&release, "version: \"4.x\"", "version: \"4.15.0\"", 0)?;
+    let flagger = repo.join("infrastructure/flagger/release.yaml");
+    edit(&flagger, "version: \"1.x\"", "version: \"1.43.0\"", 0)?;
     git(repo, &["init", "-q", "-b", "main"])?;
     git(repo, &["add", "-A"])?;
     git(repo, &["commit", "-q", "-m", "base"])?;
@@ -46,11 +46,12 @@ fn history() -> Result<tempfile::TempDir, libtest_mimic::Failed> {
     // The face Deployment is the first of three with this image.
     edit(&repo.join("apps/faces/faces.yaml"), "faces-service:0.8.0", "faces-service:0.8.1", 0)?;
     git(repo, &["commit", "-q", "-am", "faces: face 0.8.1"])?;
-    edit(&release, "version: \"4.15.0\"", "version: \"4.15.1\"", 0)?;
-    git(repo, &["commit", "-q", "-am", "ingress-nginx: chart 4.15.1"])?;
+    edit(&flagger, "version: \"1.43.0\"", "version: \"1.44.0\"", 0)?;
+    git(repo, &["commit", "-q", "-am", "flagger: chart 1.44.0"])?;
     git(repo, &["tag", "good"])?;
     git(repo, &["checkout", "-q", "-b", "rejected-branch", "base"])?;
-    edit(&release, "    controller:\n", "    controller:\n      replicaCount: -1\n", 0)?;
+    let nginx = repo.join("infrastructure/ingress-nginx/release.yaml");
+    edit(&nginx, "    controller:\n", "    controller:\n      replicaCount: -1\n", 0)?;
     git(repo, &["commit", "-q", "-am", "ingress-nginx: a replica count the API server rejects"])?;
     git(repo, &["tag", "rejected"])?;
     git(repo, &["checkout", "-q", "-b", "broken-branch", "base"])?;
@@ -91,13 +92,13 @@ fn assertion<'a>(report: &'a Value, id: &str) -> Result<&'a Value, libtest_mimic
 }
 
 /// `upgrade --from base --to <to>` on sim in the sandbox (environment named after it).
-/// The workshop cassette: the real charts of every revision of [`history`] (ingress-nginx at
-/// 4.15.0 and 4.15.1), recorded once for the trials of this binary.
+/// The workshop cassette: the real charts of every revision of [`history`] (Flagger's at 1.43.0
+/// and 1.44.0), recorded once for the trials of this binary.
 fn cassette() -> Result<&'static Path, libtest_mimic::Failed> {
     static CASSETTE: OnceLock<Result<tempfile::TempDir, String>> = OnceLock::new();
     let dir = CASSETTE.get_or_init(|| {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let pinned = upstream::variant("infrastructure/ingress-nginx/release.yaml", "\"4.x\"", "\"4.15.0\"")?;
+        let pinned = upstream::variant("infrastructure/flagger/release.yaml", "\"1.x\"", "\"1.43.0\"")?;
         let workshop = common::fixtures().join("gitops-linkerd");
         upstream::record_cassettes(&[(&workshop, "clusters/my-cluster"), (pinned.path(), "clusters/my-cluster")], dir.path())?;
         Ok(dir)
@@ -137,7 +138,7 @@ fn environment_removed(sb: &Sandbox, out: &str) -> TestResult {
 }
 
 /// base -> good: the plan converges at the target, the face canary is promoted with the new
-/// image, ingress-nginx is rolled by its chart, everything else keeps its pods, no drift.
+/// image, Flagger's Deployment is rolled by its chart, everything else keeps its pods, no drift.
 fn image_and_infrastructure_bump_passes() -> TestResult {
     let repo = history()?;
     let sb = Sandbox::new("upgrade-pass");
@@ -162,13 +163,13 @@ fn image_and_infrastructure_bump_passes() -> TestResult {
         return Err(fail(format!("canaries the diff did not touch were triggered: {untouched:?}")));
     }
     let touched: Vec<&str> = rep["workloads"]["touched"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    for w in ["Deployment faces/face-primary", "Deployment ingress-nginx/ingress-nginx-controller"] {
+    for w in ["Deployment faces/face-primary", "Deployment flagger-system/flagger"] {
         if !touched.contains(&w) {
             return Err(fail(format!("{w} must be reported as rolled on purpose; touched: {touched:?}")));
         }
     }
     let versions = rep["versions"].to_string();
-    if !versions.contains("faces-service:0.8.1") || !versions.contains("4.15.1") {
+    if !versions.contains("faces-service:0.8.1") || !versions.contains("1.43.0") || !versions.contains("1.44.0") {
         return Err(fail(format!("the versions table must show the new images: {versions}")));
     }
     let dir = sb.home.path().join("artifacts/upgrade-upgrade-pass");

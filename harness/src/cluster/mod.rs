@@ -300,6 +300,9 @@ pub struct GitEndpoint {
     pub server: Option<GitServer>,
 }
 
+/// Where a backend sends what it does on its own during a wait (lines for the user).
+pub type Notes = tokio::sync::mpsc::UnboundedSender<String>;
+
 /// One way of getting a cluster.
 pub trait ClusterBackend {
     /// Which backend this is (for records and messages, never for decisions).
@@ -330,9 +333,10 @@ pub trait ClusterBackend {
         serve_git_in_process(handle, served, port)
     }
     /// Resolves when the cluster stops working underneath a wait (a sim process exits), with
-    /// what happened. By default never: nothing to watch from outside, the API server's
-    /// answers say the rest.
-    fn lost(&self, _name: &str) -> impl Future<Output = ClusterError> + Send {
+    /// what happened; meanwhile what the backend does on its own (an operator it starts) goes
+    /// to `notes`, for the wait's progress display. By default never: nothing to watch from
+    /// outside, the API server's answers say the rest.
+    fn lost(&self, _name: &str, _notes: Notes) -> impl Future<Output = ClusterError> + Send {
         std::future::pending()
     }
     /// Why a recorded cluster cannot be reused (`None`: it can).
@@ -342,6 +346,11 @@ pub trait ClusterBackend {
     /// Copy what explains a failure beyond the API server's objects (controller logs that are
     /// files on this machine) into `dest`.
     fn collect_logs(&self, _name: &str, _dest: &Path) {}
+    /// What the backend itself knows about a failure whose message is `failure` (a fetch its
+    /// egress gateway refused, a recorded copy that is corrupt), as lines for the user.
+    fn explain(&self, _name: &str, _failure: &str) -> Vec<String> {
+        Vec::new()
+    }
     /// Stop a git server the backend runs in the background for cluster `name` (`up
     /// --no-serve`); returns what was stopped.
     fn stop_git(&self, _name: &str) -> Option<String> {
@@ -471,14 +480,17 @@ impl ClusterBackend for AnyBackend {
     async fn serve_git(&self, handle: &ClusterHandle, served: &ServedRepo, port: u16) -> Result<GitEndpoint, ClusterError> {
         dispatch!(self, b => b.serve_git(handle, served, port).await)
     }
-    async fn lost(&self, name: &str) -> ClusterError {
-        dispatch!(self, b => b.lost(name).await)
+    async fn lost(&self, name: &str, notes: Notes) -> ClusterError {
+        dispatch!(self, b => b.lost(name, notes).await)
     }
     fn unusable(&self, name: &str) -> Option<String> {
         dispatch!(self, b => b.unusable(name))
     }
     fn collect_logs(&self, name: &str, dest: &Path) {
         dispatch!(self, b => b.collect_logs(name, dest))
+    }
+    fn explain(&self, name: &str, failure: &str) -> Vec<String> {
+        dispatch!(self, b => b.explain(name, failure))
     }
     fn runs_flagger(&self, name: &str) -> bool {
         dispatch!(self, b => b.runs_flagger(name))

@@ -98,6 +98,18 @@ impl Progress {
         }
     }
 
+    /// Print a line of its own (what a backend did during the wait), above the live display.
+    pub fn note(&mut self, line: &str) {
+        match self {
+            Progress::Plain(out) => {
+                let _ = writeln!(out, "{line}");
+            }
+            Progress::Bars { multi, .. } => {
+                let _ = multi.println(line);
+            }
+        }
+    }
+
     /// Stop the live display and print the outcome.
     pub fn finish(&mut self, outcome: &Outcome) {
         if let Progress::Bars { bars, .. } = self {

@@ -30,13 +30,20 @@ pub async fn converge(
     backend: &AnyBackend,
     name: &str,
 ) -> Result<(Outcome, Tracker), ConvergeError> {
-    let mut progress = Progress::for_stderr(&tracker);
-    let watch = readiness::watch_with(client.clone(), tracker, deadline, |c, _| progress.on_change(c));
-    let (outcome, tracker) = tokio::select! {
-        r = watch => r?,
-        lost = backend.lost(name) => return Err(ConvergeError::Lost(lost)),
+    // One display for the watch's changes and the backend's notes (they take turns in this task).
+    let progress = std::cell::RefCell::new(Progress::for_stderr(&tracker));
+    let (notes, mut noted) = tokio::sync::mpsc::unbounded_channel();
+    let watch = readiness::watch_with(client.clone(), tracker, deadline, |c, _| progress.borrow_mut().on_change(c));
+    let lost = backend.lost(name, notes);
+    tokio::pin!(watch, lost);
+    let (outcome, tracker) = loop {
+        tokio::select! {
+            r = &mut watch => break r?,
+            lost = &mut lost => return Err(ConvergeError::Lost(lost)),
+            Some(line) = noted.recv() => progress.borrow_mut().note(&line),
+        }
     };
-    progress.finish(&outcome);
+    progress.borrow_mut().finish(&outcome);
     Ok((outcome, tracker))
 }
 

@@ -134,14 +134,17 @@ pub enum UpError {
     },
     /// The stack did not become Ready.
     #[error(
-        "{outcome}{}\nartifacts (objects, events, logs): {artifacts}\nthe cluster is left as it is for inspection; `gitops-harness down --name {name}` removes it",
-        .locations.iter().map(|l| format!("\n  --> {l}")).collect::<String>()
+        "{outcome}{}{}\nartifacts (objects, events, logs): {artifacts}\nthe cluster is left as it is for inspection; `gitops-harness down --name {name}` removes it",
+        .locations.iter().map(|l| format!("\n  --> {l}")).collect::<String>(),
+        .notes.iter().map(|n| format!("\n  = {n}")).collect::<String>()
     )]
     NotReady {
         /// What happened.
         outcome: Box<Outcome>,
         /// Where the failing objects are written in git (`file:line (object)`).
         locations: Vec<String>,
+        /// What the backend knows about it (a fetch its gateway refused, and why).
+        notes: Vec<String>,
         /// Where the artifacts are.
         artifacts: String,
         /// Cluster name.
@@ -499,7 +502,8 @@ async fn converge_plan(
         }
         _ => Vec::new(),
     };
-    Err(UpError::NotReady { outcome: Box::new(outcome), locations, artifacts, name: req.name.clone() })
+    let notes = backend.explain(&req.name, &outcome.to_string());
+    Err(UpError::NotReady { outcome: Box::new(outcome), locations, notes, artifacts, name: req.name.clone() })
 }
 
 /// Phase 8: Flagger has initialized every Canary. Flagger waits for each primary Deployment

@@ -256,3 +256,43 @@ pub fn trials(group: &str, always: Vec<libtest_mimic::Trial>, needs_tools: Vec<N
     }
     trials
 }
+
+/// `up --backend sim` of `repo`'s `cluster_dir` (with `extra` arguments) must end with exit 1
+/// ("the repository failed") within `within`, saying each of `expect` (the controllers' own
+/// words), with its failure artifacts saved, and `down` must leave nothing behind.
+pub fn up_fails_fast(name: &str, repo: &str, cluster_dir: &str, extra: &[&str], expect: &[&str], within: Duration) -> TestResult {
+    let sb = Sandbox::new(name);
+    let mut args = vec!["up", "--backend", "sim", "--name", name, "--repo", repo, "--cluster-dir", cluster_dir, "--timeout", "600"];
+    args.extend(extra);
+    let started = Instant::now();
+    let out = sb.run(&args);
+    let secs = started.elapsed();
+    let t = text(&out);
+    let seen = sb.record().ok_or_else(|| fail(format!("up wrote no sim.json for {name}:\n{t}")));
+    let down = sb.run(&["down", "--name", name]);
+    println!("{name}: up failed after {:.1}s", secs.as_secs_f64());
+    // The verdict as the user reads it (for the README's figures and a reviewer).
+    for l in t.lines().filter(|l| l.starts_with("error: ") || l.starts_with("  = ") || l.starts_with("  --> ")) {
+        println!("{l}");
+    }
+    if out.status.code() != Some(1) {
+        return Err(fail(format!("expected up to report the stack not Ready (exit 1), got {:?}:\n{t}", out.status.code())));
+    }
+    for e in expect {
+        if !t.contains(e) {
+            return Err(fail(format!("expected Flux's message {e:?} in up's output:\n{t}")));
+        }
+    }
+    if secs > within {
+        return Err(fail(format!("up took {secs:?} to fail, more than {within:?} (its own retry interval, not the 600s deadline)")));
+    }
+    // Exit 1 is "the cluster ran and the repository failed": its evidence is saved.
+    let summary = sb.home.path().join("artifacts").join(format!("up-{name}")).join("summary.md");
+    if !summary.is_file() {
+        return Err(fail(format!("no failure artifacts at {}:\n{t}", summary.display())));
+    }
+    if !down.status.success() {
+        return Err(fail(format!("down after the failed up failed:\n{}", text(&down))));
+    }
+    sb.assert_nothing_left(&seen?)
+}

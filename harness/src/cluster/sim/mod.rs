@@ -240,14 +240,16 @@ impl ClusterBackend for Sim {
 
     /// Resolves when a process exits; meanwhile starts the operators the cluster declares
     /// ([`operators`]) as their Deployments appear, and says so.
-    async fn lost(&self, name: &str) -> ClusterError {
+    async fn lost(&self, name: &str, notes: super::Notes) -> ClusterError {
         let kubeconfig = layout(name).kubeconfig();
         let client = live::connect(&live::Target { kubeconfig: Some(kubeconfig), context: None }).await.ok();
         let operators = async {
             let Some(client) = client else { return std::future::pending::<SimError>().await };
             loop {
                 match operators::start_declared(name, &client).await {
-                    Ok(lines) => lines.iter().for_each(|l| eprintln!("{l}")),
+                    Ok(lines) => lines.into_iter().for_each(|l| {
+                        let _ = notes.send(l);
+                    }),
                     // A Deployment sim cannot run ends the wait with why, as a dead process does.
                     Err(e @ SimError::Operator { .. }) => return e,
                     // The API server not answering is what the waits themselves report.
@@ -269,6 +271,13 @@ impl ClusterBackend for Sim {
     /// Controllers run as processes on sim: their logs are files, not pod logs.
     fn collect_logs(&self, name: &str, dest: &Path) {
         copy_logs(name, dest);
+    }
+
+    /// The egress gateway's log lines about the URLs or hosts the failure names: why a fetch
+    /// failed (not in the cassette, a corrupt copy) and how to record it.
+    fn explain(&self, name: &str, failure: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(layout(name).log("gateway")).unwrap_or_default();
+        gateway::explain(&text, failure)
     }
 
     fn stop_git(&self, name: &str) -> Option<String> {

@@ -289,9 +289,79 @@ impl Inner {
     }
 }
 
+/// The gateway log's lines (`log`, JSON lines) about what `failure` names (a URL, or the host
+/// of a refused `CONNECT`) that were not served, as sentences; at most three, newest first.
+/// When the failure names none (a controller's message without the URL), every fetch the
+/// gateway did not serve: on a healthy cluster there is none.
+pub fn explain(log: &str, failure: &str) -> Vec<String> {
+    let named = explain_matching(log, Some(failure));
+    if named.is_empty() { explain_matching(log, None) } else { named }
+}
+
+fn explain_matching(log: &str, failure: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in log.lines().rev().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()) {
+        let s = |k: &str| v.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+        let (url, process) = (s("url"), s("process"));
+        let host = s("host");
+        let host = host.rsplit_once(':').filter(|(_, p)| p.chars().all(|c| c.is_ascii_digit())).map_or(host.as_str(), |(h, _)| h);
+        let named = failure.is_none_or(|f| {
+            (!url.is_empty() && f.contains(url.trim_start_matches("CONNECT "))) || (!host.is_empty() && f.contains(&format!("//{host}")))
+        });
+        if !named {
+            continue;
+        }
+        let line = match (s("gateway").as_str(), s("outcome").as_str()) {
+            ("cassette", "served") => continue,
+            ("cassette", outcome) => {
+                let detail = v.get("detail").map(|d| d.as_str().map(str::to_string).unwrap_or_else(|| d.to_string())).unwrap_or_default();
+                format!("egress gateway: {url} for {process}: {outcome}: {detail}")
+            }
+            ("refused", _) => format!(
+                "egress gateway: {url} refused for {process}: {}; record the repository's sources into the cassette with `gitops-harness sources record` on a machine that reaches it",
+                s("why")
+            ),
+            _ => continue,
+        };
+        if !out.contains(&line) {
+            out.push(line);
+        }
+        if out.len() == 3 {
+            break;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn explain_names_what_the_failure_fetched() {
+        let log = [
+            r#"{"gateway":"cassette","outcome":"served","process":"source-controller","url":"https://charts.jetstack.io/index.yaml","detail":"index"}"#,
+            r#"{"gateway":"cassette","outcome":"corrupt","process":"source-controller","url":"https://github.com/x/c-1.tgz","detail":"the cassette's copy of https://github.com/x/c-1.tgz is corrupt; record it again: gitops-harness sources record"}"#,
+            r#"{"gateway":"refused","process":"source-controller","host":"linkerd.github.io:443","url":"CONNECT linkerd.github.io:443","why":"not in the source cassette and not a stand-in"}"#,
+            "not json",
+        ]
+        .join("\n");
+        let corrupt = explain(&log, "chart pull error: failed to fetch https://github.com/x/c-1.tgz : 500 Internal Server Error");
+        assert_eq!(corrupt.len(), 1, "{corrupt:?}");
+        assert!(corrupt[0].contains("corrupt") && corrupt[0].contains("sources record"), "{corrupt:?}");
+        let refused = explain(&log, "failed to fetch https://linkerd.github.io/linkerd-smi/index.yaml : 502 Bad Gateway");
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(
+            refused[0]
+                .starts_with("egress gateway: CONNECT linkerd.github.io:443 refused for source-controller: not in the source cassette"),
+            "{refused:?}"
+        );
+        assert!(refused[0].contains("gitops-harness sources record"), "{refused:?}");
+        let unnamed = explain(&log, "invalid chart reference: no chart name found");
+        assert_eq!(unnamed.len(), 2, "a failure naming no URL gets every unserved fetch: {unnamed:?}");
+        let served_only = log.lines().next().unwrap_or_default();
+        assert!(explain(served_only, "https://charts.jetstack.io/index.yaml timed out").is_empty(), "a served fetch explains nothing");
+    }
 
     #[test]
     fn the_process_is_the_proxy_user() {
