@@ -168,6 +168,10 @@ fn image_and_infrastructure_bump_passes() -> TestResult {
             return Err(fail(format!("{w} must be reported as rolled on purpose; touched: {touched:?}")));
         }
     }
+    // Flagger's chart bump replaces its pod: sim restarts the host process from the new Deployment.
+    if !t.contains("Deployment flagger-system/flagger changed: flagger restarted from it") {
+        return Err(fail(format!("the Flagger chart bump must restart Flagger from its new Deployment:\n{t}")));
+    }
     let versions = rep["versions"].to_string();
     if !versions.contains("faces-service:0.8.1") || !versions.contains("1.43.0") || !versions.contains("1.44.0") {
         return Err(fail(format!("the versions table must show the new images: {versions}")));

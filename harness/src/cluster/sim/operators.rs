@@ -19,30 +19,70 @@ fn id(d: &Deployment) -> String {
     format!("Deployment {}/{}", d.metadata.namespace.as_deref().unwrap_or_default(), d.metadata.name.as_deref().unwrap_or_default())
 }
 
-/// Start every known operator whose Deployment the cluster declares and that does not run yet;
-/// returns what was started and what sim does differently (for the user).
+/// Start every known operator whose Deployment the cluster declares and that does not run yet,
+/// and restart one whose Deployment changed since (a chart upgrade: new args, env or image), as
+/// its pod would be replaced; returns what was done and what sim does differently (for the user).
 pub async fn start_declared(name: &str, client: &kube::Client) -> Result<Vec<String>, SimError> {
     let Some(record) = SimRecord::load(name) else { return Ok(Vec::new()) };
-    let runs = |p: &str| record.processes.iter().any(|r| r.name == p);
-    let (want_cert_manager, want_flagger) = (!runs(cert_manager::PROCESS), !runs(flagger::PROCESS));
-    if !want_cert_manager && !want_flagger {
-        return Ok(Vec::new());
-    }
     let deployments: Api<Deployment> = Api::all(client.clone());
     let list = deployments
         .list(&ListParams::default())
         .await
         .map_err(|source| SimError::Kube { what: "listing Deployments for the operators sim runs".into(), source })?;
+    let cert_manager = list.items.iter().find(|d| runs_container(d, cert_manager::CONTAINER));
+    let flagger = list.items.iter().find(|d| flagger::container_of(d).is_some());
+    let mut to_start = Vec::new();
+    for (process, d) in [(cert_manager::PROCESS, cert_manager), (flagger::PROCESS, flagger)] {
+        let Some(d) = d else { continue };
+        let running = record.processes.iter().any(|r| r.name == process);
+        match record.operators.get(process) {
+            // Started from this Deployment as it is now.
+            Some(fp) if running && *fp == fingerprint(d) => {}
+            // Running, not from a Deployment (Flagger with the chart's defaults): left alone.
+            None if running => {}
+            _ => to_start.push((process, d, running)),
+        }
+    }
+    if to_start.is_empty() {
+        return Ok(Vec::new());
+    }
     let tools = Toolset::locate()?;
     let layout = layout(name);
     let mut out = Vec::new();
-    if want_cert_manager && let Some(d) = list.items.iter().find(|d| runs_container(d, cert_manager::CONTAINER)) {
-        out.extend(start_cert_manager(name, client, &tools, &layout, d).await?);
-    }
-    if want_flagger && let Some(d) = list.items.iter().find(|d| flagger::container_of(d).is_some()) {
-        out.extend(start_flagger(name, &tools, &layout, d)?);
+    for (process, d, running) in to_start {
+        if running {
+            stop_recorded(name, process)?;
+            out.push(format!("sim: {} changed: {process} restarted from it, as its pod is replaced", id(d)));
+        }
+        if process == cert_manager::PROCESS {
+            out.extend(start_cert_manager(name, client, &tools, &layout, d).await?);
+        } else {
+            out.extend(start_flagger(name, &tools, &layout, d)?);
+        }
     }
     Ok(out)
+}
+
+/// What an operator's process is made from: the Deployment's identity and its pod template, so
+/// a change that replaces its pod on a real cluster (a chart upgrade: labels, images, args, env)
+/// restarts it here too.
+fn fingerprint(d: &Deployment) -> String {
+    let template = d.spec.as_ref().map(|s| serde_json::to_value(&s.template).unwrap_or_default()).unwrap_or_default();
+    crate::sources::cassette::sha256(serde_json::json!([id(d), template]).to_string().as_bytes())
+}
+
+/// Take a running operator out of the record (saved first: the liveness watch must not take its
+/// stop for a crash), then stop it by its recorded pid.
+fn stop_recorded(name: &str, process: &str) -> Result<(), SimError> {
+    let Some(mut record) = SimRecord::load(name) else { return Ok(()) };
+    let (gone, kept): (Vec<ProcessRecord>, Vec<ProcessRecord>) = record.processes.into_iter().partition(|p| p.name == process);
+    record.processes = kept;
+    record.operators.remove(process);
+    record.save()?;
+    for p in gone {
+        p.stop(STOP_GRACE);
+    }
+    Ok(())
 }
 
 async fn start_cert_manager(
@@ -59,7 +99,10 @@ async fn start_cert_manager(
     cert_manager::write_volumes(client, &launch.volumes)
         .await
         .map_err(|e| SimError::Operator { what: what.clone(), message: e.to_string() })?;
-    spawn_recorded(name, layout, launch.spec, |_| {})?;
+    let fp = fingerprint(d);
+    spawn_recorded(name, layout, launch.spec, |r| {
+        r.operators.insert(cert_manager::PROCESS.to_string(), fp);
+    })?;
     let mut out = vec![format!(
         "sim: cert-manager's controllers run on the host from {what} (its args and env; log: logs/{}.log)",
         cert_manager::PROCESS
@@ -79,9 +122,11 @@ fn start_flagger(name: &str, tools: &Toolset, layout: &Layout, d: &Deployment) -
     let spec = gateway::process_env(gateway_addr, flagger::PROCESS, &ca_file).into_iter().fold(launch.spec, |s, (k, v)| s.env(&k, v));
     let settings = launch.settings.clone();
     let described = settings.describe();
+    let fp = fingerprint(d);
     spawn_recorded(name, layout, spec, move |r| {
         r.ports.flagger = port;
         r.flagger = Some(settings);
+        r.operators.insert(flagger::PROCESS.to_string(), fp);
     })?;
     let mut out = vec![format!("sim: Flagger runs on the host from its live Deployment: {described} (log: logs/{}.log)", flagger::PROCESS)];
     out.extend(launch.warnings.into_iter().map(|w| format!("sim: {w}")));

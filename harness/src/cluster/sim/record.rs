@@ -23,6 +23,10 @@ pub struct SimRecord {
     /// before the first one starts: what finds a process spawned but not yet recorded.
     #[serde(default)]
     pub owner: String,
+    /// Operators started from a live Deployment (process name → a fingerprint of that
+    /// Deployment's containers): one whose Deployment changes is restarted.
+    #[serde(default)]
+    pub operators: std::collections::BTreeMap<String, String>,
 }
 
 impl SimRecord {

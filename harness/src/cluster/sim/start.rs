@@ -197,6 +197,7 @@ impl Sim {
                 nodes: self.nodes,
                 flagger: self.flagger.clone(),
                 owner: SimRecord::new_owner_token(&spec.name),
+                operators: Default::default(),
             };
             let mut st = Starter { record, layout: layout.clone() };
             match self.start_processes(&tools, &mut st, spec).await {
