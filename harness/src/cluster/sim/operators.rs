@@ -1,8 +1,9 @@
 //! Operators sim runs for real, started from what the cluster declares: when a Deployment of a
 //! known operator appears (applied by helm-controller from the repository's chart, or by
 //! kustomize-controller), its process starts on the host with that Deployment's args and env,
-//! recorded with the cluster's processes. Today: cert-manager's controller (through the
-//! launcher, [`super::cert_manager`]) and Flagger ([`super::flagger::from_deployment`]). kwok
+//! recorded with the cluster's processes, and restarted when that Deployment's pod template
+//! changes. Today: cert-manager's controller (through the launcher, [`super::cert_manager`])
+//! and Flagger ([`super::flagger::from_deployment`]). kwok
 //! keeps running the Deployment's pods as it does for every workload, so the Deployment becomes
 //! Available as on a real cluster.
 
@@ -20,8 +21,8 @@ fn id(d: &Deployment) -> String {
 }
 
 /// Start every known operator whose Deployment the cluster declares and that does not run yet,
-/// and restart one whose Deployment changed since (a chart upgrade: new args, env or image), as
-/// its pod would be replaced; returns what was done and what sim does differently (for the user).
+/// and restart one whose Deployment's pod template changed since (a chart upgrade), as its pod
+/// would be replaced; returns what was done and what sim does differently (for the user).
 pub async fn start_declared(name: &str, client: &kube::Client) -> Result<Vec<String>, SimError> {
     let Some(record) = SimRecord::load(name) else { return Ok(Vec::new()) };
     let deployments: Api<Deployment> = Api::all(client.clone());
