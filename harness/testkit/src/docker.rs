@@ -99,8 +99,23 @@ pub fn routed_interfaces() -> std::collections::BTreeSet<String> {
 /// The interfaces this namespace routes through that are not the engine's: not loopback, not one
 /// of its bridges, not a port of one (a container's veth). Routes are read before the bridges are
 /// listed, and an interface gone meanwhile is skipped, so containers coming and going in tests
-/// running beside this one do not count.
+/// running beside this one do not count; so is a network removed beside this one, whose bridge
+/// the kernel keeps a moment after the engine stops listing it: only an interface found beyond
+/// the engine on every one of several looks, 300 ms apart, is reported.
 pub async fn interfaces_beyond_the_engine(d: &Docker) -> Result<Vec<String>, String> {
+    let mut found = interfaces_beyond_the_engine_once(d).await?;
+    for _ in 0..10 {
+        if found.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let again = interfaces_beyond_the_engine_once(d).await?;
+        found.retain(|i| again.contains(i));
+    }
+    Ok(found)
+}
+
+async fn interfaces_beyond_the_engine_once(d: &Docker) -> Result<Vec<String>, String> {
     let routed = routed_interfaces();
     let own: Vec<String> = bridges(d).await?.into_iter().map(|(_, iface, _)| iface).collect();
     let mut out = Vec::new();
