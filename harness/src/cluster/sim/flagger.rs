@@ -234,7 +234,7 @@ pub fn from_deployment(tools: &Toolset, layout: &Layout, d: &Deployment, port: u
     let id = format!("{}/{}", d.metadata.namespace.as_deref().unwrap_or("default"), d.metadata.name.as_deref().unwrap_or_default());
     let mut warnings = Vec::new();
     let built = Component::Flagger.version().trim_start_matches('v');
-    match c.image.as_deref().and_then(super::cert_manager::image_tag) {
+    match c.image.as_deref().and_then(super::container::image_tag) {
         Some(tag) if tag.trim_start_matches('v') == built => {}
         tag => warnings.push(format!(
             "Deployment {id} runs {}; sim runs Flagger {built} (the version the sim tools built)",
@@ -244,13 +244,13 @@ pub fn from_deployment(tools: &Toolset, layout: &Layout, d: &Deployment, port: u
             }
         )),
     }
-    let (env, args) = super::cert_manager::container_env_and_args(d, c, &mut warnings);
+    let (env, args) = super::container::container_env_and_args(d, c, &mut warnings);
     if args.iter().any(|a| a.trim_start_matches('-').starts_with("kubeconfig-service-mesh")) {
         warnings.push(format!(
             "Deployment {id}: -kubeconfig-service-mesh names a file in the pod; sim's Flagger uses its one API server for the mesh too"
         ));
     }
-    let mut args = super::cert_manager::drop_flags(&args, OWNED_FLAGS);
+    let mut args = super::container::drop_flags(&args, OWNED_FLAGS);
     let mut settings = FlaggerSettings::from_args(&args, format!("the args of Deployment {id} (live)"));
     settings.deployed = true;
     args.extend([

@@ -8,6 +8,7 @@
 
 pub mod cert_manager;
 pub mod components;
+mod container;
 pub mod flagger;
 pub mod gateway;
 pub mod pki;
